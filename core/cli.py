@@ -1,0 +1,401 @@
+"""The `modelwire` command line.
+
+Commands are thin: parse, call one library function, render. stdout carries
+results, stderr logs and errors. Exit status: 0 success, 1 a modelwire error
+(printed once, without a traceback), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from modelwire import __version__
+from modelwire.config import (
+    DEFAULT_MAX_MESSAGE_MB,
+    DEFAULT_PORT,
+    ENV_HOST,
+    ENV_LOG_FORMAT,
+    ENV_LOG_LEVEL,
+    ENV_MAX_MESSAGE_MB,
+    ENV_METRICS_PORT,
+    ENV_PORT,
+    ENV_SERVER,
+    ENV_WORKERS,
+    RuntimeConfig,
+)
+from modelwire.errors import ModelwireError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reports_errors(fn: F) -> F:
+    """Render a ModelwireError once, without a traceback, and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ModelwireError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _logging_options(fn: F) -> F:
+    fn = click.option(
+        "--log-format",
+        type=click.Choice(["json", "console"]),
+        envvar=ENV_LOG_FORMAT,
+        default=None,
+        help="Log format [default: console on a terminal, else json].",
+    )(fn)
+    return click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        envvar=ENV_LOG_LEVEL,
+        default="info",
+        show_default=True,
+        help="Log level.",
+    )(fn)
+
+
+def _setup_logging(level: str, fmt: str | None) -> None:
+    from modelwire import _logging
+
+    _logging.configure(level, fmt)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelwire")
+def main() -> None:
+    """Turn typed Python models into gRPC services, share them, and compose them."""
+
+
+# ---------------------------------------------------------------- dump
+
+
+def _load_object(ref: str) -> Any:
+    """`path/to/file.py:attr` or `package.module:attr` -> the object."""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise click.BadParameter(
+            f"{ref!r} is not MODULE:ATTRIBUTE (e.g. examples/iris/model.py:model)",
+            param_hint="'MODEL'",
+        )
+    path = Path(target)
+    if target.endswith(".py"):
+        if not path.is_file():
+            raise click.BadParameter(f"file {target!r} does not exist", param_hint="'MODEL'")
+        sys.path.insert(0, str(path.parent.resolve()))
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise click.BadParameter(
+                f"cannot import {target!r}: {exc}", param_hint="'MODEL'"
+            ) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise click.BadParameter(
+            f"{target!r} has no attribute {attr!r}", param_hint="'MODEL'"
+        ) from None
+
+
+@main.command()
+@click.argument("model_ref", metavar="MODEL")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Bundle directory to write, or a path ending in .zip.",
+)
+@click.option(
+    "--version",
+    "model_version",
+    default="1.0.0",
+    show_default=True,
+    help="Model version; its major number picks the proto package.",
+)
+@click.option("--description", default=None, help="Free-text description.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option(
+    "-r",
+    "--requirement",
+    "requirements",
+    multiple=True,
+    help="Requirement added to (or overriding) the inferred ones (repeatable).",
+)
+@_logging_options
+@_reports_errors
+def dump(
+    model_ref: str,
+    name: str,
+    output: Path,
+    model_version: str,
+    description: str | None,
+    tags: tuple[str, ...],
+    requirements: tuple[str, ...],
+    log_level: str,
+    log_format: str | None,
+) -> None:
+    """Write MODEL (a modelwire.Model at FILE.py:ATTR or MODULE:ATTR) as a bundle NAME."""
+    _setup_logging(log_level, log_format)
+    from modelwire.bundle import dump as dump_bundle
+    from modelwire.bundle import read_manifest
+    from modelwire.modeling import Model
+
+    model = _load_object(model_ref)
+    if not isinstance(model, Model):
+        raise click.BadParameter(
+            f"{model_ref!r} is a {type(model).__name__}, not a modelwire.Model",
+            param_hint="'MODEL'",
+        )
+    try:
+        path = dump_bundle(
+            model,
+            name,
+            output,
+            version=model_version,
+            description=description,
+            tags=tags,
+            requirements=list(requirements) or None,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    manifest = read_manifest(path)
+    click.echo(f"wrote {path}")
+    click.echo(f"  service   {manifest.schema.package}.{manifest.schema.service}")
+    for m in manifest.schema.methods:
+        click.echo(f"  rpc       {m.rpc}({m.request}) returns ({m.response})")
+    click.echo(f"  requires  {', '.join(manifest.requirements) or '(nothing)'}")
+
+
+# ---------------------------------------------------------------- serve
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=str))
+@click.option(
+    "--host",
+    envvar=ENV_HOST,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind (0.0.0.0 for all interfaces).",
+)
+@click.option(
+    "--port",
+    envvar=ENV_PORT,
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to bind; 0 picks a free one.",
+)
+@click.option(
+    "--workers",
+    envvar=ENV_WORKERS,
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Processes sharing the port, for CPU-bound models.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    default=8,
+    show_default=True,
+    help="Request threads per worker (sync server).",
+)
+@click.option(
+    "--server",
+    "server_kind",
+    envvar=ENV_SERVER,
+    type=click.Choice(["sync", "aio"]),
+    default="sync",
+    show_default=True,
+    help="sync: thread pool, lowest latency; aio: asyncio, model on the event loop.",
+)
+@click.option(
+    "--max-message-mb",
+    envvar=ENV_MAX_MESSAGE_MB,
+    type=click.IntRange(1, 2047),
+    default=DEFAULT_MAX_MESSAGE_MB,
+    show_default=True,
+    help="Largest request or response, in MiB.",
+)
+@click.option(
+    "--metrics-port",
+    envvar=ENV_METRICS_PORT,
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=10.0,
+    show_default=True,
+    help="Seconds SIGTERM waits for in-flight calls.",
+)
+@click.option(
+    "--access-log/--no-access-log", default=False, show_default=True, help="Log one line per call."
+)
+@_logging_options
+@_reports_errors
+def serve(
+    bundle: str,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    server_kind: str,
+    max_message_mb: int,
+    metrics_port: int | None,
+    grace: float,
+    access_log: bool,
+    log_level: str,
+    log_format: str | None,
+) -> None:
+    """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM."""
+    _setup_logging(log_level, log_format)
+    from modelwire.runtime.server import serve as run
+
+    config = RuntimeConfig(
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        server=server_kind,
+        max_message_mb=max_message_mb,
+        metrics_port=metrics_port,
+        grace_seconds=grace,
+        access_log=access_log,
+    )
+    sys.exit(run(bundle, config, announce=click.echo))
+
+
+# ---------------------------------------------------------------- stubs
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=str))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Directory for the generated modules.",
+)
+@click.option(
+    "--module",
+    default="model",
+    show_default=True,
+    help="Base name of the modules (<module>_pb2.py ...).",
+)
+@_reports_errors
+def stubs(bundle: str, output: Path, module: str) -> None:
+    """Write Python stubs (_pb2.py, _pb2_grpc.py, .pyi) for BUNDLE's service."""
+    from modelwire.bundle import PROTO, Bundle
+    from modelwire.codegen.stubs import compile_stubs
+
+    proto = Bundle(bundle).read(PROTO).decode()
+    try:
+        files = compile_stubs(proto, output, module=module)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--module'") from None
+    for f in files:
+        click.echo(f"wrote {f}")
+
+
+# ---------------------------------------------------------------- call
+
+
+@main.command()
+@click.argument("address")
+@click.argument("method")
+@click.argument("request_json", metavar="JSON", default="{}")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Deadline in seconds.",
+)
+@_reports_errors
+def call(address: str, method: str, request_json: str, timeout: float) -> None:
+    """Call METHOD on the service at ADDRESS with a JSON request; print the JSON reply.
+
+    The request's fields are given by name, e.g. '{"sepal_length": [5.1]}'.
+    The schema is read through server reflection, as grpcurl does.
+    """
+    import grpc
+    from google.protobuf import json_format
+
+    from modelwire.codegen.descriptors import message_classes
+    from modelwire.runtime.client import _reflect
+
+    try:
+        payload = json.loads(request_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="'JSON'") from None
+    channel = grpc.insecure_channel(address)
+    try:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=min(timeout, 10))
+        except grpc.FutureTimeoutError:
+            raise click.ClickException(f"cannot reach {address}") from None
+        fdp, service, _ = _reflect(channel, address, None)
+        svc = next(s for s in fdp.service if service in (f"{fdp.package}.{s.name}", s.name))
+        rpcs = {m.name: m for m in svc.method}
+        from modelwire.codegen.schema import rpc_name
+
+        rpc = rpcs.get(method) or rpcs.get(rpc_name(method))
+        if rpc is None:
+            raise click.BadParameter(
+                f"{service} has no method {method!r}; it has {', '.join(rpcs)}",
+                param_hint="'METHOD'",
+            )
+        classes = message_classes(fdp)
+        req_cls = classes.get(rpc.input_type.rsplit(".", 1)[-1])
+        resp_cls = classes.get(rpc.output_type.rsplit(".", 1)[-1])
+        try:
+            request = json_format.ParseDict(payload, req_cls())
+        except json_format.ParseError as exc:
+            raise click.BadParameter(str(exc), param_hint="'JSON'") from None
+        stub = channel.unary_unary(
+            f"/{service}/{rpc.name}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=resp_cls.FromString,
+        )
+        try:
+            reply = stub(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code().name if isinstance(exc, grpc.Call) else "UNKNOWN"
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            click.echo(f"error: {code}: {details}", err=True)
+            sys.exit(1)
+        click.echo(
+            json.dumps(json_format.MessageToDict(reply, preserving_proto_field_name=True), indent=2)
+        )
+    finally:
+        channel.close()

@@ -1,0 +1,95 @@
+"""Settings of each component, as frozen dataclasses validated on creation.
+
+Only the CLI reads flags, `MODELWIRE_*` environment variables and files; library
+code receives these objects. Precedence: flag > environment > file > default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelwire.errors import ConfigError
+
+__all__ = [
+    "ENV_HOST",
+    "ENV_LOG_FORMAT",
+    "ENV_LOG_LEVEL",
+    "ENV_MAX_MESSAGE_MB",
+    "ENV_METRICS_PORT",
+    "ENV_PORT",
+    "ENV_SERVER",
+    "ENV_WORKERS",
+    "RuntimeConfig",
+]
+
+ENV_HOST = "MODELWIRE_HOST"
+ENV_PORT = "MODELWIRE_PORT"
+ENV_WORKERS = "MODELWIRE_WORKERS"
+ENV_METRICS_PORT = "MODELWIRE_METRICS_PORT"
+ENV_MAX_MESSAGE_MB = "MODELWIRE_MAX_MESSAGE_MB"
+ENV_SERVER = "MODELWIRE_SERVER"
+ENV_LOG_LEVEL = "MODELWIRE_LOG_LEVEL"
+ENV_LOG_FORMAT = "MODELWIRE_LOG_FORMAT"
+
+DEFAULT_PORT = 50051
+DEFAULT_MAX_MESSAGE_MB = 256
+
+
+def _check_port(name: str, value: int | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ConfigError(name, value, "expected a port number from 0 to 65535")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """How `modelwire serve` runs a bundle.
+
+    Attributes:
+        host: address to bind; ``0.0.0.0`` in containers, ``127.0.0.1`` for local use.
+        port: port to bind; 0 picks a free one.
+        workers: processes serving the same port (SO_REUSEPORT), for CPU-bound models.
+        threads: request threads per worker (sync server).
+        server: ``sync`` (thread pool; lowest latency) or ``aio`` (asyncio; the model
+            runs on the event loop, best throughput for fast models).
+        max_message_mb: largest request or response, in MiB.
+        metrics_port: port for Prometheus metrics over HTTP; None turns them off.
+        grace_seconds: how long SIGTERM waits for in-flight calls.
+        access_log: log one line per call.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    threads: int = 8
+    server: str = "sync"
+    max_message_mb: int = DEFAULT_MAX_MESSAGE_MB
+    metrics_port: int | None = None
+    grace_seconds: float = 10.0
+    access_log: bool = False
+
+    def __post_init__(self) -> None:
+        _check_port("port", self.port)
+        _check_port("metrics_port", self.metrics_port, allow_none=True)
+        if not isinstance(self.workers, int) or not 1 <= self.workers <= 256:
+            raise ConfigError("workers", self.workers, "expected an integer from 1 to 256")
+        if not isinstance(self.threads, int) or not 1 <= self.threads <= 1024:
+            raise ConfigError("threads", self.threads, "expected an integer from 1 to 1024")
+        if self.server not in ("sync", "aio"):
+            raise ConfigError("server", self.server, "expected 'sync' or 'aio'")
+        if not isinstance(self.max_message_mb, int) or not 1 <= self.max_message_mb <= 2047:
+            raise ConfigError(
+                "max_message_mb", self.max_message_mb, "expected an integer from 1 to 2047"
+            )
+        if self.grace_seconds < 0:
+            raise ConfigError("grace_seconds", self.grace_seconds, "must not be negative")
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * 1024 * 1024
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"

@@ -1,0 +1,363 @@
+"""Run a model service: the gRPC server, health, reflection, metrics, signals.
+
+`start()` runs a loaded model in this process and returns a handle (tests and
+embedding use it). `serve()` is what `modelwire serve` runs: it loads a bundle,
+announces the bound address on stdout in one stable line,
+
+    modelwire runtime listening on 127.0.0.1:50321
+
+and on SIGTERM or SIGINT reports NOT_SERVING, lets in-flight calls finish
+(up to the grace period) and returns 0. With several workers it supervises that
+many processes sharing one port (see `modelwire.runtime.workers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from modelwire.bundle import LoadedModel, load
+from modelwire.codegen.descriptors import build_file
+from modelwire.codegen.schema import lower
+from modelwire.config import RuntimeConfig
+from modelwire.errors import ConfigError
+from modelwire.runtime.info import INFO_FILE, INFO_SCHEMA, INFO_SERVICE
+from modelwire.runtime.metrics import Metrics, MetricsServer
+from modelwire.runtime.service import ModelService
+
+__all__ = [
+    "LISTENING",
+    "RunningServer",
+    "serve",
+    "start",
+    "start_aio",
+    "tune_malloc",
+    "wait_for_signal",
+]
+
+logger = logging.getLogger(__name__)
+
+LISTENING = "modelwire runtime listening on"
+
+# glibc mallopt parameters
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def tune_malloc() -> bool:
+    """Keep large message buffers on the heap instead of fresh mmaps.
+
+    With glibc's defaults every multi-MB message is mapped and unmapped, which
+    costs 2-4x on 4 MB payloads (reference/grpc-limits.md §3). Returns whether
+    the settings took effect (False off glibc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024 * 1024)
+    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 512 * 1024 * 1024)
+    return bool(ok)
+
+
+def _grpc_options(config: RuntimeConfig, *, reuse_port: bool) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        # grpcio turns SO_REUSEPORT on by default, which would let a second server
+        # silently share a busy port; only workers of one service share a port.
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+    ]
+
+
+def _pool(service: ModelService) -> descriptor_pool.DescriptorPool:
+    """A descriptor pool with everything reflection should describe."""
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    pool = descriptor_pool.DescriptorPool()
+    for mod in (health_pb2, reflection_pb2):
+        pool.Add(descriptor_pb2.FileDescriptorProto.FromString(mod.DESCRIPTOR.serialized_pb))
+    pool.Add(build_file(lower(INFO_SCHEMA), INFO_FILE))
+    pool.Add(service.file)
+    return pool
+
+
+def _info_handler(loaded: LoadedModel, aio: bool) -> grpc.GenericRpcHandler:
+    from modelwire.codegen.descriptors import message_classes
+
+    classes = message_classes(build_file(lower(INFO_SCHEMA), INFO_FILE))
+    response_cls = classes.get("GetModelInfoResponse")
+    reply = response_cls(
+        name=loaded.manifest.name,
+        version=loaded.manifest.version,
+        manifest_json=json.dumps(loaded.manifest.raw, sort_keys=True),
+    ).SerializeToString()
+
+    if aio:
+
+        async def get_async(request: bytes, context: Any) -> bytes:
+            return reply
+
+        handler = grpc.unary_unary_rpc_method_handler(get_async)
+    else:
+        handler = grpc.unary_unary_rpc_method_handler(lambda request, context: reply)
+    return grpc.method_handlers_generic_handler(INFO_SERVICE, {"GetModelInfo": handler})
+
+
+def _services(service: ModelService) -> list[str]:
+    from grpc_reflection.v1alpha import reflection
+
+    return [
+        service.service_name,
+        INFO_SERVICE,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    ]
+
+
+def _bind(server: Any, address: str) -> int:
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise ConfigError(
+            "address", address, f"cannot listen there ({exc}); is the port in use?"
+        ) from exc
+    if not port:
+        raise ConfigError("address", address, "cannot listen there; is the port in use?")
+    return int(port)
+
+
+@dataclass
+class RunningServer:
+    """A model service running in this process (sync server)."""
+
+    server: grpc.Server
+    port: int
+    host: str
+    service: ModelService
+    health: health.HealthServicer
+    metrics: Metrics
+    metrics_server: MetricsServer | None = None
+    _stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, finish in-flight calls (up to `grace` s), stop."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(0)
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host
+
+
+def start(
+    loaded: LoadedModel, config: RuntimeConfig | None = None, *, reuse_port: bool = False
+) -> RunningServer:
+    """Serve a loaded model from this process with the sync (thread pool) server.
+
+    Example:
+        >>> with start(load("build/iris"), RuntimeConfig(port=0)) as running:  # doctest: +SKIP
+        ...     print(running.address)
+    """
+    config = config or RuntimeConfig(port=0)
+    metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
+    service = ModelService(loaded, metrics, access_log=config.access_log)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelwire"),
+        options=_grpc_options(config, reuse_port=reuse_port),
+    )
+    server.add_generic_rpc_handlers((service.generic_handler(), _info_handler(loaded, False)))
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    from grpc_reflection.v1alpha import reflection
+
+    reflection.enable_server_reflection(_services(service), server, pool=_pool(service))
+    port = _bind(server, config.address)
+    server.start()
+    for name in ("", service.service_name):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_server = None
+    if config.metrics_port is not None:
+        metrics_server = MetricsServer(config.host, config.metrics_port, metrics.snapshot)
+    return RunningServer(
+        server,
+        port,
+        _connect_host(config.host),
+        service,
+        health_servicer,
+        metrics,
+        metrics_server,
+    )
+
+
+async def start_aio(
+    loaded: LoadedModel, config: RuntimeConfig, *, reuse_port: bool = False
+) -> tuple[grpc.aio.Server, int, Any, Metrics, ModelService]:
+    """Serve a loaded model with the asyncio server; the model runs on the event loop."""
+    from grpc_health.v1 import _async as health_aio
+    from grpc_reflection.v1alpha import reflection
+
+    metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
+    service = ModelService(loaded, metrics, access_log=config.access_log)
+    server = grpc.aio.server(options=_grpc_options(config, reuse_port=reuse_port))
+    server.add_generic_rpc_handlers(
+        (service.generic_handler(aio=True), _info_handler(loaded, True))
+    )
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(_services(service), server, pool=_pool(service))
+    port = _bind(server, config.address)
+    await server.start()
+    for name in ("", service.service_name):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health_servicer, metrics, service
+
+
+def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int) -> None:
+    logger.info(
+        "serving %s %s (%s) on %s:%d with the %s server",
+        loaded.manifest.name,
+        loaded.manifest.version,
+        ", ".join(m.name for m in loaded.schema.methods),
+        config.host,
+        port,
+        config.server,
+        extra={"bundle": str(loaded.path)},
+    )
+
+
+def wait_for_signal(on_ready: Callable[[], None] | None = None) -> int:
+    stop = threading.Event()
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if on_ready is not None:
+            on_ready()
+        while not stop.wait(3600):
+            pass
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return received[0]
+
+
+def serve(
+    bundle: str,
+    config: RuntimeConfig,
+    *,
+    announce: Callable[[str], None] | None = None,
+    reuse_port: bool = False,
+    on_ready: Callable[[int, int | None], None] | None = None,
+) -> int:
+    """Load and serve a bundle until SIGTERM/SIGINT; returns the exit status.
+
+    Args:
+        bundle: path of the bundle (directory or zip).
+        config: how to serve it.
+        announce: called with the listening line once the service is SERVING.
+        reuse_port: share the port with sibling workers.
+        on_ready: called with the bound port and metrics port once SERVING.
+
+    Raises:
+        BundleError: the bundle cannot be loaded.
+        ConfigError: the address cannot be bound.
+    """
+    tune_malloc()
+    if config.workers > 1:
+        from modelwire.runtime.workers import supervise
+
+        return supervise(bundle, config, announce=announce)
+    loaded = load(bundle)
+    if config.server == "aio":
+        return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready))
+    running = start(loaded, config, reuse_port=reuse_port)
+    _describe(loaded, config, running.port)
+
+    def ready() -> None:
+        if announce is not None:
+            announce(f"{LISTENING} {_host(config.host)}:{running.port}")
+        if on_ready is not None:
+            on_ready(running.port, running.metrics_server.port if running.metrics_server else None)
+
+    signum = wait_for_signal(ready)
+    logger.info(
+        "%s received: draining in-flight calls (up to %.0f s)",
+        signal.Signals(signum).name,
+        config.grace_seconds,
+    )
+    running.stop(config.grace_seconds)
+    logger.info("stopped")
+    return 0
+
+
+async def _serve_aio(
+    loaded: LoadedModel,
+    config: RuntimeConfig,
+    announce: Callable[[str], None] | None,
+    reuse_port: bool,
+    on_ready: Callable[[int, int | None], None] | None,
+) -> int:
+    server, port, health_servicer, metrics, _ = await start_aio(
+        loaded, config, reuse_port=reuse_port
+    )
+    metrics_server = None
+    if config.metrics_port is not None:
+        metrics_server = MetricsServer(config.host, config.metrics_port, metrics.snapshot)
+    _describe(loaded, config, port)
+    stop = asyncio.Event()
+    received: list[int] = []
+    loop = asyncio.get_running_loop()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(s, lambda s=s: (received.append(s), stop.set()))
+    if announce is not None:
+        announce(f"{LISTENING} {_host(config.host)}:{port}")
+    if on_ready is not None:
+        on_ready(port, metrics_server.port if metrics_server else None)
+    await stop.wait()
+    logger.info(
+        "%s received: draining in-flight calls (up to %.0f s)",
+        signal.Signals(received[0]).name,
+        config.grace_seconds,
+    )
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(config.grace_seconds)
+    if metrics_server is not None:
+        metrics_server.close()
+    logger.info("stopped")
+    return 0

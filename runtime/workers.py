@@ -1,0 +1,190 @@
+"""Several worker processes serving one port (SO_REUSEPORT), and their supervisor.
+
+The kernel spreads new connections over the workers, so a CPU-bound model uses
+more than one core despite the GIL. Workers are fresh interpreters (`python -m
+modelwire.runtime.workers`), never forks: grpcio does not survive fork.
+
+Each worker reports ``ready <port> <snapshot-port>`` on stdout once SERVING; the
+supervisor then announces the service, serves merged metrics, restarts a worker
+that dies, and on SIGTERM stops them all and waits for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from modelwire.bundle import read_manifest
+from modelwire.config import RuntimeConfig
+from modelwire.errors import ConfigError, ModelwireError
+from modelwire.runtime.metrics import MetricsServer, fetch_snapshot, merge
+
+__all__ = ["supervise"]
+
+logger = logging.getLogger(__name__)
+
+_READY_TIMEOUT = 120.0
+
+
+def _reserve_port(host: str, port: int) -> socket.socket:
+    """Bind (not listen) a SO_REUSEPORT socket: picks the port if 0, and holds it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError("port", port, f"cannot bind {host}:{port} ({exc.strerror})") from exc
+    return sock
+
+
+@dataclasses.dataclass
+class _Worker:
+    index: int
+    proc: subprocess.Popen[str]
+    snapshot_port: int | None = None
+    ready: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+
+def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
+    cfg = dataclasses.replace(config, workers=1, metrics_port=None)
+    args = json.dumps(dataclasses.asdict(cfg))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelwire.runtime.workers",
+            bundle,
+            args,
+            "1" if config.metrics_port is not None else "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MODELWIRE_WORKER_INDEX": str(index)},
+    )
+    worker = _Worker(index, proc)
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            parts = line.split()
+            if parts[:1] == ["ready"]:
+                worker.snapshot_port = int(parts[2]) if parts[2] != "-" else None
+                worker.ready.set()
+
+    threading.Thread(target=read, daemon=True, name=f"worker-{index}-stdout").start()
+    return worker
+
+
+def supervise(
+    bundle: str, config: RuntimeConfig, *, announce: Callable[[str], None] | None = None
+) -> int:
+    """Run `config.workers` worker processes on one port until SIGTERM/SIGINT."""
+    manifest = read_manifest(bundle)  # fail fast, before spawning anything
+    holder = _reserve_port(config.host, config.port)
+    port = holder.getsockname()[1]
+    config = dataclasses.replace(config, port=port)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    workers = [_spawn(i, bundle, config) for i in range(config.workers)]
+    metrics_server = None
+    try:
+        deadline = time.monotonic() + _READY_TIMEOUT
+        for w in workers:
+            while not w.ready.wait(0.1):
+                if w.proc.poll() is not None:
+                    raise ModelwireError(
+                        f"worker {w.index} exited with status {w.proc.returncode} "
+                        "before it was ready; its log is above"
+                    )
+                if stop.is_set() or time.monotonic() > deadline:
+                    raise ModelwireError(f"worker {w.index} was not ready in time")
+        holder.close()
+        if config.metrics_port is not None:
+
+            def source() -> dict[str, object]:
+                snaps = []
+                for w in workers:
+                    if w.snapshot_port is not None:
+                        with contextlib.suppress(OSError, ValueError):
+                            snaps.append(fetch_snapshot(w.snapshot_port))
+                return merge(snaps)
+
+            metrics_server = MetricsServer(config.host, config.metrics_port, source)
+        logger.info(
+            "serving %s %s with %d workers on %s:%d",
+            manifest.name,
+            manifest.version,
+            config.workers,
+            config.host,
+            port,
+        )
+        if announce is not None:
+            announce(f"modelwire runtime listening on {config.host}:{port}")
+        while not stop.wait(0.5):
+            for i, w in enumerate(workers):
+                if w.proc.poll() is not None:
+                    logger.error(
+                        "worker %d exited with status %s; starting a new one",
+                        w.index,
+                        w.proc.returncode,
+                    )
+                    workers[i] = _spawn(w.index, bundle, config)
+        logger.info(
+            "%s received: stopping %d workers", signal.Signals(received[0]).name, len(workers)
+        )
+    finally:
+        for w in workers:
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGTERM)
+        codes = []
+        for w in workers:
+            try:
+                codes.append(w.proc.wait(config.grace_seconds + 5))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                codes.append(w.proc.wait())
+        if metrics_server is not None:
+            metrics_server.close()
+        holder.close()
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 0 if all(c == 0 for c in codes) else 1
+
+
+def _worker_main(argv: list[str]) -> int:
+    from modelwire import _logging
+    from modelwire.runtime.server import serve
+
+    bundle, raw, with_metrics = argv[0], json.loads(argv[1]), argv[2] == "1"
+    config = RuntimeConfig(**{**raw, "metrics_port": 0 if with_metrics else None})
+    _logging.configure(
+        os.environ.get("MODELWIRE_LOG_LEVEL", "info"),
+        os.environ.get("MODELWIRE_LOG_FORMAT") or None,
+    )
+
+    def ready(port: int, metrics_port: int | None) -> None:
+        print(f"ready {port} {metrics_port if metrics_port is not None else '-'}", flush=True)
+
+    return serve(bundle, config, reuse_port=True, on_ready=ready)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1:]))
