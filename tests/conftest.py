@@ -1,0 +1,58 @@
+"""Shared fixtures: a clean environment, Hypothesis profiles, real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests.servers import ServeProcess, serve_in_process
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MODELWIRE_* setting from the developer's shell leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("MODELWIRE_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def serve_model(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """serve_model(model, name="m", **config) -> RunningServer, stopped after the test."""
+    running: list[object] = []
+
+    def start(model: object, name: str = "m", **config: object) -> object:
+        server = serve_in_process(model, tmp_path / f"bundle-{len(running)}", name, **config)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.stop(0)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def serve_process() -> Iterator[Callable[..., ServeProcess]]:
+    """serve_process(bundle, *args) -> a `modelwire serve` subprocess, killed after the test."""
+    procs: list[ServeProcess] = []
+
+    def start(bundle: str | Path, *args: str, **kwargs: object) -> ServeProcess:
+        proc = ServeProcess(str(bundle), *args, **kwargs)  # type: ignore[arg-type]
+        procs.append(proc)
+        return proc
+
+    yield start
+    for p in procs:
+        p.kill()
