@@ -1,0 +1,8 @@
+# The two set-up commands of README.md.
+.PHONY: demo test bench
+demo:  ## dump, serve and call the iris example
+	scripts/demo.sh
+test:  ## lint, type-check and run the whole test suite
+	scripts/test.sh
+bench: ## the runtime benchmark (bench/runtime.py)
+	scripts/bootstrap.sh && .venv/bin/python bench/runtime.py

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Create .venv and install modelwire with its dev extras (strict editable install,
+# see STYLE.md §1). Re-runs only when pyproject.toml or the package layout changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || {
+  echo "modelwire needs Python 3.10 or newer ($PYTHON is $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+}
+stamp=".venv/.modelwire-installed"
+want="$( { cat pyproject.toml; find core codegen runtime catalog broker -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+echo "installing modelwire and its dev tools into .venv ..." >&2
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
+.venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=strict 2>&1 \
+  | grep -v "^WARNING: Location" >&2 || true
+.venv/bin/python -c 'import modelwire.cli' || { echo "install failed" >&2; exit 1; }
+echo "$want" > "$stamp"
