@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -23,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from modelwire.codegen.schema import (
+    DATA_TYPE_ENUM,
     RESERVED_NAMES,
+    TENSOR_DTYPES,
     EnumSchema,
     EnumType,
     Field,
@@ -38,8 +41,10 @@ from modelwire.codegen.schema import (
     ScalarType,
     TensorType,
     TypeNode,
+    enum_value_prefix,
     rpc_name,
     walk_types,
+    wrapper_name,
 )
 from modelwire.errors import SchemaError
 
@@ -130,13 +135,44 @@ def _union_args(ann: Any) -> tuple[Any, ...] | None:
     return None
 
 
+_PROTO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SCALAR_NAMES = frozenset(s.value for s in Scalar)
+
+
+def _check_name(name: str, what: str, where: str, annotation: str = "") -> None:
+    """Raise unless `name` is a valid protobuf identifier (Python also allows non-ASCII)."""
+    if not _PROTO_NAME.match(name):
+        raise SchemaError(
+            f"{what} is not a valid protobuf name (ASCII letters, digits and '_'); rename it",
+            annotation=annotation,
+            where=where,
+        )
+
+
+def _proto_shape(t: TypeNode) -> TypeNode:
+    """`t` as the wire sees it: numpy scalar types and Tensor dtypes are Python-only facts."""
+    match t:
+        case ScalarType(scalar, _):
+            return ScalarType(scalar)
+        case TensorType():
+            return TensorType()
+        case ListType(item):
+            return ListType(_proto_shape(item))
+        case MapType(key, value):
+            return MapType(ScalarType(key.scalar), _proto_shape(value))
+        case OptionalType(item):
+            return OptionalType(_proto_shape(item))
+    return t
+
+
 def _ndarray_dtype(ann: Any, fail: Callable[[str], SchemaError]) -> str | None:
     args = typing.get_args(ann)
     if len(args) != 2:
         return None
     dtype_arg = args[1]
     inner = typing.get_args(dtype_arg)
-    if not inner or inner[0] is Any:
+    # a bare `NDArray` is parametrised by a TypeVar: the dtype is undeclared
+    if not inner or inner[0] is Any or isinstance(inner[0], typing.TypeVar):
         return None
     scalar_type = inner[0]
     if scalar_type not in _NUMPY_SCALARS and scalar_type not in (np.complex64, np.complex128):
@@ -151,6 +187,9 @@ class _Inferrer:
     binding: Binding = field(default_factory=Binding)
     messages: dict[str, Message] = field(default_factory=dict)
     enums: dict[str, EnumSchema] = field(default_factory=dict)
+    # wrapper message name -> (the wire shape it carries, where it was first needed)
+    wrappers: dict[str, tuple[TypeNode, str]] = field(default_factory=dict)
+    enum_places: dict[str, str] = field(default_factory=dict)  # enum name -> where first met
 
     # ---------------------------------------------------------------- types
 
@@ -195,14 +234,18 @@ class _Inferrer:
         if origin in (list, typing.List):  # noqa: UP006 -- typing.List is what users write
             if not args:
                 raise fail("a list needs an element type, e.g. list[float]")
-            return ListType(self.convert(args[0], where, top=False))
+            item = self.convert(args[0], where, top=False)
+            self._wrapper(item, where, fail)
+            return ListType(item)
         if origin in (dict, typing.Dict):  # noqa: UP006
             if len(args) != 2:
                 raise fail("a dict needs key and value types, e.g. dict[str, float]")
             key = self.convert(args[0], where, top=False)
             if not isinstance(key, ScalarType) or key.scalar not in _MAP_KEYS:
                 raise fail("map keys must be str, int or bool")
-            return MapType(key, self.convert(args[1], where, top=False))
+            value = self.convert(args[1], where, top=False)
+            self._wrapper(value, where, fail)
+            return MapType(key, value)
         if ann in (list, dict):
             raise fail(f"a bare {ann.__name__} has no element type, e.g. {ann.__name__}[...]")
         if isinstance(ann, type) and issubclass(ann, enum.Enum):
@@ -214,10 +257,38 @@ class _Inferrer:
             "list, dict, Optional, Enum, NamedTuple and dataclasses"
         )
 
+    def _wrapper(self, t: TypeNode, where: str, fail: Callable[[str], SchemaError]) -> None:
+        """Record the wrapper message a nested container needs; one name, one wire shape."""
+        if not isinstance(t, ListType | MapType):
+            return
+        name, shape = wrapper_name(t), _proto_shape(t)
+        seen = self.wrappers.setdefault(name, (shape, where))[0]
+        if seen != shape:
+            # only a class named like a scalar (`Double`) or a wrapper (`ListOfDouble`) does this
+            named = sorted(
+                {
+                    n.name
+                    for s in (seen, shape)
+                    for n in walk_types(s)
+                    if isinstance(n, MessageType | EnumType)
+                }
+            )
+            raise fail(
+                f"its wrapper message {name!r} already carries a different type; "
+                f"rename {' or '.join(repr(n) for n in named)}"
+            )
+
     # ---------------------------------------------------------------- named types
 
     def _claim(self, name: str, cls: type, where: str) -> bool:
         """True if `name` must still be defined; raises if another class owns it."""
+        _check_name(name, f"class name {name!r}", where, cls.__qualname__)
+        if name in _SCALAR_NAMES:
+            raise SchemaError(
+                f"the name {name!r} is a protobuf scalar type; rename the class",
+                annotation=cls.__qualname__,
+                where=where,
+            )
         if name in RESERVED_NAMES:
             raise SchemaError(
                 f"the name {name!r} is reserved for modelwire's Tensor type; rename the class",
@@ -241,9 +312,12 @@ class _Inferrer:
         if not self._claim(name, cls, where):
             return name
         self.binding.enums[name] = cls
+        self.enum_places[name] = where
         members = list(cls)
         if not members:
-            raise SchemaError("an enum needs at least one member", annotation=name, where=where)
+            raise SchemaError(
+                f"enum {name!r} needs at least one member", annotation=name, where=where
+            )
         raw = [m.value for m in members]
         if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in raw) and len(
             set(raw)
@@ -252,9 +326,19 @@ class _Inferrer:
         else:
             numbers = list(range(1, len(members) + 1))
         upper = [m.name.upper() for m in members]
+        for m in members:
+            _check_name(m.name, f"enum member '{name}.{m.name}'", where, name)
+        if "UNSPECIFIED" in upper:
+            member = members[upper.index("UNSPECIFIED")].name
+            raise SchemaError(
+                f"enum member '{name}.{member}' clashes with the zero value "
+                f"'{enum_value_prefix(name)}UNSPECIFIED' that modelwire adds; rename the member",
+                annotation=name,
+                where=where,
+            )
         if len(set(upper)) != len(upper):
             raise SchemaError(
-                "enum member names must differ in more than letter case",
+                f"the members of enum {name!r} must differ in more than letter case",
                 annotation=name,
                 where=where,
             )
@@ -279,6 +363,8 @@ class _Inferrer:
             names = list(cls._fields)  # type: ignore[attr-defined]
         else:
             names = [f.name for f in dataclasses.fields(cls) if f.init]
+        for n in names:
+            _check_name(n, f"field '{cls.__qualname__}.{n}'", where, cls.__qualname__)
         missing = [n for n in names if n not in hints]
         if missing:
             raise SchemaError(
@@ -340,6 +426,7 @@ class _Inferrer:
 
         params = list(sig.parameters.values())
         for p in params:
+            _check_name(p.name, f"parameter {p.name!r}", where)
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise SchemaError(
                     f"parameter {p.name!r}: *args and **kwargs cannot be mapped to a message",
@@ -466,7 +553,45 @@ def infer_schema(
     )
     enums = sorted((e for e in inf.enums.values() if e.name in reachable), key=lambda e: e.name)
     schema = ModelSchema(name, package, service, tuple(out_methods), tuple(messages), tuple(enums))
+    taken = {m.name for m in messages} | {e.name for e in enums}
+    for wname, (_, where) in sorted(inf.wrappers.items()):
+        if wname in taken:
+            raise SchemaError(
+                f"the generated wrapper message {wname!r} clashes with a class of the same "
+                "name; rename the class",
+                annotation=wname,
+                where=where,
+            )
+    _check_enum_values(schema, inf.enum_places)
     return schema, inf.binding, inf.hints
+
+
+def _check_enum_values(schema: ModelSchema, places: Mapping[str, str]) -> None:
+    """Enum value names live in the package scope: two enums must not produce the same one."""
+    owners: dict[str, str] = {}
+    uses_tensor = any(
+        isinstance(node, TensorType)
+        for m in schema.messages
+        for f in m.fields
+        for node in walk_types(f.type)
+    )
+    if uses_tensor:
+        prefix = enum_value_prefix(DATA_TYPE_ENUM)
+        owners.update(
+            dict.fromkeys((prefix + n for n, _ in TENSOR_DTYPES.values()), DATA_TYPE_ENUM)
+        )
+        owners[prefix + "UNSPECIFIED"] = DATA_TYPE_ENUM
+    for e in schema.enums:
+        prefix = enum_value_prefix(e.name)
+        for value in [prefix + "UNSPECIFIED", *(prefix + n.upper() for n, _ in e.values)]:
+            other = owners.setdefault(value, e.name)
+            if other != e.name:
+                raise SchemaError(
+                    f"enums {other!r} and {e.name!r} would both define the proto enum value "
+                    f"{value!r} (enum values share the package scope); rename one of them",
+                    annotation=e.name,
+                    where=places.get(e.name, ""),
+                )
 
 
 def _reachable(messages: Mapping[str, Message], roots: list[str]) -> set[str]:

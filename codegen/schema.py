@@ -330,14 +330,19 @@ def _words(name: str) -> list[str]:
 
 
 def package_name(model_name: str, version: str) -> str:
-    """`iris`, `2.1.0` -> `modelwire.models.iris.v2` (the major version picks the package)."""
+    """`iris`, `2.1.0` -> `modelwire.models.iris.v2` (the major version picks the package).
+
+    A 0.x version is a pre-release of v1: `modelwire.models.iris.v1alpha` (buf's
+    PACKAGE_VERSION_SUFFIX rule has no `v0`).
+    """
     words = [w.lower() for w in _words(model_name)]
     if not words or not words[0][0].isalpha():
         raise ValueError(f"model name {model_name!r} must start with a letter")
     major = version.split(".", 1)[0]
     if not major.isdigit():
         raise ValueError(f"version {version!r} must start with a major version number")
-    return f"modelwire.models.{'_'.join(words)}.v{int(major)}"
+    suffix = f"v{int(major)}" if int(major) > 0 else "v1alpha"
+    return f"modelwire.models.{'_'.join(words)}.{suffix}"
 
 
 def service_name(model_name: str) -> str:
@@ -434,7 +439,24 @@ class ProtoFile:
 
 
 def enum_value_prefix(enum_name: str) -> str:
-    return "_".join(w.upper() for w in _words(enum_name)) + "_"
+    """`TrafficLight` -> `TRAFFIC_LIGHT_`, `HTTPStatus` -> `HTTP_STATUS_`.
+
+    The upper snake case of buf's ENUM_VALUE_PREFIX rule (its `ToUpperSnakeCase`): a word
+    starts at an upper-case letter after a lower-case one, or before one (`ABTest` ->
+    `AB_TEST`); digits never start a word (`Rgb2Hex` -> `RGB2_HEX`, `Ab1C` -> `AB1C`).
+    """
+    name = re.sub(r"[^A-Za-z0-9]+", "_", enum_name).strip("_")
+    out = ""
+    for i, ch in enumerate(name):
+        if (
+            i
+            and ch.isupper()
+            and out[-1] != "_"
+            and (name[i - 1].islower() or (i + 1 < len(name) and name[i + 1].islower()))
+        ):
+            out += "_"
+        out += ch
+    return out.upper() + "_"
 
 
 TENSOR_COMMENT = (

@@ -78,7 +78,13 @@ class EncodeError(TypeError):
         super().__init__(f"{where}: {reason}" if where else reason)
 
 
-_INT_SCALARS = {Scalar.INT64, Scalar.UINT64, Scalar.INT32, Scalar.UINT32}
+_INT_RANGES = {
+    Scalar.INT64: (-(1 << 63), (1 << 63) - 1),
+    Scalar.UINT64: (0, (1 << 64) - 1),
+    Scalar.INT32: (-(1 << 31), (1 << 31) - 1),
+    Scalar.UINT32: (0, (1 << 32) - 1),
+}
+_INT_SCALARS = set(_INT_RANGES)
 _FLOAT_SCALARS = {Scalar.DOUBLE, Scalar.FLOAT}
 
 
@@ -101,11 +107,15 @@ def _describe(v: Any) -> str:
 def _scalar_checker(s: Scalar) -> Callable[[Any, str], Any]:
     """Strict conversion of one scalar to what protobuf accepts; raises EncodeError."""
     if s in _INT_SCALARS:
+        low, high = _INT_RANGES[s]
 
         def to_int(v: Any, where: str) -> Any:
             if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
                 raise EncodeError(where, f"expected an integer, got {_describe(v)}")
-            return int(v)
+            n = int(v)
+            if not low <= n <= high:
+                raise EncodeError(where, f"{n} is out of range for {s.value}")
+            return n
 
         return to_int
     if s in _FLOAT_SCALARS:
@@ -175,6 +185,14 @@ class MethodCodec:
         self._diagnose_resp = codec.diagnoser(method.response)
         self._diagnose_req = codec.diagnoser(method.request)
         self._req_bound = method.request in codec.binding.messages
+        # f(p: Point, k: int) or f(d: dict[str, int]): a lone dict/namedtuple argument is
+        # the first field's value, not the whole request
+        first = req.fields[0].type if req.fields else None
+        if isinstance(first, OptionalType):
+            first = first.item
+        self._first_takes_message = method.params is not None and isinstance(
+            first, MessageType | MapType
+        )
 
     # -------------------------------------------------- shared
 
@@ -184,7 +202,13 @@ class MethodCodec:
             if plan is not None:
                 data, arrays = split_tensors(data, plan)
             msg = cls.FromString(data)
-        except (PbDecodeError, WireError) as exc:
+        except WireError as exc:
+            if exc.path:  # well-formed bytes, but a Tensor that does not fit its field
+                raise DecodeError(_field_names(cls.DESCRIPTOR, exc.path), str(exc)) from exc
+            raise DecodeError(
+                "", f"the bytes are not a valid {cls.DESCRIPTOR.name}: {exc}"
+            ) from exc
+        except PbDecodeError as exc:
             raise DecodeError(
                 "", f"the bytes are not a valid {cls.DESCRIPTOR.name}: {exc}"
             ) from exc
@@ -235,7 +259,12 @@ class MethodCodec:
 
     def encode_request(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
         """Call arguments -> request bytes. One message-like argument, or fields."""
-        if len(args) == 1 and not kwargs and _is_message_like(args[0]):
+        if (
+            len(args) == 1
+            and not kwargs
+            and not self._first_takes_message
+            and _is_message_like(args[0])
+        ):
             value: Any = args[0]
         else:
             if len(args) > len(self._req_fields):
@@ -264,6 +293,16 @@ class MethodCodec:
         if self.method.returns == "none":
             return None
         return value
+
+
+def _field_names(descriptor: Any, path: Path) -> str:
+    """Field numbers from a message down -> the dotted field names, e.g. ``scene.image``."""
+    names = []
+    for number in path:
+        fd = descriptor.fields_by_number[number]
+        names.append(fd.name)
+        descriptor = fd.message_type
+    return ".".join(names)
 
 
 def _is_message_like(v: Any) -> bool:
@@ -469,7 +508,13 @@ class ValueCodec:
                     return lambda v, a, p: [inner(w.values, None, ()) for w in v]
                 conv = self._decoder(item, where)
                 return lambda v, a, p: [conv(x, None, ()) for x in v]
-            case MapType(_, value):
+            case MapType(key, value):
+                if key.numpy is not None:  # dict[np.int32, V]: keys decode to np.int32 too
+                    kconv = self._decoder(key, f"{where} key")
+                    inner = self._decoder(MapType(ScalarType(key.scalar), value), where)
+                    return lambda v, a, p: {
+                        kconv(k, None, ()): x for k, x in inner(v, None, ()).items()
+                    }
                 if isinstance(value, ScalarType) and value.numpy is None:
                     return lambda v, a, p: dict(v)
                 if isinstance(value, ListType | MapType):
@@ -485,11 +530,16 @@ class ValueCodec:
         members = self._enum_by_number.get(name)
         if members is None:
             schema = self.schema.enum(name)
+            values = list(schema.values)
             cls = self.binding.enums.get(name)
             if cls is None:
-                cls = enum.Enum(name, [(n, num) for n, num in schema.values])  # type: ignore[misc]
+                if all(num != 0 and n != "UNSPECIFIED" for n, num in values):
+                    # proto3 sends an unset enum as 0; with no model class to refuse it (a
+                    # client of any gRPC server), it decodes to a member of its own
+                    values.insert(0, ("UNSPECIFIED", 0))
+                cls = enum.Enum(name, [(n, num) for n, num in values])  # type: ignore[misc]
                 self.binding.enums[name] = cls
-            members = {num: cls[n] for n, num in schema.values}
+            members = {num: cls[n] for n, num in values}
             self._enum_by_number[name] = members
         return members
 

@@ -49,7 +49,16 @@ _DATA_TAG = bytes([(_T_DATA << 3) | _WT_LEN])
 
 
 class WireError(ValueError):
-    """Bytes that are not a valid encoding of the expected message."""
+    """Bytes that are not a valid encoding of the expected message.
+
+    Attributes:
+        path: field numbers from the top-level message down to the Tensor at fault, when
+            the bytes are well-formed but that Tensor is inconsistent; else empty.
+    """
+
+    def __init__(self, message: str, path: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def _varint(n: int) -> bytes:
@@ -120,11 +129,8 @@ def array_to_wire(value: object, declared: str | None) -> tuple[int, tuple[int, 
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     if not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    return (
-        number,
-        arr.shape,
-        memoryview(arr).cast("B") if arr.ndim else memoryview(arr.reshape(1)).cast("B"),
-    )
+    # a flat byte view: memoryview cannot cast 0-d arrays, nor ones with a zero in the shape
+    return number, arr.shape, arr.reshape(-1).view(np.uint8).data
 
 
 def array_from_wire(
@@ -291,7 +297,10 @@ def split_tensors(buf: bytes, plan: TensorPlan) -> tuple[bytes, dict[tuple[int, 
     for p, (dtype_number, shape, data) in ((p, tuple(s)) for p, s in states.items()):
         assert isinstance(dtype_number, int) and isinstance(shape, list)
         offset, length = data if isinstance(data, tuple) else (0, 0)
-        arrays[p] = array_from_wire(
-            dtype_number, shape, buf, offset, length, declared=plan.declared.get(p)
-        )
+        try:
+            arrays[p] = array_from_wire(
+                dtype_number, shape, buf, offset, length, declared=plan.declared.get(p)
+            )
+        except WireError as exc:
+            raise WireError(str(exc), p) from None
     return bytes(rest), arrays
