@@ -36,7 +36,7 @@ from modelwire.codegen.proto import render_proto
 from modelwire.codegen.schema import ModelSchema, package_name
 from modelwire.errors import BundleError, BundleNotFound, SchemaError
 from modelwire.modeling import Model
-from modelwire.requirements import Requirements, imports_in_source, normalize, resolve_modules
+from modelwire.requirements import Requirements, module_imports, normalize, resolve_modules
 
 __all__ = ["FORMAT_VERSION", "Bundle", "LoadedModel", "Manifest", "dump", "load", "read_manifest"]
 
@@ -72,14 +72,18 @@ class Manifest:
         try:
             raw = json.loads(data)
         except ValueError as exc:
-            raise BundleError(f"{MANIFEST} is not valid JSON ({exc})", bundle=bundle) from exc
+            raise BundleError(
+                f"{MANIFEST} is not valid JSON ({exc}); dump the model again", bundle=bundle
+            ) from exc
         if not isinstance(raw, dict):
             raise BundleError(f"{MANIFEST} must hold a JSON object", bundle=bundle)
         fmt = raw.get("format")
         if fmt != FORMAT_VERSION:
+            newer = isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT_VERSION
             raise BundleError(
                 f"{MANIFEST} has format {fmt!r}; this modelwire {__version__} reads format "
-                f"{FORMAT_VERSION}",
+                f"{FORMAT_VERSION}; "
+                + ("upgrade modelwire to load it" if newer else "dump the model again"),
                 bundle=bundle,
             )
         try:
@@ -109,7 +113,14 @@ def _sha256(data: bytes) -> str:
 
 
 class _Pickler:
-    """cloudpickle, noting the module of every object it reaches."""
+    """cloudpickle, noting the module of every object it reaches, in a reproducible order.
+
+    The C pickler writes a set in iteration order, which for strings depends on
+    the hash seed, so two processes would write different bytes for the same
+    model. When the model holds a set (a global like ``STOP = {"a", "the"}``, or
+    the frozenset constant Python compiles ``w in {"a", "the"}`` into), it is
+    pickled again with the pure-Python pickler, which writes sets sorted.
+    """
 
     def __init__(self) -> None:
         import cloudpickle
@@ -119,6 +130,8 @@ class _Pickler:
         base = cloudpickle.Pickler
 
         class Recording(base):  # type: ignore[misc, valid-type]
+            met_set = False
+
             def reducer_override(self, obj: Any) -> Any:
                 if isinstance(obj, type(sys)):
                     seen.add(obj.__name__)
@@ -131,12 +144,77 @@ class _Pickler:
                         _pin_tracker_id(obj)
                 return super().reducer_override(obj)
 
+            # called for every object, sets included (reducer_override is not)
+            def persistent_id(self, obj: Any) -> None:
+                if type(obj) in (set, frozenset) and len(obj) > 1:
+                    self.met_set = True
+
         self._cls = Recording
 
     def dumps(self, obj: Any) -> bytes:
         buf = io.BytesIO()
-        self._cls(buf, protocol=5).dump(obj)
-        return buf.getvalue()
+        pickler = self._cls(buf, protocol=5)
+        pickler.dump(obj)
+        if not pickler.met_set:
+            return buf.getvalue()
+        ordered = io.BytesIO()
+        try:
+            _OrderedPickler(ordered).dump(obj)
+        except Exception as exc:  # the C pickler's output is as good, only not reproducible
+            logger.warning("the bundle will not be byte-reproducible: %r", exc)
+            return buf.getvalue()
+        return ordered.getvalue()
+
+
+def _sorted_items(items: set[Any] | frozenset[Any]) -> list[Any]:
+    try:
+        return sorted(items)
+    except TypeError:
+        return sorted(items, key=lambda x: (type(x).__module__, type(x).__qualname__, repr(x)))
+
+
+# typeshed describes little of the pure-Python pickler this class builds on
+_PurePickler: Any = pickle._Pickler
+
+
+class _OrderedPickler(_PurePickler):  # type: ignore[misc]
+    """The pure-Python pickler with cloudpickle's reducers; sets are written sorted."""
+
+    dispatch = _PurePickler.dispatch.copy()
+
+    def __init__(self, file: io.BytesIO) -> None:
+        import cloudpickle
+
+        super().__init__(file, protocol=5)
+        self.dispatch_table = cloudpickle.Pickler.dispatch_table
+        # one cloudpickle pickler per dump: it maps shared function globals
+        self._cloud = cloudpickle.Pickler(io.BytesIO(), protocol=5)
+
+    def reducer_override(self, obj: Any) -> Any:
+        return self._cloud.reducer_override(obj)
+
+    def save_set(self, obj: set[Any]) -> None:  # protocol 4+, as pickle._Pickler.save_set
+        self.write(pickle.EMPTY_SET)
+        self.memoize(obj)
+        items = _sorted_items(obj)
+        for start in range(0, len(items), 1000):
+            self.write(pickle.MARK)
+            for item in items[start : start + 1000]:
+                self.save(item)
+            self.write(pickle.ADDITEMS)
+
+    def save_frozenset(self, obj: frozenset[Any]) -> None:  # as pickle._Pickler.save_frozenset
+        self.write(pickle.MARK)
+        for item in _sorted_items(obj):
+            self.save(item)
+        if id(obj) in self.memo:
+            self.write(pickle.POP_MARK + self.get(self.memo[id(obj)][0]))
+            return
+        self.write(pickle.FROZENSET)
+        self.memoize(obj)
+
+    dispatch[set] = save_set
+    dispatch[frozenset] = save_frozenset
 
 
 def _pin_tracker_id(cls: type) -> None:
@@ -166,17 +244,18 @@ def _pin_tracker_id(cls: type) -> None:
         by_id[tracker] = cls
 
 
-def _source_imports(fn: Callable[..., Any]) -> set[str]:
-    """Imports written inside a method's body (not reached by pickling)."""
+def _source_imports(fn: Callable[..., Any]) -> tuple[set[str], set[str]]:
+    """Imports written inside a method's body (not reached by pickling), as `module_imports`."""
     import inspect
 
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
-        return set()
+        return set(), set()
     import textwrap
 
-    return imports_in_source(textwrap.dedent(source))
+    module = getattr(fn, "__module__", None)
+    return module_imports(textwrap.dedent(source), module if isinstance(module, str) else None)
 
 
 # ---------------------------------------------------------------- dump
@@ -260,9 +339,12 @@ def build_files(
     pickler = _Pickler()
     pkl = pickler.dumps(model)
     modules = set(pickler.modules)
+    maybe: set[str] = set()
     for fn in model.methods.values():
-        modules |= _source_imports(fn)
-    inferred = resolve_modules(modules)
+        found, candidates = _source_imports(fn)
+        modules |= found
+        maybe |= candidates
+    inferred = resolve_modules(modules, maybe)
     if inferred.unresolved:
         logger.warning(
             "could not tell which distribution provides %s; "
@@ -284,8 +366,22 @@ def build_files(
     return files
 
 
+def _is_bundle_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return MANIFEST in zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def write_zip(files: Mapping[str, bytes], dest: Path) -> None:
     """A deterministic zip: sorted entries, fixed timestamps and permissions."""
+    if dest.exists() and not (dest.is_file() and _is_bundle_zip(dest)):
+        raise BundleError(
+            "the path exists and is not a bundle zip; refusing to overwrite it "
+            "(choose another path or remove it)",
+            bundle=dest,
+        )
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     with zipfile.ZipFile(tmp, "w") as zf:
         for rel in sorted(files):
@@ -299,9 +395,17 @@ def write_zip(files: Mapping[str, bytes], dest: Path) -> None:
 
 def write_dir(files: Mapping[str, bytes], dest: Path) -> None:
     """Write the bundle directory atomically: a sibling temp dir, then a rename."""
+    if dest.exists() and not dest.is_dir():
+        raise BundleError(
+            "a file exists at this path; refusing to overwrite it "
+            "(choose another path, or end it in .zip for the single-file form)",
+            bundle=dest,
+        )
     if dest.exists() and not (dest / MANIFEST).is_file() and any(dest.iterdir()):
         raise BundleError(
-            "the directory exists and is not a bundle; refusing to overwrite it", bundle=dest
+            "the directory exists and is not a bundle; refusing to overwrite it "
+            "(choose another path or remove it)",
+            bundle=dest,
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -392,6 +496,11 @@ class Bundle:
                 raise BundleError(
                     "not a bundle: neither a directory nor a zip file", bundle=self.path
                 ) from exc
+            if MANIFEST not in self._zip.namelist():
+                raise BundleError(
+                    f"not a bundle: the zip holds no {MANIFEST} (write one with modelwire.dump)",
+                    bundle=self.path,
+                )
         elif not (self.path / MANIFEST).is_file():
             raise BundleError(
                 f"not a bundle: {MANIFEST} is missing (write one with modelwire.dump)",
@@ -406,11 +515,30 @@ class Bundle:
                 return self._zip.read(rel)
             return (self.path / rel).read_bytes()
         except (KeyError, FileNotFoundError) as exc:
-            raise BundleError(f"file {rel} is missing", bundle=self.path) from exc
+            raise BundleError(
+                f"file {rel} is missing; the bundle is incomplete, copy it again or dump the "
+                "model again",
+                bundle=self.path,
+            ) from exc
         except (OSError, zipfile.BadZipFile) as exc:
             raise BundleError(f"file {rel} cannot be read ({exc})", bundle=self.path) from exc
 
+    def _stored(self) -> list[str]:
+        """Paths of the files the bundle holds, manifest included (bytecode caches skipped)."""
+        if self._zip is not None:
+            return [n for n in self._zip.namelist() if not n.endswith("/")]
+        # importing code/ from a bundle directory writes __pycache__ into it
+        return [
+            p.relative_to(self.path).as_posix()
+            for p in self.path.rglob("*")
+            if p.is_file() and "__pycache__" not in p.relative_to(self.path).parts
+        ]
+
     def _verify(self) -> None:
+        for rel in self.manifest.files:
+            parts = rel.split("/")
+            if rel.startswith("/") or "\\" in rel or ".." in parts or rel == MANIFEST:
+                raise BundleError(f"{MANIFEST} lists an invalid path {rel!r}", bundle=self.path)
         for rel, digest in sorted(self.manifest.files.items()):
             if digest != _sha256(self._read(rel)):
                 raise BundleError(
@@ -421,6 +549,13 @@ class Bundle:
         for required in (PROTO, PICKLE):
             if required not in self.manifest.files:
                 raise BundleError(f"{MANIFEST} does not list {required}", bundle=self.path)
+        for rel in sorted(self._stored()):
+            if rel != MANIFEST and rel not in self.manifest.files:
+                raise BundleError(
+                    f"file {rel} is not listed in {MANIFEST}; the bundle was modified after it "
+                    "was written (remove the file or dump the model again)",
+                    bundle=self.path,
+                )
 
     def read(self, rel: str) -> bytes:
         """A file's bytes (only files the manifest lists, already verified)."""
@@ -477,7 +612,8 @@ def _code_root(bundle: Bundle) -> Path | None:
     if not files:
         return None
     if bundle._zip is None:
-        return bundle.path / CODE_DIR
+        # absolute: a relative sys.path entry breaks imports made after a chdir
+        return bundle.path.resolve() / CODE_DIR
     root = Path(tempfile.mkdtemp(prefix="modelwire-code-"))
     for rel, data in files:
         p = root / rel

@@ -1,0 +1,75 @@
+"""Bundle tests load bundles in this process and serve them from others; nothing may leak."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import ServeProcess
+
+
+@pytest.fixture(autouse=True)
+def restore_import_state() -> Iterator[None]:
+    """`load()` puts a bundle's code/ on sys.path; the CLI imports model files from tmp dirs."""
+    path = list(sys.path)
+    modules = set(sys.modules)
+    yield
+    sys.path[:] = path
+    tmp = tempfile.gettempdir()
+    for name in set(sys.modules) - modules:
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(tmp):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI points the `modelwire` logger at the runner's stderr, closed after the call."""
+    logger = logging.getLogger("modelwire")
+    state = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = state[0]
+    logger.setLevel(state[1])
+    logger.propagate = state[2]
+
+
+class _ServeProcess(ServeProcess):
+    """ServeProcess that also closes its pipes, so no ResourceWarning outlives the test."""
+
+    def __init__(self, bundle: str, *args: str, **kwargs: Any) -> None:
+        self.drained = threading.Event()
+        super().__init__(bundle, *args, **kwargs)
+
+    def _drain_stderr(self) -> None:
+        try:
+            super()._drain_stderr()
+        finally:
+            self.drained.set()
+
+    def close(self) -> None:
+        self.kill()
+        self.drained.wait(10)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def serve_bundle() -> Iterator[Callable[..., ServeProcess]]:
+    """serve_bundle(path, *args) -> a `modelwire serve` subprocess, stopped after the test."""
+    procs: list[_ServeProcess] = []
+
+    def start(bundle: str | Path, *args: str, **kwargs: Any) -> ServeProcess:
+        proc = _ServeProcess(str(bundle), *args, **kwargs)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for p in procs:
+        p.close()

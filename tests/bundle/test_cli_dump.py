@@ -1,0 +1,134 @@
+"""`modelwire dump FILE.py:ATTR NAME -o DIR`: exact output, exit 2 for usage errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from modelwire.bundle import load, read_manifest
+from modelwire.cli import main
+
+MODEL_FILE = """\
+    from modelwire import Model
+
+    def double(x: float) -> float:
+        \"\"\"Twice x.\"\"\"
+        return 2 * x
+
+    model = Model(double=double)
+    answer = 42
+    """
+
+USAGE = "Usage: modelwire dump [OPTIONS] MODEL NAME\nTry 'modelwire dump --help' for help.\n\n"
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "doubler_model.py"
+    path.write_text(textwrap.dedent(MODEL_FILE))
+    return path
+
+
+@pytest.fixture
+def dump_cli(restore_logging):
+    def invoke(*args):
+        return CliRunner().invoke(main, ["dump", *map(str, args)], prog_name="modelwire")
+
+    return invoke
+
+
+def test_dump_writes_the_bundle_and_prints_its_service(dump_cli, model_file, tmp_path):
+    out = tmp_path / "doubler"
+    result = dump_cli(f"{model_file}:model", "doubler", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"wrote {out}\n"
+        "  service   modelwire.models.doubler.v1.DoublerService\n"
+        "  rpc       Double(DoubleRequest) returns (DoubleResponse)\n"
+        "  requires  (nothing)\n"
+    )
+    assert load(out).double(2.5) == 5.0
+
+
+def test_dump_passes_version_description_tags_and_requirements(dump_cli, model_file, tmp_path):
+    out = tmp_path / "doubler.zip"
+    result = dump_cli(
+        f"{model_file}:model", "doubler", "-o", out, "--version", "2.0.1",
+        "--description", "doubles", "--tag", "math", "--tag", "toy", "-r", "numpy>=1.24",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "  service   modelwire.models.doubler.v2.DoublerService",
+        "  rpc       Double(DoubleRequest) returns (DoubleResponse)",
+        "  requires  numpy>=1.24",
+    ]
+    manifest = read_manifest(out)
+    assert (manifest.version, manifest.description, manifest.tags) == (
+        "2.0.1",
+        "doubles",
+        ("math", "toy"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "error"),
+    [
+        ("nocolon", "'nocolon' is not MODULE:ATTRIBUTE (e.g. examples/iris/model.py:model)"),
+        (":model", "':model' is not MODULE:ATTRIBUTE (e.g. examples/iris/model.py:model)"),
+        ("missing.py:model", "file 'missing.py' does not exist"),
+        ("no_such_module_xyz:model",
+         "cannot import 'no_such_module_xyz': No module named 'no_such_module_xyz'"),
+    ],
+    ids=["no-colon", "no-module", "no-file", "no-module-found"],
+)  # fmt: skip
+def test_a_bad_model_reference_is_a_usage_error(dump_cli, tmp_path, ref, error):
+    result = dump_cli(ref, "doubler", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == f"{USAGE}Error: Invalid value for 'MODEL': {error}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_attribute_is_a_usage_error(dump_cli, model_file, tmp_path):
+    result = dump_cli(f"{model_file}:nope", "doubler", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{USAGE}Error: Invalid value for 'MODEL': '{model_file}' has no attribute 'nope'\n"
+    )
+
+
+def test_an_object_that_is_not_a_model_is_a_usage_error(dump_cli, model_file, tmp_path):
+    result = dump_cli(f"{model_file}:answer", "doubler", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{USAGE}Error: Invalid value for 'MODEL': "
+        f"'{model_file}:answer' is a int, not a modelwire.Model\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_invalid_model_name_is_a_usage_error(dump_cli, model_file, tmp_path):
+    result = dump_cli(f"{model_file}:model", "9lives", "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{USAGE}Error: invalid model name or version: "
+        "model name '9lives' must start with a letter\n"
+    )
+
+
+def test_an_output_directory_that_is_not_a_bundle_is_an_error_and_is_left_alone(
+    dump_cli, model_file, tmp_path
+):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    result = dump_cli(f"{model_file}:model", "doubler", "-o", out)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"error: bundle {out}: the directory exists and is not a bundle; refusing to overwrite it "
+        "(choose another path or remove it)"
+    )
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
