@@ -46,6 +46,7 @@ _WT_VARINT, _WT_I64, _WT_LEN, _WT_I32 = 0, 1, 2, 5
 # Tensor's field numbers (schema.py: dtype = 1, shape = 2, data = 3)
 _T_DTYPE, _T_SHAPE, _T_DATA = 1, 2, 3
 _DATA_TAG = bytes([(_T_DATA << 3) | _WT_LEN])
+_MAX_DIMS = 64  # numpy's limit (NPY_MAXDIMS)
 
 
 class WireError(ValueError):
@@ -154,6 +155,8 @@ def array_from_wire(
         raise WireError(f"expected a Tensor of {declared}, got {dtype.name}")
     if length is None:
         length = len(buf) - offset
+    if len(shape) > _MAX_DIMS:
+        raise WireError(f"Tensor has {len(shape)} dimensions; at most {_MAX_DIMS} are supported")
     count = 1
     for d in shape:
         if d < 0:
@@ -167,7 +170,10 @@ def array_from_wire(
     arr = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
     if not dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
-    return arr.reshape(tuple(shape))
+    try:
+        return arr.reshape(tuple(shape))
+    except ValueError as exc:  # e.g. a size-0 shape whose other dimensions overflow
+        raise WireError(f"Tensor shape {list(shape)} cannot be built: {exc}") from None
 
 
 # ---------------------------------------------------------------- encode side
