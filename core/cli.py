@@ -32,7 +32,7 @@ from modelwire.config import (
     ENV_WORKERS,
     RuntimeConfig,
 )
-from modelwire.errors import ModelwireError
+from modelwire.errors import ModelwireError, ServiceError
 
 __all__ = ["main"]
 
@@ -358,12 +358,20 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         payload = json.loads(request_json)
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="'JSON'") from None
+    if not isinstance(payload, dict):
+        raise click.BadParameter(
+            f"expected a JSON object of the request's fields, got {type(payload).__name__}",
+            param_hint="'JSON'",
+        )
     channel = grpc.insecure_channel(address)
     try:
         try:
             grpc.channel_ready_future(channel).result(timeout=min(timeout, 10))
         except grpc.FutureTimeoutError:
-            raise click.ClickException(f"cannot reach {address}") from None
+            raise ServiceError(
+                f"cannot reach {address}: no connection within {min(timeout, 10):g} s",
+                target=address,
+            ) from None
         fdp, service, _ = _reflect(channel, address, None)
         svc = next(s for s in fdp.service if service in (f"{fdp.package}.{s.name}", s.name))
         rpcs = {m.name: m for m in svc.method}

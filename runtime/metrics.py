@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import bisect
 import json
+import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from modelwire.errors import ConfigError
 
 __all__ = ["BUCKETS", "Metrics", "MetricsServer", "fetch_snapshot", "merge", "render"]
 
@@ -139,7 +142,11 @@ def render(s: Snapshot, prefix: str = "modelwire") -> str:
 
 
 class MetricsServer:
-    """`/metrics` (Prometheus text) and `/snapshot` (JSON) over HTTP, in a daemon thread."""
+    """`/metrics` (Prometheus text) and `/snapshot` (JSON) over HTTP, in a daemon thread.
+
+    Raises:
+        ConfigError: the address cannot be bound (port in use, unknown host).
+    """
 
     def __init__(self, host: str, port: int, source: Callable[[], Snapshot]) -> None:
         class Handler(BaseHTTPRequestHandler):
@@ -162,7 +169,17 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        try:
+            self._httpd = Server((host, port), Handler)
+        except OSError as exc:
+            raise ConfigError(
+                "metrics_port",
+                port,
+                f"cannot serve metrics on {host}:{port} ({exc.strerror or exc})",
+            ) from exc
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(

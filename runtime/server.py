@@ -18,6 +18,7 @@ import ctypes
 import json
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -127,6 +128,31 @@ def _services(service: ModelService) -> list[str]:
     ]
 
 
+def _check_free(config: RuntimeConfig) -> None:
+    """Fail with the OS's reason if the port is taken, before grpcio tries.
+
+    grpcio logs its own bind error on stderr and only says "Failed to bind";
+    SO_REUSEADDR keeps a port whose old connections linger in TIME_WAIT usable.
+    """
+    if config.port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(config.host or None, config.port, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # grpcio reports an unresolvable host itself
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            raise ConfigError(
+                "port",
+                config.port,
+                f"cannot listen on {config.address} ({exc.strerror}); is another server using it?",
+            ) from exc
+
+
 def _bind(server: Any, address: str) -> int:
     try:
         port = server.add_insecure_port(address)
@@ -182,15 +208,30 @@ def _connect_host(host: str) -> str:
 
 
 def start(
-    loaded: LoadedModel, config: RuntimeConfig | None = None, *, reuse_port: bool = False
+    loaded: LoadedModel,
+    config: RuntimeConfig | None = None,
+    *,
+    reuse_port: bool = False,
+    metrics_host: str | None = None,
 ) -> RunningServer:
     """Serve a loaded model from this process with the sync (thread pool) server.
+
+    Args:
+        loaded: the model.
+        config: how to serve it (default: 127.0.0.1, a free port).
+        reuse_port: share the port with sibling workers.
+        metrics_host: where the metrics server listens (default: `config.host`).
+
+    Raises:
+        ConfigError: the port or the metrics port cannot be bound.
 
     Example:
         >>> with start(load("build/iris"), RuntimeConfig(port=0)) as running:  # doctest: +SKIP
         ...     print(running.address)
     """
     config = config or RuntimeConfig(port=0)
+    if not reuse_port:
+        _check_free(config)
     metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
     service = ModelService(loaded, metrics, access_log=config.access_log)
     server = grpc.server(
@@ -209,7 +250,13 @@ def start(
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics_server = None
     if config.metrics_port is not None:
-        metrics_server = MetricsServer(config.host, config.metrics_port, metrics.snapshot)
+        try:
+            metrics_server = MetricsServer(
+                metrics_host or config.host, config.metrics_port, metrics.snapshot
+            )
+        except ConfigError:
+            server.stop(None).wait()
+            raise
     return RunningServer(
         server,
         port,
@@ -228,6 +275,8 @@ async def start_aio(
     from grpc_health.v1 import _async as health_aio
     from grpc_reflection.v1alpha import reflection
 
+    if not reuse_port:
+        _check_free(config)
     metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
     service = ModelService(loaded, metrics, access_log=config.access_log)
     server = grpc.aio.server(options=_grpc_options(config, reuse_port=reuse_port))
@@ -242,6 +291,17 @@ async def start_aio(
     for name in ("", service.service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, port, health_servicer, metrics, service
+
+
+def _describe_metrics(host: str, port: int, *, private: bool) -> None:
+    # a worker's snapshot server is private: its supervisor serves the merged metrics
+    logger.log(
+        logging.DEBUG if private else logging.INFO,
+        "metrics at http://%s:%d/metrics",
+        _host(host),
+        port,
+        extra={"metrics_port": port},
+    )
 
 
 def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int) -> None:
@@ -284,6 +344,7 @@ def serve(
     announce: Callable[[str], None] | None = None,
     reuse_port: bool = False,
     on_ready: Callable[[int, int | None], None] | None = None,
+    metrics_host: str | None = None,
 ) -> int:
     """Load and serve a bundle until SIGTERM/SIGINT; returns the exit status.
 
@@ -293,6 +354,8 @@ def serve(
         announce: called with the listening line once the service is SERVING.
         reuse_port: share the port with sibling workers.
         on_ready: called with the bound port and metrics port once SERVING.
+        metrics_host: where the metrics server listens (default: `config.host`);
+            a worker keeps its snapshot server on loopback.
 
     Raises:
         BundleError: the bundle cannot be loaded.
@@ -305,9 +368,15 @@ def serve(
         return supervise(bundle, config, announce=announce)
     loaded = load(bundle)
     if config.server == "aio":
-        return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready))
-    running = start(loaded, config, reuse_port=reuse_port)
+        return asyncio.run(
+            _serve_aio(loaded, config, announce, reuse_port, on_ready, metrics_host)
+        )
+    running = start(loaded, config, reuse_port=reuse_port, metrics_host=metrics_host)
     _describe(loaded, config, running.port)
+    if running.metrics_server is not None:
+        _describe_metrics(
+            metrics_host or config.host, running.metrics_server.port, private=bool(metrics_host)
+        )
 
     def ready() -> None:
         if announce is not None:
@@ -332,14 +401,25 @@ async def _serve_aio(
     announce: Callable[[str], None] | None,
     reuse_port: bool,
     on_ready: Callable[[int, int | None], None] | None,
+    metrics_host: str | None,
 ) -> int:
     server, port, health_servicer, metrics, _ = await start_aio(
         loaded, config, reuse_port=reuse_port
     )
     metrics_server = None
     if config.metrics_port is not None:
-        metrics_server = MetricsServer(config.host, config.metrics_port, metrics.snapshot)
+        try:
+            metrics_server = MetricsServer(
+                metrics_host or config.host, config.metrics_port, metrics.snapshot
+            )
+        except ConfigError:
+            await server.stop(None)
+            raise
     _describe(loaded, config, port)
+    if metrics_server is not None:
+        _describe_metrics(
+            metrics_host or config.host, metrics_server.port, private=bool(metrics_host)
+        )
     stop = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()

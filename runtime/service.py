@@ -116,7 +116,8 @@ class ModelService:
         args, kwargs = rpc.codec.decode_request(request)
         try:
             result = rpc.fn(*args, **kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # sys.exit() in a model must not end the server (aio) or hang the call (sync)
             raise _ModelFailed(rpc.name, exc) from exc
         try:
             return rpc.codec.encode_response(result)

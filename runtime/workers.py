@@ -103,9 +103,21 @@ def supervise(
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    workers = [_spawn(i, bundle, config) for i in range(config.workers)]
+    workers: list[_Worker] = []
     metrics_server = None
     try:
+        if config.metrics_port is not None:  # bound first: a busy port fails before any spawn
+
+            def source() -> dict[str, object]:
+                snaps = []
+                for w in list(workers):
+                    if w.snapshot_port is not None:
+                        with contextlib.suppress(OSError, ValueError):
+                            snaps.append(fetch_snapshot(w.snapshot_port))
+                return merge(snaps)
+
+            metrics_server = MetricsServer(config.host, config.metrics_port, source)
+        workers.extend(_spawn(i, bundle, config) for i in range(config.workers))
         deadline = time.monotonic() + _READY_TIMEOUT
         for w in workers:
             while not w.ready.wait(0.1):
@@ -117,27 +129,24 @@ def supervise(
                 if stop.is_set() or time.monotonic() > deadline:
                     raise ModelwireError(f"worker {w.index} was not ready in time")
         holder.close()
-        if config.metrics_port is not None:
-
-            def source() -> dict[str, object]:
-                snaps = []
-                for w in workers:
-                    if w.snapshot_port is not None:
-                        with contextlib.suppress(OSError, ValueError):
-                            snaps.append(fetch_snapshot(w.snapshot_port))
-                return merge(snaps)
-
-            metrics_server = MetricsServer(config.host, config.metrics_port, source)
+        host = f"[{config.host}]" if ":" in config.host else config.host
         logger.info(
             "serving %s %s with %d workers on %s:%d",
             manifest.name,
             manifest.version,
             config.workers,
-            config.host,
+            host,
             port,
         )
+        if metrics_server is not None:
+            logger.info(
+                "metrics at http://%s:%d/metrics",
+                host,
+                metrics_server.port,
+                extra={"metrics_port": metrics_server.port},
+            )
         if announce is not None:
-            announce(f"modelwire runtime listening on {config.host}:{port}")
+            announce(f"modelwire runtime listening on {host}:{port}")
         while not stop.wait(0.5):
             for i, w in enumerate(workers):
                 if w.proc.poll() is not None:
@@ -183,7 +192,8 @@ def _worker_main(argv: list[str]) -> int:
     def ready(port: int, metrics_port: int | None) -> None:
         print(f"ready {port} {metrics_port if metrics_port is not None else '-'}", flush=True)
 
-    return serve(bundle, config, reuse_port=True, on_ready=ready)
+    # the snapshot server is for the supervisor only, which fetches it from loopback
+    return serve(bundle, config, reuse_port=True, on_ready=ready, metrics_host="127.0.0.1")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,111 @@
+"""`modelwire call ADDRESS METHOD JSON`: JSON in, JSON out, schema by reflection."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from tests.cli.conftest import usage
+
+
+def _call_usage(message: str) -> str:
+    return usage("call", "ADDRESS METHOD JSON", message)
+
+
+@pytest.mark.parametrize("method", ["add", "Add"])
+def test_call_prints_the_reply_as_json(cli, echo_address, method):
+    result = cli("call", echo_address, method, '{"a": 1.5, "b": 2}')
+    assert (result.exit_code, result.stdout, result.stderr) == (0, '{\n  "value": 3.5\n}\n', "")
+
+
+def test_call_with_nested_fields_and_enums(cli, echo_address):
+    request = {"name": "a", "scores": [1, 2.5], "color": "COLOR_GREEN", "where": {"x": 1, "y": 2}}
+    result = cli("call", echo_address, "echo_record", json.dumps(request))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "name": "a",
+        "scores": [1.0, 2.5],
+        "color": "COLOR_GREEN",
+        "where": {"x": 1.0, "y": 2.0},
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param([], "Missing argument 'ADDRESS'.", id="no-address"),
+        pytest.param(["{address}"], "Missing argument 'METHOD'.", id="no-method"),
+        pytest.param(
+            ["{address}", "add", "{not json"],
+            "Invalid value for 'JSON': not JSON: Expecting property name enclosed in double "
+            "quotes: line 1 column 2 (char 1)",
+            id="not-json",
+        ),
+        pytest.param(
+            ["{address}", "add", "[1, 2]"],
+            "Invalid value for 'JSON': expected a JSON object of the request's fields, got list",
+            id="json-not-an-object",
+        ),
+        pytest.param(
+            ["{address}", "subtract", "{}"],
+            "Invalid value for 'METHOD': modelwire.models.echo.v1.EchoService has no method "
+            "'subtract'; it has EchoRecord, EchoTensor, Add, Fail, Reject",
+            id="unknown-method",
+        ),
+        pytest.param(
+            ["{address}", "add", '{"a": "x"}'],
+            "Invalid value for 'JSON': Failed to parse a field: Couldn't parse float: x at "
+            "AddRequest.a.",
+            id="wrong-field-type",
+        ),
+        pytest.param(
+            ["{address}", "add", "{}", "--timeout", "0"],
+            "Invalid value for '--timeout': 0.0 is not in the range x>0.",
+            id="zero-timeout",
+        ),
+    ],
+)
+def test_bad_arguments_are_usage_errors(cli, echo_address, args, message):
+    result = cli("call", *(echo_address if a == "{address}" else a for a in args))
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", _call_usage(message))
+
+
+def test_unknown_field_is_a_usage_error_naming_the_fields(cli, echo_address):
+    result = cli("call", echo_address, "add", '{"c": 1}')
+    assert result.exit_code == 2
+    assert result.stderr.startswith(_call_usage("")[: -len("\n")])
+    assert 'has no field named "c"' in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "details"),
+    [
+        pytest.param(
+            "fail", "INTERNAL",
+            "fail: the model raised RuntimeError; the traceback is in the server's log",
+            id="internal",
+        ),
+        pytest.param(
+            "reject", "INVALID_ARGUMENT",
+            "reject: the model rejected the request: ValueError: x must be positive, got 0.0",
+            id="invalid-argument",
+        ),
+    ],
+)
+def test_server_error_is_one_error_line(cli, echo_address, method, status, details):
+    result = cli("call", echo_address, method, '{"x": 0}')
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", f"error: {status}: {details}\n"
+    )
+
+
+def test_unreachable_address_is_one_error_line(cli):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = cli("call", f"127.0.0.1:{port}", "add", "{}", "--timeout", "0.5")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", f"error: cannot reach 127.0.0.1:{port}: no connection within 0.5 s\n"
+    )

@@ -1,0 +1,170 @@
+"""`modelwire serve`: bad arguments are usage errors (exit 2); a bundle that cannot be served
+or a port that cannot be bound is one `error:` line (exit 1). Serving itself runs as a real
+subprocess in tests/runtime."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+import pytest
+
+from tests.cli.conftest import usage
+
+
+def _serve_usage(message: str) -> str:
+    return usage("serve", "BUNDLE", message)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        pytest.param([], {}, "Missing argument 'BUNDLE'.", id="no-bundle"),
+        pytest.param(
+            ["b", "--port", "70000"], {},
+            "Invalid value for '--port': 70000 is not in the range 0<=x<=65535.",
+            id="port-too-large",
+        ),
+        pytest.param(
+            ["b", "--port", "abc"], {},
+            "Invalid value for '--port': 'abc' is not a valid integer range.",
+            id="port-not-a-number",
+        ),
+        pytest.param(
+            ["b"], {"MODELWIRE_PORT": "-1"},
+            "Invalid value for '--port': -1 is not in the range 0<=x<=65535.",
+            id="port-from-env",
+        ),
+        pytest.param(
+            ["b", "--workers", "0"], {},
+            "Invalid value for '--workers': 0 is not in the range 1<=x<=256.",
+            id="no-workers",
+        ),
+        pytest.param(
+            ["b", "--server", "threads"], {},
+            "Invalid value for '--server': 'threads' is not one of 'sync', 'aio'.",
+            id="unknown-server",
+        ),
+        pytest.param(
+            ["b", "--max-message-mb", "0"], {},
+            "Invalid value for '--max-message-mb': 0 is not in the range 1<=x<=2047.",
+            id="max-message-zero",
+        ),
+        pytest.param(
+            ["b", "--max-message-mb", "2048"], {},
+            "Invalid value for '--max-message-mb': 2048 is not in the range 1<=x<=2047.",
+            id="max-message-2gib",
+        ),
+        pytest.param(
+            ["b", "--metrics-port", "65536"], {},
+            "Invalid value for '--metrics-port': 65536 is not in the range 0<=x<=65535.",
+            id="metrics-port-too-large",
+        ),
+        pytest.param(
+            ["b", "--grace", "-1"], {},
+            "Invalid value for '--grace': -1.0 is not in the range x>=0.",
+            id="negative-grace",
+        ),
+        pytest.param(
+            ["b", "--log-format", "xml"], {},
+            "Invalid value for '--log-format': 'xml' is not one of 'json', 'console'.",
+            id="unknown-log-format",
+        ),
+        pytest.param(
+            ["b", "--bogus"], {}, "No such option '--bogus'. Did you mean '--host'?",
+            id="unknown-option",
+        ),
+    ],
+)
+def test_bad_arguments_are_usage_errors(cli, args, env, message):
+    result = cli("serve", *args, env=env)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", _serve_usage(message))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_missing_bundle_is_one_error_line(cli, tmp_path, workers):
+    missing = tmp_path / "nope"
+    result = cli("serve", str(missing), "--port", "0", "--workers", workers)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", f"error: bundle {missing}: no such file or directory\n"
+    )
+
+
+def test_directory_that_is_not_a_bundle_is_one_error_line(cli, tmp_path):
+    result = cli("serve", str(tmp_path), "--port", "0")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"error: bundle {tmp_path}: not a bundle: modelwire.json is missing "
+        "(write one with modelwire.dump)\n",
+    )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_tampered_bundle_is_one_error_line(cli, bundles, tmp_path, workers):
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bundles["echo"], tampered)
+    with (tampered / "model.pkl").open("ab") as f:
+        f.write(b"\0")
+    result = cli("serve", str(tampered), "--port", "0", "--workers", workers)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: bundle {tampered}: file model.pkl does not match its sha256 in modelwire.json; "
+        "the bundle was modified after it was written\n",
+    )
+
+
+@pytest.fixture
+def busy_port():
+    """A port some other program listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param([], id="sync"),
+        pytest.param(["--server", "aio"], id="aio"),
+    ],
+)
+def test_port_in_use_is_one_error_line(cli, bundles, busy_port, args):
+    result = cli("serve", str(bundles["slow"]), "--port", str(busy_port), *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: port={busy_port}: cannot listen on 127.0.0.1:{busy_port} "
+        "(Address already in use); is another server using it?\n",
+    )
+
+
+def test_port_in_use_with_workers_is_one_error_line(cli, bundles, busy_port):
+    result = cli("serve", str(bundles["slow"]), "--port", str(busy_port), "--workers", "2")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: port={busy_port}: cannot bind 127.0.0.1:{busy_port} (Address already in use)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param([], id="sync"),
+        pytest.param(["--server", "aio"], id="aio"),
+        pytest.param(["--workers", "2"], id="workers"),
+    ],
+)
+def test_metrics_port_in_use_is_one_error_line(cli, bundles, busy_port, args):
+    result = cli(
+        "serve", str(bundles["slow"]), "--port", "0", "--metrics-port", str(busy_port),
+        "--log-level", "error", *args,
+    )
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: metrics_port={busy_port}: cannot serve metrics on 127.0.0.1:{busy_port} "
+        "(Address already in use)\n",
+    )

@@ -1,0 +1,141 @@
+"""`modelwire serve --workers N`: N processes on one port, merged metrics, and SIGTERM stops
+every one of them (no orphans)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import urllib.request
+
+import grpc
+import pytest
+
+from tests.runtime import prometheus
+from tests.runtime.serving import Served, has_ipv6_loopback, json_logs, process_alive, wait_for
+
+PID = "/modelwire.models.slow.v1.SlowService/Pid"
+
+
+def _metrics_port(served: Served) -> int:
+    ports = [r["metrics_port"] for r in json_logs(served.stderr()) if "metrics_port" in r]
+    assert len(ports) == 1, served.stderr()
+    return int(ports[0])
+
+
+def _scrape(host: str, port: int) -> prometheus.Scrape:
+    host = f"[{host}]" if ":" in host else host
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as reply:
+        return prometheus.parse(reply.read().decode())
+
+
+def _pids_over_separate_connections(served: Served, connections: int) -> list[int]:
+    """Call Pid once on each of `connections` channels: each channel is one TCP connection,
+    and the kernel picks a worker per connection."""
+    decode = served.client().codec.method("pid").decode_response
+    pids = []
+    for i in range(connections):
+        # a distinct channel argument keeps grpc from sharing one subchannel between channels
+        options = [("grpc.use_local_subchannel_pool", 1), ("test.connection", i)]
+        with grpc.insecure_channel(served.address, options=options) as channel:
+            pids.append(decode(channel.unary_unary(PID)(b"", timeout=10)))
+    return pids
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"modelwire.runtime.workers" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def reap():
+    """Kill, after the test, any worker the test saw that is still running (if it failed)."""
+    pids: set[int] = set()
+    yield pids
+    for pid in pids:
+        if process_alive(pid) and _is_worker(pid):  # not a recycled pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_share_the_port_and_sigterm_stops_them_all(own_server, reap, tmp_path):
+    served = own_server("slow", "subprocess", "sync", "--workers", "2", "--metrics-port", "0")
+    supervisor = served.process.proc.pid
+    pids = _pids_over_separate_connections(served, 24)
+    reap.update(pids)
+    workers = set(pids)
+    assert len(workers) == 2, pids  # served by both processes; 2**-23 odds of a false failure
+    assert supervisor not in workers
+    assert {_parent(pid) for pid in workers} == {supervisor}
+
+    scrape = _scrape("127.0.0.1", _metrics_port(served))  # merged across the workers
+    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == 24
+    assert scrape.value("modelwire_request_duration_seconds_count", method="pid") == 24
+    assert scrape.value("modelwire_model_info", model="slow", version="1.0.0") == 1
+
+    client = served.client()
+    in_flight = []
+    started = tmp_path / "started"
+    thread = threading.Thread(
+        target=lambda: in_flight.append(client.sleep(1.0, str(started))), daemon=True
+    )
+    thread.start()
+    wait_for(started.exists, 10, "a worker to start the call")
+    served.process.proc.send_signal(signal.SIGTERM)
+    thread.join(15)
+    assert len(in_flight) == 1 and in_flight[0] in workers, served.stderr()
+    assert served.process.proc.wait(30) == 0, served.stderr()
+    wait_for(lambda: not any(process_alive(p) for p in workers), 5, "the workers to end")
+    messages = [r["message"] for r in json_logs(served.stderr())]
+    assert "SIGTERM received: stopping 2 workers" in messages
+    assert messages.count("stopped") == 2
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "::1"])
+def test_workers_on_another_loopback_address(own_server, reap, host):
+    """The listening line brackets IPv6, and the merged metrics still see every worker
+    (workers keep their private snapshot servers on 127.0.0.1)."""
+    if ":" in host and not has_ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    served = own_server(
+        "slow", "subprocess", "sync", "--workers", "2", "--metrics-port", "0", "--host", host
+    )
+    bracketed = f"[{host}]" if ":" in host else host
+    assert served.address.startswith(f"{bracketed}:")
+    assert served.process.stdout_lines == [f"modelwire runtime listening on {served.address}\n"]
+    reap.update(_pids_over_separate_connections(served, 4))
+    scrape = _scrape(host, _metrics_port(served))
+    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == 4
+    assert served.process.terminate() == 0
+
+
+def test_a_worker_that_dies_is_replaced(own_server, reap):
+    served = own_server("slow", "subprocess", "sync", "--workers", "2")
+    before = set(_pids_over_separate_connections(served, 16))
+    reap.update(before)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: "starting a new one" in served.stderr(), 10, "the supervisor to notice")
+    wait_for(
+        lambda: len(set(_pids_over_separate_connections(served, 8)) - before) == 1,
+        20,
+        "calls to reach the new worker",
+    )
+    after = set(_pids_over_separate_connections(served, 16))
+    reap.update(after)
+    assert victim not in after
+    errors = [r for r in json_logs(served.stderr()) if r["level"] == "error"]
+    assert [r["message"] for r in errors] in (
+        [f"worker {i} exited with status -9; starting a new one"] for i in (0, 1)
+    )
+    assert served.process.terminate() == 0
+    assert not any(process_alive(p) for p in before | after)
