@@ -177,7 +177,8 @@ def _ndarray_dtype(ann: Any, fail: Callable[[str], SchemaError]) -> str | None:
     scalar_type = inner[0]
     if scalar_type not in _NUMPY_SCALARS and scalar_type not in (np.complex64, np.complex128):
         raise fail(f"dtype {render_annotation(scalar_type)} cannot travel in a Tensor")
-    return np.dtype(scalar_type).name
+    name: str = np.dtype(scalar_type).name
+    return name
 
 
 @dataclass
@@ -542,7 +543,7 @@ def infer_schema(
             )
         seen_rpcs[m.rpc] = mname
         out_methods.append(m)
-    order = {}
+    order: dict[str, int] = {}
     for m in out_methods:
         order[m.request] = len(order)
         order[m.response] = len(order)

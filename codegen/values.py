@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
-import keyword
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -349,12 +348,13 @@ class ValueCodec:
         bound = self.binding.messages.get(message)
         if bound is not None:
             return bound
-        gen = self._generated.get(message)
-        if gen is None:
-            names = [f.name for f in self.schema.message(message).fields]
-            bad = [n for n in names if keyword.iskeyword(n) or n.startswith("_")]
-            gen = collections.namedtuple(message, names, rename=bool(bad))  # type: ignore[misc]
-            self._generated[message] = gen
+        existing = self._generated.get(message)
+        if existing is not None:
+            return existing
+        names = [f.name for f in self.schema.message(message).fields]
+        # rename=True replaces only names a namedtuple cannot have (keywords, leading _)
+        gen: type = collections.namedtuple(message, names, rename=True)  # type: ignore[misc]
+        self._generated[message] = gen
         return gen
 
     # ------------------------------------------------------------ tensor plans
@@ -531,14 +531,15 @@ class ValueCodec:
         if members is None:
             schema = self.schema.enum(name)
             values = list(schema.values)
-            cls = self.binding.enums.get(name)
-            if cls is None:
+            bound = self.binding.enums.get(name)
+            if bound is None:
                 if all(num != 0 and n != "UNSPECIFIED" for n, num in values):
                     # proto3 sends an unset enum as 0; with no model class to refuse it (a
                     # client of any gRPC server), it decodes to a member of its own
                     values.insert(0, ("UNSPECIFIED", 0))
-                cls = enum.Enum(name, [(n, num) for n, num in values])  # type: ignore[misc]
-                self.binding.enums[name] = cls
+                bound = _make_enum(name, values)
+                self.binding.enums[name] = bound
+            cls = bound
             members = {num: cls[n] for n, num in values}
             self._enum_by_number[name] = members
         return members
@@ -776,6 +777,10 @@ def _attr_getter(v: Any, message: str) -> Callable[[str], Any]:
             ) from None
 
     return get
+
+
+def _make_enum(name: str, values: list[tuple[str, int]]) -> type[enum.Enum]:
+    return enum.Enum(name, values)  # type: ignore[return-value]  # functional API
 
 
 def _make_factory(cls: type) -> Callable[[dict[str, Any]], Any]:

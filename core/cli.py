@@ -33,6 +33,7 @@ from modelwire.config import (
     RuntimeConfig,
 )
 from modelwire.errors import ModelwireError, ServiceError
+from modelwire.requirements import SCRIPT_MODULE
 
 __all__ = ["main"]
 
@@ -99,11 +100,18 @@ def _load_object(ref: str) -> Any:
         if not path.is_file():
             raise click.BadParameter(f"file {target!r} does not exist", param_hint="'MODEL'")
         sys.path.insert(0, str(path.parent.resolve()))
-        spec = importlib.util.spec_from_file_location(path.stem, path)
+        # Run the file as the script it is: under its own module name (not the file's
+        # stem, which could shadow a stdlib module), and pickled by value like
+        # __main__, so the trained state goes into model.pkl and the script is not
+        # re-run when the bundle loads.
+        spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
+        sys.modules[SCRIPT_MODULE] = module
         spec.loader.exec_module(module)
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
     else:
         sys.path.insert(0, str(Path.cwd()))
         try:
@@ -390,7 +398,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
             request = json_format.ParseDict(payload, req_cls())
         except json_format.ParseError as exc:
             raise click.BadParameter(str(exc), param_hint="'JSON'") from None
-        stub = channel.unary_unary(
+        stub: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
             f"/{service}/{rpc.name}",
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=resp_cls.FromString,

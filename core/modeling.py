@@ -100,4 +100,4 @@ def create_namedtuple(name: str, fields: Iterable[tuple[str, Any]]) -> type[tupl
     cls = typing.NamedTuple(name, list(fields))  # type: ignore[misc]
     # typing sets __module__ to this module; pickling by reference needs the caller's.
     cls.__module__ = sys._getframe(1).f_globals.get("__name__", "__main__")
-    return cls  # type: ignore[no-any-return]
+    return cls

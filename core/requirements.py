@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 
 __all__ = [
+    "SCRIPT_MODULE",
     "LocalModule",
     "Requirements",
     "imports_in_source",
@@ -36,7 +37,9 @@ __all__ = [
 ]
 
 # Provided by every modelwire runtime; never listed as a model requirement.
-_PROVIDED = frozenset({"modelwire", "cloudpickle", "__main__", "__mp_main__"})
+# The module name `modelwire dump FILE.py:ATTR` runs a script under (pickled by value).
+SCRIPT_MODULE = "__modelwire_script__"
+_PROVIDED = frozenset({"modelwire", "cloudpickle", "__main__", "__mp_main__", SCRIPT_MODULE})
 
 
 def normalize(dist: str) -> str:

@@ -38,7 +38,10 @@ class RemoteMethod:
     """One method of a remote model; call it like the model's Python method."""
 
     def __init__(
-        self, model: RemoteModel, codec: MethodCodec, call: grpc.UnaryUnaryMultiCallable
+        self,
+        model: RemoteModel,
+        codec: MethodCodec,
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes],
     ) -> None:
         self._model = model
         self._codec = codec
@@ -86,7 +89,9 @@ class RemoteModel:
         self.methods: dict[str, RemoteMethod] = {}
         service = f"{schema.package}.{schema.service}" if schema.package else schema.service
         for m in schema.methods:
-            call = channel.unary_unary(f"/{service}/{m.rpc}")
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+                f"/{service}/{m.rpc}"
+            )
             self.methods[m.name] = RemoteMethod(self, codec.method(m.name), call)
 
     def __getattr__(self, name: str) -> RemoteMethod:
@@ -166,13 +171,11 @@ def _manifest(channel: grpc.Channel) -> dict[str, Any] | None:
 
     classes = message_classes(build_file(lower(INFO_SCHEMA), INFO_FILE))
     resp_cls = classes.get("GetModelInfoResponse")
-    call = channel.unary_unary(
-        f"/{INFO_SERVICE}/GetModelInfo",
-        request_serializer=lambda m: b"",
-        response_deserializer=resp_cls.FromString,
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        f"/{INFO_SERVICE}/GetModelInfo"
     )
-    reply = call(None, timeout=10)
-    data: dict[str, Any] = json.loads(reply.manifest_json)
+    reply = resp_cls.FromString(call(b"", timeout=10))
+    data: dict[str, Any] = json.loads(reply.manifest_json)  # type: ignore[attr-defined]
     return data
 
 
@@ -210,13 +213,22 @@ def connect(
                 ("grpc.max_receive_message_length", size),
             ],
         )
+    # The first call waits for the connection. (grpc.channel_ready_future would do,
+    # but it polls connectivity every 200 ms.) Any answer, even UNIMPLEMENTED from a
+    # server without health checks, proves the server is there.
+    wait = timeout or 10
     try:
-        grpc.channel_ready_future(channel).result(timeout=timeout or 10)
-    except grpc.FutureTimeoutError:
-        channel.close()
-        raise ServiceError(
-            f"cannot reach {address}: no connection within {timeout or 10:g} s", target=address
-        ) from None
+        check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/grpc.health.v1.Health/Check"
+        )
+        check(b"", timeout=wait, wait_for_ready=True)
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+            channel.close()
+            raise ServiceError(
+                f"cannot reach {address}: no connection within {wait:g} s", target=address
+            ) from None
     try:
         fdp, full_name, services = _reflect(channel, address, service)
         manifest = None

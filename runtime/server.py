@@ -27,13 +27,14 @@ from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.bundle import LoadedModel, load
 from modelwire.codegen.descriptors import build_file
 from modelwire.codegen.schema import lower
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError
+from modelwire.runtime.health import AioHealthServicer, HealthServicer
 from modelwire.runtime.info import INFO_FILE, INFO_SCHEMA, INFO_SERVICE
 from modelwire.runtime.metrics import Metrics, MetricsServer
 from modelwire.runtime.service import ModelService
@@ -111,7 +112,9 @@ def _info_handler(loaded: LoadedModel, aio: bool) -> grpc.GenericRpcHandler:
         async def get_async(request: bytes, context: Any) -> bytes:
             return reply
 
-        handler = grpc.unary_unary_rpc_method_handler(get_async)
+        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
+            get_async
+        )
     else:
         handler = grpc.unary_unary_rpc_method_handler(lambda request, context: reply)
     return grpc.method_handlers_generic_handler(INFO_SERVICE, {"GetModelInfo": handler})
@@ -173,7 +176,7 @@ class RunningServer:
     port: int
     host: str
     service: ModelService
-    health: health.HealthServicer
+    health: HealthServicer
     metrics: Metrics
     metrics_server: MetricsServer | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -233,13 +236,15 @@ def start(
     if not reuse_port:
         _check_free(config)
     metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
-    service = ModelService(loaded, metrics, access_log=config.access_log)
+    service = ModelService(
+        loaded, metrics, access_log=config.access_log, max_message_bytes=config.max_message_bytes
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelwire"),
         options=_grpc_options(config, reuse_port=reuse_port),
     )
     server.add_generic_rpc_handlers((service.generic_handler(), _info_handler(loaded, False)))
-    health_servicer = health.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     from grpc_reflection.v1alpha import reflection
 
@@ -272,18 +277,19 @@ async def start_aio(
     loaded: LoadedModel, config: RuntimeConfig, *, reuse_port: bool = False
 ) -> tuple[grpc.aio.Server, int, Any, Metrics, ModelService]:
     """Serve a loaded model with the asyncio server; the model runs on the event loop."""
-    from grpc_health.v1 import _async as health_aio
     from grpc_reflection.v1alpha import reflection
 
     if not reuse_port:
         _check_free(config)
     metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
-    service = ModelService(loaded, metrics, access_log=config.access_log)
+    service = ModelService(
+        loaded, metrics, access_log=config.access_log, max_message_bytes=config.max_message_bytes
+    )
     server = grpc.aio.server(options=_grpc_options(config, reuse_port=reuse_port))
     server.add_generic_rpc_handlers(
         (service.generic_handler(aio=True), _info_handler(loaded, True))
     )
-    health_servicer = health_aio.HealthServicer()
+    health_servicer = AioHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(_services(service), server, pool=_pool(service))
     port = _bind(server, config.address)
@@ -368,9 +374,7 @@ def serve(
         return supervise(bundle, config, announce=announce)
     loaded = load(bundle)
     if config.server == "aio":
-        return asyncio.run(
-            _serve_aio(loaded, config, announce, reuse_port, on_ready, metrics_host)
-        )
+        return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready, metrics_host))
     running = start(loaded, config, reuse_port=reuse_port, metrics_host=metrics_host)
     _describe(loaded, config, running.port)
     if running.metrics_server is not None:
@@ -423,8 +427,13 @@ async def _serve_aio(
     stop = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
     for s in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(s, lambda s=s: (received.append(s), stop.set()))
+        loop.add_signal_handler(s, on_signal, s)
     if announce is not None:
         announce(f"{LISTENING} {_host(config.host)}:{port}")
     if on_ready is not None:

@@ -46,6 +46,14 @@ class _BadResult(Exception):
         super().__init__(method)
 
 
+class _TooLarge(Exception):
+    def __init__(self, method: str, size: int, limit: int) -> None:
+        self.method = method
+        self.size = size
+        self.limit = limit
+        super().__init__(method)
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
 
@@ -74,6 +82,11 @@ def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
             f"{method}: the model returned a value that does not fit its declared response: "
             f"{exc.cause}"
         )
+    if isinstance(exc, _TooLarge):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, (
+            f"{method}: the reply is {exc.size} bytes, over the server's limit of {exc.limit} "
+            "bytes (modelwire serve --max-message-mb)"
+        )
     return grpc.StatusCode.INTERNAL, f"{method}: internal error; see the server's log"
 
 
@@ -95,7 +108,12 @@ class ModelService:
     """
 
     def __init__(
-        self, loaded: LoadedModel, metrics: Metrics | None = None, *, access_log: bool = False
+        self,
+        loaded: LoadedModel,
+        metrics: Metrics | None = None,
+        *,
+        access_log: bool = False,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.loaded = loaded
         self.schema = loaded.schema
@@ -104,6 +122,7 @@ class ModelService:
         self.codec = ValueCodec(loaded.schema, self.classes, loaded.binding)
         self.metrics = metrics
         self.access_log = access_log
+        self.max_message_bytes = max_message_bytes
         self.service_name = f"{self.schema.package}.{self.schema.service}"
         self.rpcs = [
             _Rpc(m.name, m.rpc, loaded.model.methods[m.name], self.codec.method(m.name))
@@ -120,9 +139,12 @@ class ModelService:
             # sys.exit() in a model must not end the server (aio) or hang the call (sync)
             raise _ModelFailed(rpc.name, exc) from exc
         try:
-            return rpc.codec.encode_response(result)
+            reply = rpc.codec.encode_response(result)
         except EncodeError as exc:
             raise _BadResult(rpc.name, exc) from exc
+        if self.max_message_bytes is not None and len(reply) > self.max_message_bytes:
+            raise _TooLarge(rpc.name, len(reply), self.max_message_bytes)
+        return reply
 
     def _failed(self, rpc: _Rpc, exc: BaseException) -> tuple[grpc.StatusCode, str]:
         code, message = status_for(exc, rpc.name)

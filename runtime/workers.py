@@ -12,6 +12,7 @@ that dies, and on SIGTERM stops them all and waits for them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import logging
@@ -34,6 +35,7 @@ __all__ = ["supervise"]
 logger = logging.getLogger(__name__)
 
 _READY_TIMEOUT = 120.0
+_PR_SET_PDEATHSIG = 1
 
 
 def _reserve_port(host: str, port: int) -> socket.socket:
@@ -57,6 +59,18 @@ class _Worker:
     ready: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
+def _die_with_parent() -> None:
+    """In a worker: get SIGTERM when the supervisor dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # the supervisor may have died before prctl took effect
+    if str(os.getppid()) != os.environ.get("MODELWIRE_SUPERVISOR_PID", str(os.getppid())):
+        sys.exit(0)
+
+
 def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
     cfg = dataclasses.replace(config, workers=1, metrics_port=None)
     args = json.dumps(dataclasses.asdict(cfg))
@@ -71,7 +85,11 @@ def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
         ],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "MODELWIRE_WORKER_INDEX": str(index)},
+        env={
+            **os.environ,
+            "MODELWIRE_WORKER_INDEX": str(index),
+            "MODELWIRE_SUPERVISOR_PID": str(os.getpid()),
+        },
     )
     worker = _Worker(index, proc)
 
@@ -126,8 +144,13 @@ def supervise(
                         f"worker {w.index} exited with status {w.proc.returncode} "
                         "before it was ready; its log is above"
                     )
-                if stop.is_set() or time.monotonic() > deadline:
+                if stop.is_set():
+                    break
+                if time.monotonic() > deadline:
                     raise ModelwireError(f"worker {w.index} was not ready in time")
+        if stop.is_set():  # SIGTERM or Ctrl-C while starting: stop cleanly
+            logger.info("%s received while starting: stopping", signal.Signals(received[0]).name)
+            return 0
         holder.close()
         host = f"[{config.host}]" if ":" in config.host else config.host
         logger.info(
@@ -182,6 +205,7 @@ def _worker_main(argv: list[str]) -> int:
     from modelwire import _logging
     from modelwire.runtime.server import serve
 
+    _die_with_parent()
     bundle, raw, with_metrics = argv[0], json.loads(argv[1]), argv[2] == "1"
     config = RuntimeConfig(**{**raw, "metrics_port": 0 if with_metrics else None})
     _logging.configure(

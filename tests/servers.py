@@ -39,25 +39,45 @@ class ServeProcess:
     includes the server's captured stderr.
     """
 
-    def __init__(self, bundle: str, *args: str, env: dict[str, str] | None = None,
-                 timeout: float = 60.0) -> None:
-        argv = [sys.executable, "-m", "modelwire", "serve", bundle, "--port", "0",
-                "--log-format", "json", *args]
+    def __init__(
+        self, bundle: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "modelwire",
+            "serve",
+            bundle,
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            *args,
+        ]
         self.argv = argv
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, **(env or {})},
         )
         self.stderr_lines: list[str] = []
         self.stdout_lines: list[str] = []
+        self.rest_of_stdout = ""
+        self.drained = threading.Event()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         self.address = self._wait_listening(timeout)
         self._wait_serving(timeout)
 
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
+        try:
+            for line in self.proc.stderr:
+                self.stderr_lines.append(line)
+        finally:
+            self.proc.stderr.close()
+            self.drained.set()
 
     @property
     def stderr(self) -> str:
@@ -75,7 +95,7 @@ class ServeProcess:
                 )
             self.stdout_lines.append(line)
             if line.startswith(LISTENING):
-                return line[len(LISTENING):].strip()
+                return line[len(LISTENING) :].strip()
         raise AssertionError(f"serve did not announce its address:\n{self.stderr}")
 
     def _wait_serving(self, timeout: float) -> None:
@@ -90,11 +110,26 @@ class ServeProcess:
             time.sleep(0.05)
         raise AssertionError(f"serve never reported SERVING ({last}):\n{self.stderr}")
 
+    def _close_stdout(self) -> None:
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.proc.stdout.close()
+
     def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait for the exit status; the rest of stdout is kept in `rest_of_stdout`."""
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.rest_of_stdout = self.proc.stdout.read()
+        self._close_stdout()
+        self.drained.wait(10)
+        return code
 
     def kill(self) -> None:
+        """SIGKILL (a supervisor's workers follow it: they ask for SIGTERM on its death)."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._close_stdout()
+        self.drained.wait(10)
+
+    close = kill

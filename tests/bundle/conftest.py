@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,34 +38,13 @@ def restore_logging() -> Iterator[None]:
     logger.propagate = state[2]
 
 
-class _ServeProcess(ServeProcess):
-    """ServeProcess that also closes its pipes, so no ResourceWarning outlives the test."""
-
-    def __init__(self, bundle: str, *args: str, **kwargs: Any) -> None:
-        self.drained = threading.Event()
-        super().__init__(bundle, *args, **kwargs)
-
-    def _drain_stderr(self) -> None:
-        try:
-            super()._drain_stderr()
-        finally:
-            self.drained.set()
-
-    def close(self) -> None:
-        self.kill()
-        self.drained.wait(10)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
 @pytest.fixture
 def serve_bundle() -> Iterator[Callable[..., ServeProcess]]:
     """serve_bundle(path, *args) -> a `modelwire serve` subprocess, stopped after the test."""
-    procs: list[_ServeProcess] = []
+    procs: list[ServeProcess] = []
 
     def start(bundle: str | Path, *args: str, **kwargs: Any) -> ServeProcess:
-        proc = _ServeProcess(str(bundle), *args, **kwargs)
+        proc = ServeProcess(str(bundle), *args, **kwargs)
         procs.append(proc)
         return proc
 

@@ -132,3 +132,34 @@ def test_an_output_directory_that_is_not_a_bundle_is_an_error_and_is_left_alone(
         "(choose another path or remove it)"
     )
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+TRAINED_FILE = """\
+    import sys
+    from modelwire import Model
+
+    weights = {"w": 3.0}  # "training" happens when the script runs
+
+    def scale(x: float) -> float:
+        return weights["w"] * x
+
+    model = Model(scale=scale)
+    if __name__ == "__main__":
+        sys.exit("the dump must not run the script's main block")
+    """
+
+
+def test_a_script_model_is_pickled_by_value_and_loads_without_the_script(dump_cli, tmp_path):
+    """Like a __main__ script: the trained state is in model.pkl, no code/ is shipped, and
+    loading neither needs nor re-runs the file."""
+    script = tmp_path / "json.py"  # a stdlib name must not shadow the stdlib module
+    script.write_text(textwrap.dedent(TRAINED_FILE))
+    out = tmp_path / "bundle"
+    result = dump_cli(f"{script}:model", "scaler", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(read_manifest(out).files) == ["model.pkl", "model.proto", "requirements.txt"]
+    script.unlink()
+    import json
+
+    assert hasattr(json, "dumps")
+    assert load(out).scale(2.0) == 6.0

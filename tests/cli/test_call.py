@@ -83,12 +83,14 @@ def test_unknown_field_is_a_usage_error_naming_the_fields(cli, echo_address):
     ("method", "status", "details"),
     [
         pytest.param(
-            "fail", "INTERNAL",
+            "fail",
+            "INTERNAL",
             "fail: the model raised RuntimeError; the traceback is in the server's log",
             id="internal",
         ),
         pytest.param(
-            "reject", "INVALID_ARGUMENT",
+            "reject",
+            "INVALID_ARGUMENT",
             "reject: the model rejected the request: ValueError: x must be positive, got 0.0",
             id="invalid-argument",
         ),
@@ -97,7 +99,9 @@ def test_unknown_field_is_a_usage_error_naming_the_fields(cli, echo_address):
 def test_server_error_is_one_error_line(cli, echo_address, method, status, details):
     result = cli("call", echo_address, method, '{"x": 0}')
     assert (result.exit_code, result.stdout, result.stderr) == (
-        1, "", f"error: {status}: {details}\n"
+        1,
+        "",
+        f"error: {status}: {details}\n",
     )
 
 
@@ -107,5 +111,7 @@ def test_unreachable_address_is_one_error_line(cli):
         port = s.getsockname()[1]
     result = cli("call", f"127.0.0.1:{port}", "add", "{}", "--timeout", "0.5")
     assert (result.exit_code, result.stdout, result.stderr) == (
-        1, "", f"error: cannot reach 127.0.0.1:{port}: no connection within 0.5 s\n"
+        1,
+        "",
+        f"error: cannot reach 127.0.0.1:{port}: no connection within 0.5 s\n",
     )

@@ -21,57 +21,69 @@ def _serve_usage(message: str) -> str:
     [
         pytest.param([], {}, "Missing argument 'BUNDLE'.", id="no-bundle"),
         pytest.param(
-            ["b", "--port", "70000"], {},
+            ["b", "--port", "70000"],
+            {},
             "Invalid value for '--port': 70000 is not in the range 0<=x<=65535.",
             id="port-too-large",
         ),
         pytest.param(
-            ["b", "--port", "abc"], {},
+            ["b", "--port", "abc"],
+            {},
             "Invalid value for '--port': 'abc' is not a valid integer range.",
             id="port-not-a-number",
         ),
         pytest.param(
-            ["b"], {"MODELWIRE_PORT": "-1"},
+            ["b"],
+            {"MODELWIRE_PORT": "-1"},
             "Invalid value for '--port': -1 is not in the range 0<=x<=65535.",
             id="port-from-env",
         ),
         pytest.param(
-            ["b", "--workers", "0"], {},
+            ["b", "--workers", "0"],
+            {},
             "Invalid value for '--workers': 0 is not in the range 1<=x<=256.",
             id="no-workers",
         ),
         pytest.param(
-            ["b", "--server", "threads"], {},
+            ["b", "--server", "threads"],
+            {},
             "Invalid value for '--server': 'threads' is not one of 'sync', 'aio'.",
             id="unknown-server",
         ),
         pytest.param(
-            ["b", "--max-message-mb", "0"], {},
+            ["b", "--max-message-mb", "0"],
+            {},
             "Invalid value for '--max-message-mb': 0 is not in the range 1<=x<=2047.",
             id="max-message-zero",
         ),
         pytest.param(
-            ["b", "--max-message-mb", "2048"], {},
+            ["b", "--max-message-mb", "2048"],
+            {},
             "Invalid value for '--max-message-mb': 2048 is not in the range 1<=x<=2047.",
             id="max-message-2gib",
         ),
         pytest.param(
-            ["b", "--metrics-port", "65536"], {},
+            ["b", "--metrics-port", "65536"],
+            {},
             "Invalid value for '--metrics-port': 65536 is not in the range 0<=x<=65535.",
             id="metrics-port-too-large",
         ),
         pytest.param(
-            ["b", "--grace", "-1"], {},
+            ["b", "--grace", "-1"],
+            {},
             "Invalid value for '--grace': -1.0 is not in the range x>=0.",
             id="negative-grace",
         ),
         pytest.param(
-            ["b", "--log-format", "xml"], {},
+            ["b", "--log-format", "xml"],
+            {},
             "Invalid value for '--log-format': 'xml' is not one of 'json', 'console'.",
             id="unknown-log-format",
         ),
         pytest.param(
-            ["b", "--bogus"], {}, "No such option '--bogus'. Did you mean '--host'?",
+            ["b", "--bogus"],
+            {},
+            "No such option '--bogus'. Did you mean '--host'?",
             id="unknown-option",
         ),
     ],
@@ -86,7 +98,9 @@ def test_missing_bundle_is_one_error_line(cli, tmp_path, workers):
     missing = tmp_path / "nope"
     result = cli("serve", str(missing), "--port", "0", "--workers", workers)
     assert (result.exit_code, result.stdout, result.stderr) == (
-        1, "", f"error: bundle {missing}: no such file or directory\n"
+        1,
+        "",
+        f"error: bundle {missing}: no such file or directory\n",
     )
 
 
@@ -159,8 +173,15 @@ def test_port_in_use_with_workers_is_one_error_line(cli, bundles, busy_port):
 )
 def test_metrics_port_in_use_is_one_error_line(cli, bundles, busy_port, args):
     result = cli(
-        "serve", str(bundles["slow"]), "--port", "0", "--metrics-port", str(busy_port),
-        "--log-level", "error", *args,
+        "serve",
+        str(bundles["slow"]),
+        "--port",
+        "0",
+        "--metrics-port",
+        str(busy_port),
+        "--log-level",
+        "error",
+        *args,
     )
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,

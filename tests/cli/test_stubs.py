@@ -33,7 +33,9 @@ def test_stubs_module_option_names_the_modules(cli, bundles, tmp_path):
     result = cli("stubs", str(bundles["echo"]), "-o", str(tmp_path), "--module", "echo")
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "echo_pb2.py", "echo_pb2.pyi", "echo_pb2_grpc.py"
+        "echo_pb2.py",
+        "echo_pb2.pyi",
+        "echo_pb2_grpc.py",
     ]
     grpc_module = (tmp_path / "echo_pb2_grpc.py").read_text()
     assert "import echo_pb2 as echo__pb2" in grpc_module
@@ -77,7 +79,9 @@ def test_bad_arguments_are_usage_errors(cli, bundles, tmp_path, args, message):
     fill = {"{bundle}": str(bundles["echo"]), "{out}": str(tmp_path / "out")}
     result = cli("stubs", *(fill.get(a, a) for a in args))
     assert (result.exit_code, result.stdout, result.stderr) == (
-        2, "", usage("stubs", "BUNDLE", message)
+        2,
+        "",
+        usage("stubs", "BUNDLE", message),
     )
     assert not (tmp_path / "out").exists()
 
@@ -85,7 +89,9 @@ def test_bad_arguments_are_usage_errors(cli, bundles, tmp_path, args, message):
 def test_missing_bundle_is_one_error_line(cli, tmp_path):
     result = cli("stubs", str(tmp_path / "nope"), "-o", str(tmp_path / "out"))
     assert (result.exit_code, result.stdout, result.stderr) == (
-        1, "", f"error: bundle {tmp_path / 'nope'}: no such file or directory\n"
+        1,
+        "",
+        f"error: bundle {tmp_path / 'nope'}: no such file or directory\n",
     )
     assert not (tmp_path / "out").exists()
 
@@ -146,7 +152,11 @@ def test_stubs_serve_an_app_that_has_only_grpcio_and_protobuf(cli, bundles, tmp_
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     pip = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "grpcio", "protobuf"],
-        capture_output=True, text=True, env=clean, check=False, timeout=240,
+        capture_output=True,
+        text=True,
+        env=clean,
+        check=False,
+        timeout=240,
     )
     assert pip.returncode == 0, pip.stderr
     app = tmp_path / "app"
@@ -156,7 +166,12 @@ def test_stubs_serve_an_app_that_has_only_grpcio_and_protobuf(cli, bundles, tmp_
     try:
         run = subprocess.run(
             [str(python), "client.py", server.address],
-            cwd=app, capture_output=True, text=True, env=clean, check=False, timeout=60,
+            cwd=app,
+            capture_output=True,
+            text=True,
+            env=clean,
+            check=False,
+            timeout=60,
         )
     finally:
         code = server.terminate()
@@ -169,7 +184,10 @@ def test_stubs_serve_an_app_that_has_only_grpcio_and_protobuf(cli, bundles, tmp_
     assert code == 0, server.stderr
     listed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format=freeze"],
-        capture_output=True, text=True, env=clean, check=True,
+        capture_output=True,
+        text=True,
+        env=clean,
+        check=True,
     ).stdout
     names = sorted(line.split("==")[0].lower() for line in listed.splitlines())
     assert "modelwire" not in names and "numpy" not in names, names

@@ -52,9 +52,7 @@ def parse(text: str) -> Scrape:
                 assert label, f"bad labels in {line!r}"
                 labels[label.group(1)] = label.group(2)
                 pos = label.end()
-        family = next(
-            (f for f, k in types.items() for s in _SUFFIXES[k] if name == f + s), None
-        )
+        family = next((f for f, k in types.items() for s in _SUFFIXES[k] if name == f + s), None)
         assert family is not None, f"sample {name} has no # TYPE line before it"
         assert family in helped, f"family {family} has no # HELP line"
         key = (name, frozenset(labels.items()))

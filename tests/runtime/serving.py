@@ -35,29 +35,7 @@ PATHS = [
 SERVER_KINDS = [pytest.param("sync", id="sync"), pytest.param("aio", id="aio")]
 
 
-class ServeSubprocess(ServeProcess):
-    """`ServeProcess` that also closes its pipes (else a ResourceWarning, an error here)."""
-
-    def _drain_stderr(self) -> None:
-        try:
-            super()._drain_stderr()
-        finally:
-            assert self.proc.stderr is not None
-            self.proc.stderr.close()
-
-    def _close_stdout(self) -> None:
-        if self.proc.stdout is not None and not self.proc.stdout.closed:
-            self.proc.stdout.close()
-
-    def terminate(self, timeout: float = 30.0) -> int:
-        code = super().terminate(timeout)
-        self.rest_of_stdout = self.proc.stdout.read() if self.proc.stdout else ""
-        self._close_stdout()
-        return code
-
-    def kill(self) -> None:
-        super().kill()
-        self._close_stdout()
+ServeSubprocess = ServeProcess  # the subprocess server path (tests/servers.py)
 
 
 class AioInProcess:
@@ -204,7 +182,6 @@ def process_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
-
 
 
 def has_ipv6_loopback() -> bool:

@@ -128,11 +128,21 @@ def test_positional_and_keyword_arguments(echo_server):
 def test_many_parameters_of_rich_types_by_position_and_keyword(rich_server):
     client = rich_server.client()
     sizes = client.tally(
-        {1: ["a", "b"]}, {"w": rich.Box(0, 0, 1, 1, rich.Kind.CAT)}, [[1, 2], [3]],
-        [True, False, True], b"xyz", rich.Kind.BIRD, limit=7,
+        {1: ["a", "b"]},
+        {"w": rich.Box(0, 0, 1, 1, rich.Kind.CAT)},
+        [[1, 2], [3]],
+        [True, False, True],
+        b"xyz",
+        rich.Kind.BIRD,
+        limit=7,
     )
     assert sizes == {
-        "counts": 2, "weights": 1, "matrix": 3, "flags": 2, "payload": 3, "kind": 3,
+        "counts": 2,
+        "weights": 1,
+        "matrix": 3,
+        "flags": 2,
+        "payload": 3,
+        "kind": 3,
         "limit": 7,
     }
     assert client.tally({}, {}, [], [], b"", "CAT")["limit"] == -1
@@ -176,13 +186,16 @@ def test_server_errors_raise_service_error_with_the_status(echo_server):
             client.reject(-1.0)
         details = "reject: the model rejected the request: ValueError: x must be positive, got -1.0"
         assert (info.value.status, info.value.target, info.value.details) == (
-            "INVALID_ARGUMENT", address, details
+            "INVALID_ARGUMENT",
+            address,
+            details,
         )
         assert str(info.value) == f"{address} Reject: INVALID_ARGUMENT: {details}"
         with pytest.raises(ServiceError) as info:
             client.fail(1.0)
         assert (info.value.status, info.value.details) == (
-            "INTERNAL", "fail: the model raised RuntimeError; the traceback is in the server's log"
+            "INTERNAL",
+            "fail: the model raised RuntimeError; the traceback is in the server's log",
         )
 
 
@@ -220,7 +233,10 @@ def _greeter_file() -> descriptor_pb2.FileDescriptorProto:
     reply = f.message_type.add(name="HelloReply")
     reply.field.add(name="lines", number=1, type=_FDP.TYPE_STRING, label=_FDP.LABEL_REPEATED)
     reply.field.add(
-        name="mood", number=2, type=_FDP.TYPE_ENUM, type_name=".acme.v1.Mood",
+        name="mood",
+        number=2,
+        type=_FDP.TYPE_ENUM,
+        type_name=".acme.v1.Mood",
         label=_FDP.LABEL_OPTIONAL,
     )
     service = f.service.add(name="Greeter")
@@ -258,12 +274,16 @@ def greeter():
         )
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((
-        grpc.method_handlers_generic_handler("acme.v1.Greeter", {"SayHello": handlers(say_hello)}),
-        grpc.method_handlers_generic_handler(
-            "acme.v1.Farewell", {"SayGoodbye": handlers(say_goodbye)}
-        ),
-    ))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "acme.v1.Greeter", {"SayHello": handlers(say_hello)}
+            ),
+            grpc.method_handlers_generic_handler(
+                "acme.v1.Farewell", {"SayGoodbye": handlers(say_goodbye)}
+            ),
+        )
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
     for file in (health_pb2.DESCRIPTOR, reflection_pb2.DESCRIPTOR):
         pool.Add(descriptor_pb2.FileDescriptorProto.FromString(file.serialized_pb))

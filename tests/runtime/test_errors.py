@@ -201,7 +201,10 @@ def test_traceback_is_logged_once_on_the_server(faulty_server, caplog):
     assert len(records) == 1, stderr
     (record,) = records
     assert (record["level"], record["logger"], record["rpc"], record["status"]) == (
-        "error", "modelwire.runtime.service", "Crash", "INTERNAL"
+        "error",
+        "modelwire.runtime.service",
+        "Crash",
+        "INTERNAL",
     )
     assert record["message"] == f"crash failed: {details}"
     assert record["traceback"].startswith("Traceback (most recent call last):")

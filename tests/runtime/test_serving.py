@@ -124,9 +124,12 @@ def test_model_info_service_returns_the_manifest(echo_server):
     manifest = json.loads(reply.manifest_json)
     assert manifest["service"] == ECHO_SERVICE
     assert [m["name"] for m in manifest["methods"]] == [
-        "echo_record", "echo_tensor", "add", "fail", "reject"
+        "echo_record",
+        "echo_tensor",
+        "add",
+        "fail",
+        "reject",
     ]
-
 
 
 @pytest.mark.parametrize("kind", SERVER_KINDS)

@@ -98,3 +98,35 @@ def test_sigint_stops_like_sigterm(own_server):
     assert served.process.proc.wait(15) == 0
     messages = [r["message"] for r in json_logs(served.process.stderr)]
     assert "SIGINT received: draining in-flight calls (up to 10 s)" in messages
+
+
+def _watch(address: str, seen: list[str]) -> threading.Thread:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    def run() -> None:
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            try:
+                for reply in stub.Watch(health_pb2.HealthCheckRequest(), timeout=30):
+                    seen.append(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+                seen.append("end of stream")
+            except grpc.RpcError as exc:
+                seen.append(exc.code().name)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_a_health_watch_sees_not_serving_and_does_not_hold_up_shutdown(own_server, kind):
+    served = own_server("slow", "subprocess", kind, grace=20)
+    seen: list[str] = []
+    thread = _watch(served.address, seen)
+    wait_for(lambda: seen == ["SERVING"], 10, "the watch to report SERVING")
+    t0 = time.monotonic()
+    served.process.proc.send_signal(signal.SIGTERM)
+    assert served.process.proc.wait(15) == 0, served.stderr()
+    assert time.monotonic() - t0 < 5  # not the 20 s grace period
+    thread.join(10)
+    assert seen == ["SERVING", "NOT_SERVING", "end of stream"]

@@ -139,3 +139,16 @@ def test_a_worker_that_dies_is_replaced(own_server, reap):
     )
     assert served.process.terminate() == 0
     assert not any(process_alive(p) for p in before | after)
+
+
+def test_workers_follow_a_killed_supervisor(own_server, reap):
+    """SIGKILL leaves the supervisor no chance to stop its workers; they ask the kernel
+    for SIGTERM when it dies (PR_SET_PDEATHSIG), so nothing keeps serving the port."""
+    served = own_server("slow", "subprocess", "sync", "--workers", "2")
+    supervisor = served.process.proc.pid
+    workers = set(_pids_over_separate_connections(served, 24))
+    reap.update(workers)
+    assert {_parent(pid) for pid in workers} == {supervisor}
+    served.process.proc.kill()
+    served.process.proc.wait(10)
+    wait_for(lambda: not any(process_alive(p) for p in workers), 15, "the workers to end")
