@@ -161,6 +161,11 @@ class Proc:
         self.remember_descendants()
         return proc_cpu_s(self.pid) + sum(proc_cpu_s(p) for p in self.descendants)
 
+    def descendants_cpu_s(self) -> dict[int, float]:
+        """CPU seconds of each descendant (the workers of a multi-process server)."""
+        self.remember_descendants()
+        return {p: proc_cpu_s(p) for p in self.descendants}
+
     def alive(self) -> bool:
         return self.popen.poll() is None
 

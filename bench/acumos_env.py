@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import children_of, proc_cpu_s
+
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "acumos-requirements.txt"
 DUMP_SCRIPT = HERE / "acumos_iris_dump.py"
@@ -176,6 +178,29 @@ def wait_ready(port: int, alive: object, timeout: float = 90.0) -> None:
             raise RuntimeError("acumos_model_runner exited before it answered")
         time.sleep(0.1)
     raise RuntimeError(f"acumos_model_runner did not answer on port {port} in {timeout} s")
+
+
+def wait_workers_idle(pid: int, workers: int, alive: object, timeout: float = 90.0) -> None:
+    """Wait until the gunicorn master `pid` has `workers` children, all idle.
+
+    acumos-model-runner does not preload the app: every worker loads the model after
+    gunicorn forks it, and the first one to answer says nothing about the others.
+    A worker is taken as loaded once its CPU time has not moved for 3 x 0.2 s (a
+    sync worker waits in select() between requests).
+    """
+    deadline = time.monotonic() + timeout
+    stable, last = 0, None
+    while time.monotonic() < deadline:
+        if callable(alive) and not alive():
+            raise RuntimeError("acumos_model_runner exited while its workers started")
+        kids = sorted(children_of(pid))
+        now = (kids, [proc_cpu_s(k) for k in kids])
+        stable = stable + 1 if len(kids) >= workers and now == last else 0
+        if stable >= 3:
+            return
+        last = now
+        time.sleep(0.2)
+    raise RuntimeError(f"acumos_model_runner's {workers} workers were not idle in {timeout} s")
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 and prints one JSON line (calls/s, latency percentiles).
 
     python bench/clients.py iris-seq   --target H:P --stubs DIR    sync stub, 1 channel
-    python bench/clients.py iris-aio   --target H:P --stubs DIR --conc N   grpc.aio, N in
-                                                                  flight on 1 channel
+    python bench/clients.py iris-aio   --target H:P --stubs DIR --conc N [--channels M]
+                                   grpc.aio, N in flight over M channels (default 1),
+                                   each channel its own TCP connection
     python bench/clients.py mw-echo    --target H:P     modelwire.connect(...).echo(array)
     python bench/clients.py raw-echo   --target H:P     4 MB bytes, identity serializers
     python bench/clients.py numpy-copy                  numpy.copy of the array, in-process
@@ -99,24 +100,33 @@ async def _iris_aio(a: argparse.Namespace) -> dict[str, Any]:
 
     pb, pbg, service = _stubs(a.stubs)
     req = _iris_request(pb)
-    async with grpc.aio.insecure_channel(a.target) as ch:
-        await asyncio.wait_for(ch.channel_ready(), 10)
-        stub = getattr(pbg, f"{service}Stub")(ch)
-        reply = await stub.Classify(req)
-        assert list(reply.iris_type) == [EXPECTED_CLASS], reply
+    # --channels > 1: each channel gets its own subchannel pool, hence its own TCP
+    # connection (channels to one target otherwise share one), so that the kernel's
+    # SO_REUSEPORT balancing can spread them over `modelwire serve --workers N`.
+    # Caller i uses channel i % channels.
+    options = [("grpc.use_local_subchannel_pool", 1)] if a.channels > 1 else None
+    channels = [grpc.aio.insecure_channel(a.target, options=options) for _ in range(a.channels)]
+    try:
+        stubs = []
+        for ch in channels:
+            await asyncio.wait_for(ch.channel_ready(), 10)
+            stub = getattr(pbg, f"{service}Stub")(ch)
+            reply = await stub.Classify(req)
+            assert list(reply.iris_type) == [EXPECTED_CLASS], reply
+            stubs.append(stub)
         pc = time.perf_counter_ns
 
         async def window(duration: float, lat: list[int]) -> float:
             stop = time.perf_counter() + duration
 
-            async def worker() -> None:
+            async def worker(stub: Any) -> None:
                 while time.perf_counter() < stop:
                     s = pc()
                     await stub.Classify(req)
                     lat.append(pc() - s)
 
             t0 = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(a.conc)))
+            await asyncio.gather(*(worker(stubs[i % len(stubs)]) for i in range(a.conc)))
             return time.perf_counter() - t0
 
         warm: list[int] = []
@@ -125,8 +135,12 @@ async def _iris_aio(a: argparse.Namespace) -> dict[str, Any]:
         c0 = time.process_time()
         elapsed = await window(a.duration, lat)
         cpu = time.process_time() - c0
+    finally:
+        for ch in channels:
+            await ch.close()
     out = lat_summary(lat, elapsed, len(warm))
     out["cpu_us_per_call"] = cpu / max(1, len(lat)) * 1e6
+    out["channels"] = a.channels
     return out
 
 
@@ -362,6 +376,7 @@ def main() -> None:
     ap.add_argument("--bundle", help="model-inproc, codec-inproc: the iris bundle")
     ap.add_argument("--model", help="acumos-inproc: the dumped acumos model directory")
     ap.add_argument("--conc", type=int, default=16)
+    ap.add_argument("--channels", type=int, default=1, help="iris-aio: channels (connections)")
     ap.add_argument("--warmup", type=float, default=0.5)
     ap.add_argument("--duration", type=float, default=2.0)
     a = ap.parse_args()
