@@ -32,7 +32,7 @@ from modelwire.config import (
     ENV_WORKERS,
     RuntimeConfig,
 )
-from modelwire.errors import ModelwireError, ServiceError
+from modelwire.errors import ModelwireError
 from modelwire.requirements import SCRIPT_MODULE
 
 __all__ = ["main"]
@@ -287,6 +287,9 @@ def serve(
     """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM."""
     _setup_logging(log_level, log_format)
     from modelwire.runtime.server import serve as run
+    from modelwire.services import follow_parent
+
+    follow_parent()  # started by `modelwire run` or a supervisor: die with it
 
     config = RuntimeConfig(
         host=host,
@@ -360,7 +363,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
     from google.protobuf import json_format
 
     from modelwire.codegen.descriptors import message_classes
-    from modelwire.runtime.client import _reflect
+    from modelwire.services import reflect, wait_ready
 
     try:
         payload = json.loads(request_json)
@@ -373,14 +376,9 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         )
     channel = grpc.insecure_channel(address)
     try:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=min(timeout, 10))
-        except grpc.FutureTimeoutError:
-            raise ServiceError(
-                f"cannot reach {address}: no connection within {min(timeout, 10):g} s",
-                target=address,
-            ) from None
-        fdp, service, _ = _reflect(channel, address, None)
+        wait_ready(channel, address, min(timeout, 10))
+        found = reflect(channel, address)
+        fdp, service = found.file, found.service
         svc = next(s for s in fdp.service if service in (f"{fdp.package}.{s.name}", s.name))
         rpcs = {m.name: m for m in svc.method}
         from modelwire.codegen.schema import rpc_name

@@ -19,6 +19,7 @@ __all__ = [
     "ENV_PORT",
     "ENV_SERVER",
     "ENV_WORKERS",
+    "BrokerConfig",
     "RuntimeConfig",
 ]
 
@@ -93,3 +94,42 @@ class RuntimeConfig:
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """How `modelwire run` serves a solution.
+
+    Attributes:
+        host: address the solution binds.
+        port: the solution's port; 0 picks a free one.
+        max_message_mb: largest message to or from the solution and its models, in MiB.
+        metrics_port: port for Prometheus metrics over HTTP; None turns them off.
+        grace_seconds: how long SIGTERM waits for in-flight calls.
+        startup_seconds: how long to wait for the models to report SERVING.
+        docker: start bundle models as containers instead of local processes.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_message_mb: int = DEFAULT_MAX_MESSAGE_MB
+    metrics_port: int | None = None
+    grace_seconds: float = 10.0
+    startup_seconds: float = 120.0
+    docker: bool = False
+
+    def __post_init__(self) -> None:
+        _check_port("port", self.port)
+        _check_port("metrics_port", self.metrics_port, allow_none=True)
+        if not isinstance(self.max_message_mb, int) or not 1 <= self.max_message_mb <= 2047:
+            raise ConfigError(
+                "max_message_mb", self.max_message_mb, "expected an integer from 1 to 2047"
+            )
+        if self.grace_seconds < 0:
+            raise ConfigError("grace_seconds", self.grace_seconds, "must not be negative")
+        if self.startup_seconds <= 0:
+            raise ConfigError("startup_seconds", self.startup_seconds, "must be positive")
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * 1024 * 1024

@@ -8,30 +8,19 @@ NamedTuples, dataclasses or dicts in; namedtuples, ndarrays, enums out.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
 
 from modelwire.codegen.descriptors import message_classes, schema_from_descriptor
 from modelwire.codegen.schema import ModelSchema
 from modelwire.codegen.values import DecodeError, MethodCodec, ValueCodec
 from modelwire.errors import ServiceError
+from modelwire.services import INFO_SERVICE, fetch_info, reflect, rpc_error, wait_ready
 
 __all__ = ["RemoteMethod", "RemoteModel", "connect"]
 
-_INFRA = ("grpc.health.", "grpc.reflection.", "modelwire.runtime.v1.")
 _DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
-
-
-def _error(target: str, rpc: str, exc: grpc.RpcError) -> ServiceError:
-    code = exc.code() if isinstance(exc, grpc.Call) else None
-    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-    name = code.name if code is not None else "UNKNOWN"
-    return ServiceError(
-        f"{target} {rpc}: {name}: {details}", target=target, status=name, details=details or ""
-    )
 
 
 class RemoteMethod:
@@ -54,7 +43,7 @@ class RemoteMethod:
         try:
             reply = self._call(request, timeout=self._model.timeout)
         except grpc.RpcError as exc:
-            raise _error(self._model.address, self._codec.method.rpc, exc) from None
+            raise rpc_error(self._model.address, self._codec.method.rpc, exc) from None
         try:
             return self._codec.decode_response(reply)
         except DecodeError as exc:
@@ -124,61 +113,6 @@ class RemoteModel:
         return f"<RemoteModel {self.schema.name} at {self.address}: {', '.join(self.methods)}>"
 
 
-def _reflect(
-    channel: grpc.Channel, address: str, service: str | None
-) -> tuple[descriptor_pb2.FileDescriptorProto, str, list[str]]:
-    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
-        ProtoReflectionDescriptorDatabase,
-    )
-
-    db = ProtoReflectionDescriptorDatabase(channel)
-    try:
-        services = list(db.get_services())
-    except grpc.RpcError as exc:
-        raise _error(address, "ServerReflectionInfo", exc) from None
-    candidates = [s for s in services if not s.startswith(_INFRA)]
-    if service is not None:
-        if service not in services:
-            raise ServiceError(
-                f"{address} has no service {service!r}; it has {', '.join(candidates) or 'none'}",
-                target=address,
-            )
-        chosen = service
-    elif len(candidates) == 1:
-        chosen = candidates[0]
-    else:
-        raise ServiceError(
-            f"{address} serves {len(candidates)} services ({', '.join(candidates) or 'none'}); "
-            "choose one with connect(address, service=...)",
-            target=address,
-        )
-    pool = descriptor_pool.DescriptorPool(db)
-    try:
-        desc = pool.FindServiceByName(chosen)
-    except (KeyError, grpc.RpcError) as exc:
-        raise ServiceError(
-            f"{address}: cannot read the schema of {chosen}: {exc}", target=address
-        ) from None
-    fdp = descriptor_pb2.FileDescriptorProto()
-    desc.file.CopyToProto(fdp)
-    return fdp, desc.full_name, services
-
-
-def _manifest(channel: grpc.Channel) -> dict[str, Any] | None:
-    from modelwire.codegen.descriptors import build_file
-    from modelwire.codegen.schema import lower
-    from modelwire.runtime.info import INFO_FILE, INFO_SCHEMA, INFO_SERVICE
-
-    classes = message_classes(build_file(lower(INFO_SCHEMA), INFO_FILE))
-    resp_cls = classes.get("GetModelInfoResponse")
-    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
-        f"/{INFO_SERVICE}/GetModelInfo"
-    )
-    reply = resp_cls.FromString(call(b"", timeout=10))
-    data: dict[str, Any] = json.loads(reply.manifest_json)  # type: ignore[attr-defined]
-    return data
-
-
 def connect(
     address: str,
     *,
@@ -213,37 +147,20 @@ def connect(
                 ("grpc.max_receive_message_length", size),
             ],
         )
-    # The first call waits for the connection. (grpc.channel_ready_future would do,
-    # but it polls connectivity every 200 ms.) Any answer, even UNIMPLEMENTED from a
-    # server without health checks, proves the server is there.
-    wait = timeout or 10
     try:
-        check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
-            "/grpc.health.v1.Health/Check"
-        )
-        check(b"", timeout=wait, wait_for_ready=True)
-    except grpc.RpcError as exc:
-        code = exc.code() if isinstance(exc, grpc.Call) else None
-        if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
-            channel.close()
-            raise ServiceError(
-                f"cannot reach {address}: no connection within {wait:g} s", target=address
-            ) from None
+        wait_ready(channel, address, timeout or 10)
+    except ServiceError:
+        channel.close()
+        raise
     try:
-        fdp, full_name, services = _reflect(channel, address, service)
-        manifest = None
-        from modelwire.runtime.info import INFO_SERVICE
-
-        if INFO_SERVICE in services:
-            try:
-                manifest = _manifest(channel)
-            except grpc.RpcError:
-                manifest = None
+        found = reflect(channel, address, service)
+        manifest = fetch_info(channel) if INFO_SERVICE in found.services else None
         schema = (
             ModelSchema.from_json(manifest["schema"])
-            if manifest is not None and f"{manifest.get('service')}" == full_name
-            else schema_from_descriptor(fdp, service=full_name.rsplit(".", 1)[-1])
+            if manifest is not None and manifest.get("service") == found.service
+            else schema_from_descriptor(found.file, service=found.service.rsplit(".", 1)[-1])
         )
+        fdp = found.file
         codec = ValueCodec(schema, message_classes(fdp))
     except BaseException:
         channel.close()

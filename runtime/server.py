@@ -14,11 +14,8 @@ many processes sharing one port (see `modelwire.runtime.workers`).
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import json
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -26,18 +23,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.bundle import LoadedModel, load
-from modelwire.codegen.descriptors import build_file
-from modelwire.codegen.schema import lower
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError
-from modelwire.runtime.health import AioHealthServicer, HealthServicer
-from modelwire.runtime.info import INFO_FILE, INFO_SCHEMA, INFO_SERVICE
-from modelwire.runtime.metrics import Metrics, MetricsServer
+from modelwire.metrics import Metrics, MetricsServer
 from modelwire.runtime.service import ModelService
+from modelwire.services import (
+    AioHealthServicer,
+    HealthServicer,
+    bind,
+    check_port_free,
+    enable_reflection,
+    format_host,
+    grpc_options,
+    info_handler,
+    tune_malloc,
+    wait_for_signal,
+)
 
 __all__ = [
     "LISTENING",
@@ -53,119 +57,9 @@ logger = logging.getLogger(__name__)
 
 LISTENING = "modelwire runtime listening on"
 
-# glibc mallopt parameters
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
-def tune_malloc() -> bool:
-    """Keep large message buffers on the heap instead of fresh mmaps.
-
-    With glibc's defaults every multi-MB message is mapped and unmapped, which
-    costs 2-4x on 4 MB payloads (reference/grpc-limits.md §3). Returns whether
-    the settings took effect (False off glibc).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    ok = libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024 * 1024)
-    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 512 * 1024 * 1024)
-    return bool(ok)
-
-
-def _grpc_options(config: RuntimeConfig, *, reuse_port: bool) -> list[tuple[str, Any]]:
-    return [
-        ("grpc.max_send_message_length", config.max_message_bytes),
-        ("grpc.max_receive_message_length", config.max_message_bytes),
-        # grpcio turns SO_REUSEPORT on by default, which would let a second server
-        # silently share a busy port; only workers of one service share a port.
-        ("grpc.so_reuseport", 1 if reuse_port else 0),
-    ]
-
-
-def _pool(service: ModelService) -> descriptor_pool.DescriptorPool:
-    """A descriptor pool with everything reflection should describe."""
-    from grpc_reflection.v1alpha import reflection_pb2
-
-    pool = descriptor_pool.DescriptorPool()
-    for mod in (health_pb2, reflection_pb2):
-        pool.Add(descriptor_pb2.FileDescriptorProto.FromString(mod.DESCRIPTOR.serialized_pb))
-    pool.Add(build_file(lower(INFO_SCHEMA), INFO_FILE))
-    pool.Add(service.file)
-    return pool
-
-
-def _info_handler(loaded: LoadedModel, aio: bool) -> grpc.GenericRpcHandler:
-    from modelwire.codegen.descriptors import message_classes
-
-    classes = message_classes(build_file(lower(INFO_SCHEMA), INFO_FILE))
-    response_cls = classes.get("GetModelInfoResponse")
-    reply = response_cls(
-        name=loaded.manifest.name,
-        version=loaded.manifest.version,
-        manifest_json=json.dumps(loaded.manifest.raw, sort_keys=True),
-    ).SerializeToString()
-
-    if aio:
-
-        async def get_async(request: bytes, context: Any) -> bytes:
-            return reply
-
-        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(
-            get_async
-        )
-    else:
-        handler = grpc.unary_unary_rpc_method_handler(lambda request, context: reply)
-    return grpc.method_handlers_generic_handler(INFO_SERVICE, {"GetModelInfo": handler})
-
-
-def _services(service: ModelService) -> list[str]:
-    from grpc_reflection.v1alpha import reflection
-
-    return [
-        service.service_name,
-        INFO_SERVICE,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    ]
-
-
-def _check_free(config: RuntimeConfig) -> None:
-    """Fail with the OS's reason if the port is taken, before grpcio tries.
-
-    grpcio logs its own bind error on stderr and only says "Failed to bind";
-    SO_REUSEADDR keeps a port whose old connections linger in TIME_WAIT usable.
-    """
-    if config.port == 0:
-        return
-    try:
-        infos = socket.getaddrinfo(config.host or None, config.port, type=socket.SOCK_STREAM)
-    except OSError:
-        return  # grpcio reports an unresolvable host itself
-    family, kind, proto, _, sockaddr = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(sockaddr)
-        except OSError as exc:
-            raise ConfigError(
-                "port",
-                config.port,
-                f"cannot listen on {config.address} ({exc.strerror}); is another server using it?",
-            ) from exc
-
-
-def _bind(server: Any, address: str) -> int:
-    try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise ConfigError(
-            "address", address, f"cannot listen there ({exc}); is the port in use?"
-        ) from exc
-    if not port:
-        raise ConfigError("address", address, "cannot listen there; is the port in use?")
-    return int(port)
+def _info(loaded: LoadedModel, *, aio: bool) -> grpc.GenericRpcHandler:
+    m = loaded.manifest
+    return info_handler(m.name, m.version, dict(m.raw), aio=aio)
 
 
 @dataclass
@@ -202,11 +96,7 @@ class RunningServer:
         self.stop(0)
 
 
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _connect_host(host: str) -> str:
+def _connectformat_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host
 
 
@@ -234,22 +124,20 @@ def start(
     """
     config = config or RuntimeConfig(port=0)
     if not reuse_port:
-        _check_free(config)
+        check_port_free(config.host, config.port)
     metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
     service = ModelService(
         loaded, metrics, access_log=config.access_log, max_message_bytes=config.max_message_bytes
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="modelwire"),
-        options=_grpc_options(config, reuse_port=reuse_port),
+        options=grpc_options(config.max_message_bytes, reuse_port=reuse_port),
     )
-    server.add_generic_rpc_handlers((service.generic_handler(), _info_handler(loaded, False)))
+    server.add_generic_rpc_handlers((service.generic_handler(), _info(loaded, aio=False)))
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    from grpc_reflection.v1alpha import reflection
-
-    reflection.enable_server_reflection(_services(service), server, pool=_pool(service))
-    port = _bind(server, config.address)
+    enable_reflection(server, [service.service_name], [service.file])
+    port = bind(server, config.address)
     server.start()
     for name in ("", service.service_name):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -265,7 +153,7 @@ def start(
     return RunningServer(
         server,
         port,
-        _connect_host(config.host),
+        _connectformat_host(config.host),
         service,
         health_servicer,
         metrics,
@@ -277,22 +165,20 @@ async def start_aio(
     loaded: LoadedModel, config: RuntimeConfig, *, reuse_port: bool = False
 ) -> tuple[grpc.aio.Server, int, Any, Metrics, ModelService]:
     """Serve a loaded model with the asyncio server; the model runs on the event loop."""
-    from grpc_reflection.v1alpha import reflection
-
     if not reuse_port:
-        _check_free(config)
+        check_port_free(config.host, config.port)
     metrics = Metrics(loaded.manifest.name, loaded.manifest.version)
     service = ModelService(
         loaded, metrics, access_log=config.access_log, max_message_bytes=config.max_message_bytes
     )
-    server = grpc.aio.server(options=_grpc_options(config, reuse_port=reuse_port))
-    server.add_generic_rpc_handlers(
-        (service.generic_handler(aio=True), _info_handler(loaded, True))
+    server = grpc.aio.server(
+        options=grpc_options(config.max_message_bytes, reuse_port=reuse_port)
     )
+    server.add_generic_rpc_handlers((service.generic_handler(aio=True), _info(loaded, aio=True)))
     health_servicer = AioHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(_services(service), server, pool=_pool(service))
-    port = _bind(server, config.address)
+    enable_reflection(server, [service.service_name], [service.file])
+    port = bind(server, config.address)
     await server.start()
     for name in ("", service.service_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -304,7 +190,7 @@ def _describe_metrics(host: str, port: int, *, private: bool) -> None:
     logger.log(
         logging.DEBUG if private else logging.INFO,
         "metrics at http://%s:%d/metrics",
-        _host(host),
+        format_host(host),
         port,
         extra={"metrics_port": port},
     )
@@ -321,26 +207,6 @@ def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int) -> None:
         config.server,
         extra={"bundle": str(loaded.path)},
     )
-
-
-def wait_for_signal(on_ready: Callable[[], None] | None = None) -> int:
-    stop = threading.Event()
-    received: list[int] = []
-
-    def handler(signum: int, frame: object) -> None:
-        received.append(signum)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        if on_ready is not None:
-            on_ready()
-        while not stop.wait(3600):
-            pass
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-    return received[0]
 
 
 def serve(
@@ -384,7 +250,7 @@ def serve(
 
     def ready() -> None:
         if announce is not None:
-            announce(f"{LISTENING} {_host(config.host)}:{running.port}")
+            announce(f"{LISTENING} {format_host(config.host)}:{running.port}")
         if on_ready is not None:
             on_ready(running.port, running.metrics_server.port if running.metrics_server else None)
 
@@ -435,7 +301,7 @@ async def _serve_aio(
     for s in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(s, on_signal, s)
     if announce is not None:
-        announce(f"{LISTENING} {_host(config.host)}:{port}")
+        announce(f"{LISTENING} {format_host(config.host)}:{port}")
     if on_ready is not None:
         on_ready(port, metrics_server.port if metrics_server else None)
     await stop.wait()

@@ -12,7 +12,6 @@ that dies, and on SIGTERM stops them all and waits for them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import json
 import logging
@@ -28,14 +27,14 @@ from collections.abc import Callable
 from modelwire.bundle import read_manifest
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError, ModelwireError
-from modelwire.runtime.metrics import MetricsServer, fetch_snapshot, merge
+from modelwire.metrics import MetricsServer, fetch_snapshot, merge
+from modelwire.services import ENV_PARENT_PID, follow_parent
 
 __all__ = ["supervise"]
 
 logger = logging.getLogger(__name__)
 
 _READY_TIMEOUT = 120.0
-_PR_SET_PDEATHSIG = 1
 
 
 def _reserve_port(host: str, port: int) -> socket.socket:
@@ -59,18 +58,6 @@ class _Worker:
     ready: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
-def _die_with_parent() -> None:
-    """In a worker: get SIGTERM when the supervisor dies, even by SIGKILL (Linux)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:
-        return
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    # the supervisor may have died before prctl took effect
-    if str(os.getppid()) != os.environ.get("MODELWIRE_SUPERVISOR_PID", str(os.getppid())):
-        sys.exit(0)
-
-
 def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
     cfg = dataclasses.replace(config, workers=1, metrics_port=None)
     args = json.dumps(dataclasses.asdict(cfg))
@@ -88,7 +75,7 @@ def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
         env={
             **os.environ,
             "MODELWIRE_WORKER_INDEX": str(index),
-            "MODELWIRE_SUPERVISOR_PID": str(os.getpid()),
+            ENV_PARENT_PID: str(os.getpid()),
         },
     )
     worker = _Worker(index, proc)
@@ -205,7 +192,7 @@ def _worker_main(argv: list[str]) -> int:
     from modelwire import _logging
     from modelwire.runtime.server import serve
 
-    _die_with_parent()
+    follow_parent()
     bundle, raw, with_metrics = argv[0], json.loads(argv[1]), argv[2] == "1"
     config = RuntimeConfig(**{**raw, "metrics_port": 0 if with_metrics else None})
     _logging.configure(

@@ -1,5 +1,7 @@
 """Request metrics per method and status, exposed in Prometheus' text format.
 
+Standard library only: the runtime, the broker and the catalog all serve metrics.
+
 `Metrics.observe()` is called once per call (a lock and a few additions);
 `MetricsServer` serves `/metrics` over HTTP from a daemon thread. With several
 worker processes, each worker serves a JSON snapshot on a private loopback port
@@ -144,15 +146,25 @@ def render(s: Snapshot, prefix: str = "modelwire") -> str:
 class MetricsServer:
     """`/metrics` (Prometheus text) and `/snapshot` (JSON) over HTTP, in a daemon thread.
 
+    `source` returns a snapshot; `text` renders it (default: a model server's metrics).
+
     Raises:
         ConfigError: the address cannot be bound (port in use, unknown host).
     """
 
-    def __init__(self, host: str, port: int, source: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        source: Callable[[], Snapshot],
+        text: Callable[[Snapshot], str] | None = None,
+    ) -> None:
+        to_text = text or render
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path == "/metrics":
-                    body = render(source()).encode()
+                    body = to_text(source()).encode()
                     ctype = "text/plain; version=0.0.4; charset=utf-8"
                 elif self.path == "/snapshot":
                     body = json.dumps(source()).encode()
