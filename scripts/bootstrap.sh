@@ -15,9 +15,13 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-echo "installing modelwire and its dev tools into .venv ..." >&2
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
-.venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=strict 2>&1 \
-  | grep -v "^WARNING: Location" >&2 || true
+echo "installing modelwire and its dev tools into .venv (log: .venv/install.log) ..." >&2
+if ! { .venv/bin/python -m pip install --upgrade pip \
+       && .venv/bin/python -m pip install -e '.[dev]' --config-settings editable_mode=strict; \
+     } > .venv/install.log 2>&1; then
+  tail -40 .venv/install.log >&2
+  echo "install failed; the whole log is in .venv/install.log" >&2
+  exit 1
+fi
 .venv/bin/python -c 'import modelwire.cli' || { echo "install failed" >&2; exit 1; }
 echo "$want" > "$stamp"
