@@ -7,24 +7,21 @@ results, stderr logs and errors. Exit status: 0 success, 1 a modelwire error
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from modelwire import __version__
+from modelwire._clikit import logging_options, reports_errors, setup_logging
 from modelwire.config import (
     DEFAULT_MAX_MESSAGE_MB,
     DEFAULT_PORT,
     ENV_HOST,
-    ENV_LOG_FORMAT,
-    ENV_LOG_LEVEL,
     ENV_MAX_MESSAGE_MB,
     ENV_METRICS_PORT,
     ENV_PORT,
@@ -32,50 +29,9 @@ from modelwire.config import (
     ENV_WORKERS,
     RuntimeConfig,
 )
-from modelwire.errors import ModelwireError
 from modelwire.requirements import SCRIPT_MODULE
 
 __all__ = ["main"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _reports_errors(fn: F) -> F:
-    """Render a ModelwireError once, without a traceback, and exit 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ModelwireError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _logging_options(fn: F) -> F:
-    fn = click.option(
-        "--log-format",
-        type=click.Choice(["json", "console"]),
-        envvar=ENV_LOG_FORMAT,
-        default=None,
-        help="Log format [default: console on a terminal, else json].",
-    )(fn)
-    return click.option(
-        "--log-level",
-        type=click.Choice(["debug", "info", "warning", "error"]),
-        envvar=ENV_LOG_LEVEL,
-        default="info",
-        show_default=True,
-        help="Log level.",
-    )(fn)
-
-
-def _setup_logging(level: str, fmt: str | None) -> None:
-    from modelwire import _logging
-
-    _logging.configure(level, fmt)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -154,8 +110,8 @@ def _load_object(ref: str) -> Any:
     multiple=True,
     help="Requirement added to (or overriding) the inferred ones (repeatable).",
 )
-@_logging_options
-@_reports_errors
+@logging_options
+@reports_errors
 def dump(
     model_ref: str,
     name: str,
@@ -168,7 +124,7 @@ def dump(
     log_format: str | None,
 ) -> None:
     """Write MODEL (a modelwire.Model at FILE.py:ATTR or MODULE:ATTR) as a bundle NAME."""
-    _setup_logging(log_level, log_format)
+    setup_logging(log_level, log_format)
     from modelwire.bundle import dump as dump_bundle
     from modelwire.bundle import read_manifest
     from modelwire.modeling import Model
@@ -268,8 +224,8 @@ def dump(
 @click.option(
     "--access-log/--no-access-log", default=False, show_default=True, help="Log one line per call."
 )
-@_logging_options
-@_reports_errors
+@logging_options
+@reports_errors
 def serve(
     bundle: str,
     host: str,
@@ -285,7 +241,7 @@ def serve(
     log_format: str | None,
 ) -> None:
     """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM."""
-    _setup_logging(log_level, log_format)
+    setup_logging(log_level, log_format)
     from modelwire.runtime.server import serve as run
     from modelwire.services import follow_parent
 
@@ -323,13 +279,24 @@ def serve(
     show_default=True,
     help="Base name of the modules (<module>_pb2.py ...).",
 )
-@_reports_errors
+@reports_errors
 def stubs(bundle: str, output: Path, module: str) -> None:
-    """Write Python stubs (_pb2.py, _pb2_grpc.py, .pyi) for BUNDLE's service."""
-    from modelwire.bundle import PROTO, Bundle
+    """Write Python stubs (_pb2.py, _pb2_grpc.py, .pyi) for BUNDLE's service.
+
+    BUNDLE may also be a blueprint (.yaml): the stubs are then the solution's.
+    """
     from modelwire.codegen.stubs import compile_stubs
 
-    proto = Bundle(bundle).read(PROTO).decode()
+    if bundle.endswith((".yaml", ".yml")):
+        from modelwire.broker.launch import check_file
+        from modelwire.codegen.proto import render_proto
+
+        plan, _, _ = check_file(bundle)
+        proto = render_proto(plan.schema)
+    else:
+        from modelwire.bundle import PROTO, Bundle
+
+        proto = Bundle(bundle).read(PROTO).decode()
     try:
         files = compile_stubs(proto, output, module=module)
     except ValueError as exc:
@@ -352,7 +319,7 @@ def stubs(bundle: str, output: Path, module: str) -> None:
     show_default=True,
     help="Deadline in seconds.",
 )
-@_reports_errors
+@reports_errors
 def call(address: str, method: str, request_json: str, timeout: float) -> None:
     """Call METHOD on the service at ADDRESS with a JSON request; print the JSON reply.
 
@@ -413,3 +380,13 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         )
     finally:
         channel.close()
+
+
+def _register() -> None:
+    from modelwire.cli_blueprints import check, graph, run
+
+    for command in (check, run, graph):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,239 @@
+"""`modelwire run`: check a blueprint, start its models, serve the solution, stop it all.
+
+The embedded default starts every `bundle:` model as a local `modelwire serve
+--port 0` process. Each child asks the kernel for SIGTERM when this process
+dies (MODELWIRE_PARENT_PID, see `modelwire.services.follow_parent`), so even a
+SIGKILLed broker leaves no model processes behind; Ctrl-C and SIGTERM stop them
+in order: the solution drains first, then the models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelwire.broker.blueprint import load_blueprint
+from modelwire.broker.resolve import CatalogResolver, resolve
+from modelwire.broker.service import start_solution
+from modelwire.broker.typecheck import SolutionPlan, check
+from modelwire.config import BrokerConfig
+from modelwire.diagnostics import Diagnostic, render
+from modelwire.errors import BlueprintError, ModelwireError, ServiceError
+from modelwire.services import ENV_PARENT_PID, health_status
+
+__all__ = ["LISTENING", "LocalModels", "check_file", "run"]
+
+logger = logging.getLogger(__name__)
+
+LISTENING = "modelwire broker listening on"
+_MODEL_LISTENING = "modelwire runtime listening on"
+
+
+class CheckFailed(BlueprintError):
+    """A blueprint has errors; `str()` is the rendered diagnostics."""
+
+    def __init__(self, diagnostics: list[Diagnostic], file: str) -> None:
+        self.diagnostics = diagnostics
+        self.file = file
+        super().__init__(render(diagnostics, file))
+
+
+def check_file(
+    path: str | Path, *, catalog: CatalogResolver | None = None
+) -> tuple[SolutionPlan, dict[str, Path], dict[str, str]]:
+    """Load, resolve and type-check a blueprint file.
+
+    Returns:
+        The plan, the bundles to start (model -> path), and the models already
+        running (model -> address).
+
+    Raises:
+        CheckFailed: the blueprint has errors (all of them, rendered).
+        OSError: the file cannot be read.
+    """
+    bp, diags = load_blueprint(path)
+    if bp is None or diags:
+        raise CheckFailed(diags, str(path))
+    resolved = resolve(bp, catalog=catalog)
+    plan, more = check(bp, resolved.schemas)
+    diags = resolved.diagnostics + more
+    if plan is None or diags:
+        raise CheckFailed(sorted(diags, key=Diagnostic.sort_key), str(path))
+    return plan, resolved.bundles, resolved.addresses
+
+
+@dataclass
+class _Child:
+    name: str
+    proc: subprocess.Popen[str]
+    address: str | None = None
+    stderr: list[str] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+class LocalModels:
+    """Bundle models as local `modelwire serve` processes on free loopback ports."""
+
+    def __init__(self, bundles: dict[str, Path], *, max_message_mb: int = 256) -> None:
+        self.bundles = bundles
+        self.max_message_mb = max_message_mb
+        self.children: dict[str, _Child] = {}
+
+    def start(self, timeout: float) -> dict[str, str]:
+        """Start every model at once; wait until each reports SERVING. Returns addresses."""
+        for name, path in self.bundles.items():
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "modelwire",
+                    "serve",
+                    str(path),
+                    "--port",
+                    "0",
+                    "--host",
+                    "127.0.0.1",
+                    "--max-message-mb",
+                    str(self.max_message_mb),
+                    "--log-format",
+                    "json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, ENV_PARENT_PID: str(os.getpid())},
+            )
+            child = _Child(name, proc)
+            self.children[name] = child
+            threading.Thread(target=self._read_stdout, args=(child,), daemon=True).start()
+            threading.Thread(target=self._read_stderr, args=(child,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        for child in self.children.values():
+            while not child.ready.wait(0.05):
+                if child.proc.poll() is not None:
+                    tail = "".join(child.stderr[-10:]).strip()
+                    raise ServiceError(
+                        f"model {child.name!r} ({self.bundles[child.name]}) exited with status "
+                        f"{child.proc.returncode} before serving:\n{tail}"
+                    )
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"model {child.name!r} did not start within {timeout:g} s")
+        for child in self.children.values():
+            assert child.address is not None
+            while True:
+                try:
+                    if health_status(child.address) == "SERVING":
+                        break
+                except ModelwireError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ServiceError(f"model {child.name!r} never reported SERVING")
+                time.sleep(0.05)
+            logger.info(
+                "model %s serving at %s",
+                child.name,
+                child.address,
+                extra={"model": child.name, "address": child.address},
+            )
+        return {name: c.address for name, c in self.children.items() if c.address}
+
+    def _read_stdout(self, child: _Child) -> None:
+        assert child.proc.stdout is not None
+        for line in child.proc.stdout:
+            if line.startswith(_MODEL_LISTENING):
+                child.address = line[len(_MODEL_LISTENING) :].strip()
+                child.ready.set()
+        child.proc.stdout.close()
+
+    def _read_stderr(self, child: _Child) -> None:
+        assert child.proc.stderr is not None
+        for line in child.proc.stderr:
+            child.stderr.append(line)
+            if len(child.stderr) > 200:
+                del child.stderr[:100]
+        child.proc.stderr.close()
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM every model, wait for them (then SIGKILL stragglers)."""
+        for c in self.children.values():
+            if c.proc.poll() is None:
+                c.proc.send_signal(signal.SIGTERM)
+        for c in self.children.values():
+            try:
+                c.proc.wait(grace + 5)
+            except subprocess.TimeoutExpired:
+                c.proc.kill()
+                c.proc.wait()
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: c.proc.pid for name, c in self.children.items()}
+
+
+def run(
+    path: str | Path,
+    config: BrokerConfig,
+    *,
+    announce: Callable[[str], None] | None = None,
+    catalog: CatalogResolver | None = None,
+) -> int:
+    """Check `path`, start its models, serve the solution until SIGTERM/SIGINT; exit status.
+
+    Raises:
+        CheckFailed: the blueprint has errors (nothing was started).
+        ServiceError: a model could not be started.
+    """
+    plan, bundles, addresses = check_file(path, catalog=catalog)
+    models = LocalModels(bundles, max_message_mb=config.max_message_mb)
+    try:
+        if config.docker:
+            raise ModelwireError("run --docker is not available yet")
+        addresses = {**addresses, **models.start(config.startup_seconds)}
+        return asyncio.run(_serve(plan, addresses, config, announce))
+    finally:
+        models.stop(config.grace_seconds)
+        logger.info("stopped")
+
+
+async def _serve(
+    plan: SolutionPlan,
+    addresses: dict[str, str],
+    config: BrokerConfig,
+    announce: Callable[[str], None] | None,
+) -> int:
+    running = await start_solution(plan, addresses, config)
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(s, on_signal, s)
+    logger.info(
+        "serving solution %s (%s) on %s",
+        plan.schema.name,
+        "; ".join(plan.summary()),
+        running.address,
+    )
+    if announce is not None:
+        announce(f"{LISTENING} {running.address}")
+    await stop.wait()
+    logger.info(
+        "%s received: draining in-flight calls (up to %.0f s)",
+        signal.Signals(received[0]).name,
+        config.grace_seconds,
+    )
+    await running.stop(config.grace_seconds)
+    return 0

@@ -1,0 +1,101 @@
+"""Find each blueprint model's schema: from its bundle, its running service, or a catalog.
+
+`bundle:` models are read from their manifest (nothing is unpickled or run);
+`address:` models are asked through server reflection, and, when they are
+modelwire services, for their manifest (which adds Tensor dtypes and Python
+parameter names). Problems become MW105 diagnostics at the model's line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from modelwire.broker.blueprint import Blueprint, ModelRef
+from modelwire.bundle import read_manifest
+from modelwire.codegen.descriptors import schema_from_descriptor
+from modelwire.codegen.schema import ModelSchema
+from modelwire.diagnostics import Diagnostic
+from modelwire.errors import BundleError, ModelwireError, ServiceError
+from modelwire.services import fetch_info, reflect, wait_ready
+
+__all__ = ["CatalogResolver", "Resolved", "resolve", "schema_at"]
+
+# A catalog hook: `ref` -> local bundle path (pulled into a cache); issue 4 plugs in here.
+CatalogResolver = Callable[[str], Path]
+
+
+@dataclass
+class Resolved:
+    schemas: dict[str, ModelSchema] = field(default_factory=dict)
+    bundles: dict[str, Path] = field(default_factory=dict)  # models to start locally
+    addresses: dict[str, str] = field(default_factory=dict)  # models already running
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def schema_at(address: str, *, timeout: float = 5.0) -> ModelSchema:
+    """The schema of the service running at `address`, read over gRPC.
+
+    Raises:
+        ServiceError: it cannot be reached or has no usable schema.
+    """
+    with grpc.insecure_channel(address) as channel:
+        wait_ready(channel, address, timeout)
+        found = reflect(channel, address)
+        manifest = fetch_info(channel)
+        if manifest is not None and manifest.get("service") == found.service:
+            return ModelSchema.from_json(manifest["schema"])
+        short = found.service.rsplit(".", 1)[-1]
+        try:
+            return schema_from_descriptor(found.file, service=short)
+        except ValueError as exc:
+            raise ServiceError(f"{address}: {exc}", target=address) from None
+
+
+def _one(m: ModelRef, catalog: CatalogResolver | None, out: Resolved) -> None:
+    def problem(text: str, help: str | None = None) -> None:
+        out.diagnostics.append(
+            Diagnostic("MW105", f"model {m.name!r}: {text}", m.location, help=help)
+        )
+
+    if m.kind == "address":
+        try:
+            out.schemas[m.name] = schema_at(m.value)
+        except ModelwireError as exc:
+            problem(str(exc), "start the service first, or use 'bundle:' to have it started")
+            return
+        out.addresses[m.name] = m.value
+        return
+    if m.kind == "catalog":
+        if catalog is None:
+            problem(
+                f"catalog reference {m.value!r} needs a catalog",
+                "set MODELWIRE_CATALOG and MODELWIRE_TOKEN, or use 'bundle:'",
+            )
+            return
+        try:
+            path = catalog(m.value)
+        except ModelwireError as exc:
+            problem(str(exc))
+            return
+    else:
+        assert m.path is not None
+        path = m.path
+    try:
+        manifest = read_manifest(path)
+    except BundleError as exc:
+        problem(str(exc), "dump the model there first (modelwire dump)")
+        return
+    out.schemas[m.name] = manifest.schema
+    out.bundles[m.name] = path
+
+
+def resolve(bp: Blueprint, *, catalog: CatalogResolver | None = None) -> Resolved:
+    """Resolve every model of a blueprint; problems are collected, not raised."""
+    out = Resolved()
+    for m in bp.models.values():
+        _one(m, catalog, out)
+    return out

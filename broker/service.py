@@ -1,0 +1,148 @@
+"""The solution as a gRPC service: one rpc per blueprint method, plus health,
+reflection, model info and per-step metrics.
+
+Its proto is generated from the checked plan, so `modelwire stubs` and
+`modelwire.connect()` work for a solution as for a model, and a running
+solution can be an `address:` model in another blueprint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelwire import __version__
+from modelwire.broker.metrics import BrokerMetrics, render_broker
+from modelwire.broker.router import Router, StepFailed
+from modelwire.broker.typecheck import SolutionPlan
+from modelwire.codegen.descriptors import file_descriptor
+from modelwire.config import BrokerConfig
+from modelwire.metrics import MetricsServer
+from modelwire.services import (
+    AioHealthServicer,
+    bind,
+    check_port_free,
+    enable_reflection,
+    format_host,
+    grpc_options,
+    info_handler,
+)
+
+__all__ = ["RunningSolution", "solution_manifest", "start_solution"]
+
+logger = logging.getLogger(__name__)
+
+
+def solution_manifest(plan: SolutionPlan, version: str = "1.0.0") -> dict[str, Any]:
+    """What ModelInfoService reports for a solution: enough for `connect()` to be exact."""
+    s = plan.schema
+    return {
+        "format": 1,
+        "kind": "solution",
+        "name": s.name,
+        "version": version,
+        "modelwire": __version__,
+        "package": s.package,
+        "service": f"{s.package}.{s.service}",
+        "methods": [
+            {
+                "name": m.name,
+                "rpc": m.rpc,
+                "request": m.request,
+                "response": m.response,
+                "doc": m.doc,
+            }
+            for m in s.methods
+        ],
+        "models": {k: {"kind": v.kind, "ref": v.value} for k, v in plan.blueprint.models.items()},
+        "schema": s.to_json(),
+    }
+
+
+@dataclass
+class RunningSolution:
+    server: grpc.aio.Server
+    port: int
+    host: str
+    router: Router
+    health: AioHealthServicer
+    metrics: BrokerMetrics
+    metrics_server: MetricsServer | None
+
+    @property
+    def address(self) -> str:
+        return f"{format_host(self.host)}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, let in-flight calls finish (up to `grace` s), close the channels."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.router.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+
+
+def _handler(router: Router, method: str, metrics: BrokerMetrics) -> Any:
+    async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        t0 = time.perf_counter()
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + remaining if remaining is not None else None
+        try:
+            reply = await router.execute(method, request, deadline)
+        except StepFailed as exc:
+            metrics.observe_call(method, exc.code.name, time.perf_counter() - t0)
+            await context.abort(exc.code, exc.message)
+        metrics.observe_call(method, "OK", time.perf_counter() - t0)
+        return reply
+
+    return handle
+
+
+async def start_solution(
+    plan: SolutionPlan, addresses: dict[str, str], config: BrokerConfig
+) -> RunningSolution:
+    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port)."""
+    metrics = BrokerMetrics(plan.schema.name)
+    router = Router(plan, addresses, metrics, max_message_bytes=config.max_message_bytes)
+    await router.start()
+    check_port_free(config.host, config.port)
+    server = grpc.aio.server(options=grpc_options(config.max_message_bytes))
+    s = plan.schema
+    full = f"{s.package}.{s.service}"
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                full,
+                {
+                    m.rpc: grpc.unary_unary_rpc_method_handler(_handler(router, m.name, metrics))
+                    for m in s.methods
+                },
+            ),
+            info_handler(s.name, "1.0.0", solution_manifest(plan), aio=True),
+        )
+    )
+    health = AioHealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    enable_reflection(server, [full], [file_descriptor(s)])
+    port = bind(server, f"{format_host(config.host)}:{config.port}")
+    await server.start()
+    for name in ("", full):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics_server = None
+    if config.metrics_port is not None:
+        metrics_server = MetricsServer(
+            config.host, config.metrics_port, metrics.snapshot, render_broker
+        )
+        logger.info(
+            "metrics at http://%s:%d/metrics",
+            format_host(config.host),
+            metrics_server.port,
+            extra={"metrics_port": metrics_server.port},
+        )
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    return RunningSolution(server, port, host, router, health, metrics, metrics_server)

@@ -1,0 +1,214 @@
+"""Build a step's request from other messages' bytes, decoding as little as possible.
+
+Protobuf's wire format lets the router assemble messages by concatenation:
+a message is a sequence of (tag, value) records, and a field of a consumer
+message can be filled by copying a producer's records for the same data under
+the consumer's field number. So where the types are wire-identical
+(`modelwire.broker.types.wire_identical`) the router never decodes:
+
+* `wrap(number, payload)`: a whole message as the field `number` of another;
+* `extract(buf, path)`: the records of the field at `path` (field numbers from
+  the top), with the value bytes untouched;
+* `retag(records, number)`: those records under another field number.
+
+Where the types are only assignable, `transcode()` decodes with the producer's
+message class and copies field by field, by name, into the consumer's class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message as PbMessage
+
+__all__ = [
+    "Record",
+    "SpliceError",
+    "copy_field",
+    "extract",
+    "merged_payload",
+    "records",
+    "retag",
+    "transcode",
+    "wrap",
+]
+
+_WT_VARINT, _WT_I64, _WT_LEN, _WT_I32 = 0, 1, 2, 5
+
+
+class SpliceError(ValueError):
+    """Malformed bytes from a model service."""
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise SpliceError("truncated varint")
+        c = buf[pos]
+        pos += 1
+        result |= (c & 0x7F) << shift
+        if not c & 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 64:
+            raise SpliceError("varint longer than 10 bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One field occurrence: `value` spans the value bytes (without a LEN prefix)."""
+
+    number: int
+    wire_type: int
+    start: int  # of the value (after the tag, and after the length for LEN)
+    end: int
+
+
+def records(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[Record]:
+    """The field records of the message in `buf[start:end]`."""
+    end = len(buf) if end is None else end
+    pos = start
+    while pos < end:
+        key, pos = _read_varint(buf, pos, end)
+        number, wt = key >> 3, key & 7
+        if number == 0:
+            raise SpliceError("field number 0")
+        if wt == _WT_VARINT:
+            vstart = pos
+            _, pos = _read_varint(buf, pos, end)
+        elif wt == _WT_I64:
+            vstart, pos = pos, pos + 8
+        elif wt == _WT_I32:
+            vstart, pos = pos, pos + 4
+        elif wt == _WT_LEN:
+            ln, vstart = _read_varint(buf, pos, end)
+            pos = vstart + ln
+        else:
+            raise SpliceError(f"unsupported wire type {wt}")
+        if pos > end:
+            raise SpliceError("field runs past the end of the message")
+        yield Record(number, wt, vstart, pos)
+
+
+def extract(buf: bytes, path: tuple[int, ...]) -> list[Record]:
+    """Every record of the field at `path`, following singular message fields down."""
+    spans = [(0, len(buf))]
+    for depth, number in enumerate(path):
+        last = depth == len(path) - 1
+        found: list[Record] = []
+        for s, e in spans:
+            found.extend(r for r in records(buf, s, e) if r.number == number)
+        if last:
+            return found
+        spans = [(r.start, r.end) for r in found if r.wire_type == _WT_LEN]
+    return []
+
+
+def retag(buf: bytes, recs: list[Record], number: int) -> list[bytes | memoryview]:
+    """The records' values under field `number` (wire types and value bytes kept)."""
+    mv = memoryview(buf)
+    out: list[bytes | memoryview] = []
+    for r in recs:
+        tag = _varint((number << 3) | r.wire_type)
+        if r.wire_type == _WT_LEN:
+            out.append(tag + _varint(r.end - r.start))
+        else:
+            out.append(tag)
+        out.append(mv[r.start : r.end])
+    return out
+
+
+def wrap(number: int, payload: bytes | memoryview) -> list[bytes | memoryview]:
+    """`payload` (a serialized message) as field `number` of an enclosing message."""
+    return [_varint((number << 3) | _WT_LEN) + _varint(len(payload)), payload]
+
+
+def merged_payload(buf: bytes, recs: list[Record]) -> list[bytes | memoryview]:
+    """The value bytes of message records, concatenated: protobuf merges them on parse."""
+    mv = memoryview(buf)
+    return [mv[r.start : r.end] for r in recs]
+
+
+# ---------------------------------------------------------------- transcoding
+
+
+def _enum_key(name: str, prefix: str) -> str:
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def _enum_converter(src: Any, dst: Any) -> dict[int, int]:
+    """Source enum number -> destination number, matching value names without prefixes."""
+    from modelwire.codegen.schema import enum_value_prefix
+
+    s_enum, d_enum = src.enum_type, dst.enum_type
+    sp, dp = enum_value_prefix(s_enum.name), enum_value_prefix(d_enum.name)
+    by_key = {_enum_key(v.name, dp): v.number for v in d_enum.values}
+    return {v.number: by_key.get(_enum_key(v.name, sp), 0) for v in s_enum.values}
+
+
+def transcode(src: PbMessage, dst: PbMessage) -> None:
+    """Copy `src` into `dst` field by field, by name; fields `dst` lacks are dropped."""
+    sfields: Any = src.DESCRIPTOR.fields_by_name
+    dst_fields: Any = dst.DESCRIPTOR.fields
+    for fd in dst_fields:
+        if fd.name in sfields:
+            copy_field(src, fd.name, dst, fd.name)
+
+
+def copy_field(src: PbMessage, src_name: str, dst: PbMessage, dst_name: str) -> None:
+    """Copy one field's value from `src` to `dst`, converting messages and enums by name."""
+    # descriptors are typed loosely here: upb's and the pure-Python classes differ in stubs
+    sfd: Any = src.DESCRIPTOR.fields_by_name[src_name]
+    fd: Any = dst.DESCRIPTOR.fields_by_name[dst_name]
+    value = getattr(src, src_name)
+    is_map = fd.message_type is not None and fd.message_type.GetOptions().map_entry
+    if is_map:
+        target = getattr(dst, dst_name)
+        vfd = fd.message_type.fields_by_name["value"]
+        svfd = sfd.message_type.fields_by_name["value"]
+        if vfd.type == FieldDescriptor.TYPE_MESSAGE:
+            for k, v in value.items():
+                transcode(v, target[k])
+        elif vfd.type == FieldDescriptor.TYPE_ENUM:
+            conv = _enum_converter(svfd, vfd)
+            for k, v in value.items():
+                target[k] = conv.get(v, 0)
+        else:
+            target.update(value)
+    elif fd.label == FieldDescriptor.LABEL_REPEATED:
+        target = getattr(dst, dst_name)
+        if fd.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in value:
+                transcode(item, target.add())
+        elif fd.type == FieldDescriptor.TYPE_ENUM:
+            conv = _enum_converter(sfd, fd)
+            target.extend(conv.get(v, 0) for v in value)
+        else:
+            target.extend(value)
+    elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+        if src.HasField(src_name):
+            sub = getattr(dst, dst_name)
+            sub.SetInParent()
+            transcode(value, sub)
+    else:
+        if sfd.has_presence and not src.HasField(src_name):
+            return
+        if fd.type == FieldDescriptor.TYPE_ENUM:
+            value = _enum_converter(sfd, fd).get(value, 0)
+        setattr(dst, dst_name, value)

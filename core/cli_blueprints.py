@@ -1,0 +1,136 @@
+"""CLI commands for blueprints: `check`, `run`, `graph` (registered on `modelwire`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from modelwire._clikit import logging_options, reports_errors, setup_logging
+from modelwire.config import DEFAULT_MAX_MESSAGE_MB, DEFAULT_PORT, ENV_HOST, BrokerConfig
+
+__all__ = ["check", "graph", "run"]
+
+_BLUEPRINT = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("blueprint", type=_BLUEPRINT)
+@reports_errors
+def check(blueprint: Path) -> None:
+    """Type-check BLUEPRINT before anything runs; print its methods and their types.
+
+    Every problem is reported, compiler style, and the exit status is 1; on
+    success the solution's rpcs are printed and the exit status is 0.
+    """
+    from modelwire.broker.launch import check_file
+
+    plan, bundles, addresses = check_file(blueprint)
+    s = plan.schema
+    click.echo(f"{blueprint}: ok, service {s.package}.{s.service}")
+    for m in s.methods:
+        steps = plan.methods[m.name].steps
+        click.echo(f"  rpc {m.rpc}({m.request}) returns ({m.response})  [{len(steps)} steps]")
+    for name, path in bundles.items():
+        click.echo(f"  model {name}: bundle {path}")
+    for name, address in addresses.items():
+        click.echo(f"  model {name}: running at {address}")
+
+
+@click.command()
+@click.argument("blueprint", type=_BLUEPRINT)
+@click.option(
+    "--host",
+    envvar=ENV_HOST,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the solution binds (0.0.0.0 for all interfaces).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="The solution's port; 0 picks a free one.",
+)
+@click.option(
+    "--max-message-mb",
+    type=click.IntRange(1, 2047),
+    default=DEFAULT_MAX_MESSAGE_MB,
+    show_default=True,
+    help="Largest message to or from the solution, in MiB.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the broker's Prometheus metrics at http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=10.0,
+    show_default=True,
+    help="Seconds SIGTERM waits for in-flight calls.",
+)
+@click.option(
+    "--startup-timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for the models to serve.",
+)
+@logging_options
+@reports_errors
+def run(
+    blueprint: Path,
+    host: str,
+    port: int,
+    max_message_mb: int,
+    metrics_port: int | None,
+    grace: float,
+    startup_timeout: float,
+    log_level: str,
+    log_format: str | None,
+) -> None:
+    """Check BLUEPRINT, start its models locally, and serve the solution until SIGTERM.
+
+    Every `bundle:` model runs as a local `modelwire serve` process; Ctrl-C or
+    SIGTERM stops the solution and then every model.
+    """
+    setup_logging(log_level, log_format)
+    from modelwire.broker.launch import run as run_blueprint
+
+    config = BrokerConfig(
+        host=host,
+        port=port,
+        max_message_mb=max_message_mb,
+        metrics_port=metrics_port,
+        grace_seconds=grace,
+        startup_seconds=startup_timeout,
+    )
+    sys.exit(run_blueprint(blueprint, config, announce=click.echo))
+
+
+@click.command()
+@click.argument("blueprint", type=_BLUEPRINT)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write: .dot, .svg or .png (svg/png need Graphviz's dot).",
+)
+@reports_errors
+def graph(blueprint: Path, output: Path) -> None:
+    """Draw BLUEPRINT's steps and the types on its edges."""
+    from modelwire.broker.graph import write_graph
+    from modelwire.broker.launch import check_file
+
+    plan, _, _ = check_file(blueprint)
+    try:
+        write_graph(plan, output)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--output'") from None
+    click.echo(f"wrote {output}")
