@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 LISTENING = "modelwire runtime listening on"
 
+
 def _info(loaded: LoadedModel, *, aio: bool) -> grpc.GenericRpcHandler:
     m = loaded.manifest
     return info_handler(m.name, m.version, dict(m.raw), aio=aio)
@@ -171,9 +172,7 @@ async def start_aio(
     service = ModelService(
         loaded, metrics, access_log=config.access_log, max_message_bytes=config.max_message_bytes
     )
-    server = grpc.aio.server(
-        options=grpc_options(config.max_message_bytes, reuse_port=reuse_port)
-    )
+    server = grpc.aio.server(options=grpc_options(config.max_message_bytes, reuse_port=reuse_port))
     server.add_generic_rpc_handlers((service.generic_handler(aio=True), _info(loaded, aio=True)))
     health_servicer = AioHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
