@@ -141,9 +141,13 @@ def build_file(pf: ProtoFile, name: str) -> descriptor_pb2.FileDescriptorProto:
             ed.value.add(name=vname, number=number)
     svc = fdp.service.add(name=pf.service)
     for rpc in pf.rpcs:
-        svc.method.add(
+        md = svc.method.add(
             name=rpc.name, input_type=f".{pkg}.{rpc.request}", output_type=f".{pkg}.{rpc.response}"
         )
+        if rpc.client_streaming:
+            md.client_streaming = True
+        if rpc.server_streaming:
+            md.server_streaming = True
     return fdp
 
 
@@ -286,6 +290,12 @@ def schema_from_descriptor(
             response=local(m.output_type),
             params=None,
             returns="message",
+            streaming={
+                (False, False): "",
+                (True, False): "client",
+                (False, True): "server",
+                (True, True): "bidi",
+            }[(m.client_streaming, m.server_streaming)],
         )
         for m in svc.method
     )

@@ -28,7 +28,9 @@ def render_file(pf: ProtoFile, *, header: str) -> str:
         if i and rpc.comment:
             out.append("")
         out += _comment(rpc.comment, "  ")
-        out.append(f"  rpc {rpc.name}({rpc.request}) returns ({rpc.response});")
+        req = f"stream {rpc.request}" if rpc.client_streaming else rpc.request
+        resp = f"stream {rpc.response}" if rpc.server_streaming else rpc.response
+        out.append(f"  rpc {rpc.name}({req}) returns ({resp});")
     out.append("}")
     for msg in pf.messages:
         out.append("")

@@ -162,7 +162,9 @@ class Method:
     parameters as fields (the function is called with keywords); it is None when
     the function takes one message-typed parameter. `returns` is ``'message'``
     (fields of the response are the returned object's), ``'value'`` (the return
-    value is the response's single field ``value``) or ``'none'``.
+    value is the response's single field ``value``) or ``'none'``. `streaming` is
+    ``''`` (unary: every model method), ``'client'``, ``'server'`` or ``'bidi'``
+    (modelwire's own services, such as the catalog's uploads and downloads).
     """
 
     name: str
@@ -172,6 +174,7 @@ class Method:
     params: tuple[str, ...] | None
     returns: str
     doc: str | None = None
+    streaming: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +223,7 @@ class ModelSchema:
                     "params": list(m.params) if m.params is not None else None,
                     "returns": m.returns,
                     "doc": m.doc,
+                    **({"streaming": m.streaming} if m.streaming else {}),
                 }
                 for m in self.methods
             ],
@@ -256,6 +260,7 @@ class ModelSchema:
                     params=tuple(m["params"]) if m["params"] is not None else None,
                     returns=m["returns"],
                     doc=m.get("doc"),
+                    streaming=m.get("streaming", ""),
                 )
                 for m in data["methods"]
             ),
@@ -427,6 +432,8 @@ class ProtoRpc:
     request: str
     response: str
     comment: str | None = None
+    client_streaming: bool = False
+    server_streaming: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,7 +559,17 @@ class _Lowering:
             tensor, dtype = _tensor_messages()
             messages.append(tensor)
             enums.append(dtype)
-        rpcs = tuple(ProtoRpc(m.rpc, m.request, m.response, m.doc) for m in s.methods)
+        rpcs = tuple(
+            ProtoRpc(
+                m.rpc,
+                m.request,
+                m.response,
+                m.doc,
+                client_streaming=m.streaming in ("client", "bidi"),
+                server_streaming=m.streaming in ("server", "bidi"),
+            )
+            for m in s.methods
+        )
         return ProtoFile(s.package, s.service, rpcs, tuple(messages), tuple(enums))
 
 

@@ -200,3 +200,43 @@ def test_schema_from_descriptor_needs_one_service():
         "['SampleIrisService', 'OtherService']; choose one"
     )
     assert schema_from_descriptor(fdp, service="OtherService").service == "OtherService"
+
+
+def test_streaming_rpcs_render_and_build_as_protoc_does(tmp_path: Path):
+    """modelwire's own services (the catalog's uploads and downloads) stream."""
+    from modelwire.codegen.schema import Field, Message, Method, ModelSchema, Scalar, ScalarType
+
+    data = Field("data", 1, ScalarType(Scalar.BYTES))
+    schema = ModelSchema(
+        "files",
+        "modelwire.files.v1",
+        "FilesService",
+        tuple(
+            Method(
+                n,
+                n.title().replace("_", ""),
+                f"{n.title().replace('_', '')}Request",
+                f"{n.title().replace('_', '')}Response",
+                None,
+                "message",
+                None,
+                kind,
+            )
+            for n, kind in (("put", "client"), ("get", "server"), ("sync", "bidi"), ("stat", ""))
+        ),
+        tuple(
+            Message(f"{n}{suffix}", (data,))
+            for n in ("Put", "Get", "Sync", "Stat")
+            for suffix in ("Request", "Response")
+        ),
+    )
+    text = render_proto(schema)
+    assert "rpc Put(stream PutRequest) returns (PutResponse);" in text
+    assert "rpc Get(GetRequest) returns (stream GetResponse);" in text
+    assert "rpc Sync(stream SyncRequest) returns (stream SyncResponse);" in text
+    assert "rpc Stat(StatRequest) returns (StatResponse);" in text
+    file_name = proto_file_name(schema.package)
+    assert file_descriptor(schema) == protoc_descriptor(text, file_name, tmp_path)
+    back = schema_from_descriptor(file_descriptor(schema))
+    assert [m.streaming for m in back.methods] == ["client", "server", "bidi", ""]
+    assert ModelSchema.from_json(schema.to_json()) == schema
