@@ -217,7 +217,9 @@ class _Reader:
             return None
         m = _DURATION.match(text)
         if not m or float(m.group(1)) <= 0:
-            self.error(node, f"{what} must be a positive duration like 500ms, 2s or 1.5")
+            self.error(
+                node, f"{what} must be a positive duration like 500ms, 2s or 1.5, not {text!r}"
+            )
             return None
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
         return float(m.group(1)) * scale
@@ -282,7 +284,10 @@ class _Reader:
             text = self.scalar(rnode, f"'retry' of {what}")
             if text is not None:
                 if not text.isdigit() or int(text) > 10:
-                    self.error(rnode, f"'retry' of {what} must be a whole number from 0 to 10")
+                    self.error(
+                        rnode,
+                        f"'retry' of {what} must be a whole number from 0 to 10, not {text!r}",
+                    )
                 else:
                     retry = int(text)
         return Step(name, model, mname, inputs, self.loc(key), self.loc(call_node), timeout, retry)
@@ -370,7 +375,11 @@ def parse_blueprint(
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         problem = getattr(exc, "problem", None) or str(exc)
-        return None, [Diagnostic("MW001", f"invalid YAML: {problem}", loc)]
+        notes: tuple[str, ...] = ()
+        context, where = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and where is not None and mark is not None and where.line != mark.line:
+            notes = (f"{context} at line {where.line + 1}, column {where.column + 1}",)
+        return None, [Diagnostic("MW001", f"invalid YAML: {problem}", loc, notes)]
     if root is None:
         return None, [Diagnostic("MW002", "the blueprint is empty", Location(file, 1, 1))]
     bp = reader.blueprint(root)

@@ -12,20 +12,22 @@ import subprocess
 from pathlib import Path
 
 from modelwire.broker.typecheck import SolutionPlan, Source
-from modelwire.broker.types import render_type
+from modelwire.codegen.compat import render_type
 from modelwire.errors import ToolError
 
 __all__ = ["render_dot", "write_graph"]
 
 
 def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A DOT string; a line break in `text` becomes DOT's centred line break."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
-def _label(source: Source, field: str | None) -> str:
+def _label(source: Source, field: str | None, forward: bool = True) -> str:
     what = render_type(source.type.type)
     head = f"{source.text}" + (f" -> {field}" if field else "")
-    return f"{head}\\n{what}"
+    return f"{head}\n{what}" + ("" if forward else "\n(transcoded)")
 
 
 def render_dot(plan: SolutionPlan) -> str:
@@ -46,14 +48,14 @@ def render_dot(plan: SolutionPlan) -> str:
         out.append(f"    {_q(inp)} [label={_q('$input')}, shape=ellipse];")
         out.append(f"    {_q(outp)} [label={_q('output')}, shape=ellipse];")
         for s in m.steps.values():
-            label = f"{s.name}\\n{s.model}.{s.method.name}"
+            label = f"{s.name}\n{s.model}.{s.method.name}"
             if s.timeout or s.retry:
                 extra = []
                 if s.timeout:
                     extra.append(f"timeout {s.timeout:g}s")
                 if s.retry:
                     extra.append(f"retry {s.retry}")
-                label += "\\n" + ", ".join(extra)
+                label += "\n" + ", ".join(extra)
             out.append(f"    {_q(mname + '/' + s.name)} [label={_q(label)}];")
         for s in m.steps.values():
             target = _q(f"{mname}/{s.name}")
@@ -67,7 +69,8 @@ def render_dot(plan: SolutionPlan) -> str:
                 origin = inp if src.step is None else f"{mname}/{src.step}"
                 style = "solid" if forward else "dashed"
                 out.append(
-                    f"    {_q(origin)} -> {target} [label={_q(_label(src, field))}, style={style}];"
+                    f"    {_q(origin)} -> {target} "
+                    f"[label={_q(_label(src, field, forward))}, style={style}];"
                 )
         o = m.output
         out.append(f"    {_q(f'{mname}/{o.step}')} -> {_q(outp)} [label={_q(_label(o, None))}];")
@@ -85,11 +88,12 @@ def write_graph(plan: SolutionPlan, dest: Path) -> Path:
     """
     dot_text = render_dot(plan)
     suffix = dest.suffix.lower()
+    if suffix not in (".dot", ".svg", ".png"):
+        raise ValueError(f"{dest}: write .dot, .svg or .png")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".dot":
         dest.write_text(dot_text)
         return dest
-    if suffix not in (".svg", ".png"):
-        raise ValueError(f"{dest}: write .dot, .svg or .png")
     dot = shutil.which("dot")
     if dot is None:
         raise ToolError(

@@ -4,12 +4,14 @@ The embedded default starts every `bundle:` model as a local `modelwire serve
 --port 0` process. Each child asks the kernel for SIGTERM when this process
 dies (MODELWIRE_PARENT_PID, see `modelwire.services.follow_parent`), so even a
 SIGKILLed broker leaves no model processes behind; Ctrl-C and SIGTERM stop them
-in order: the solution drains first, then the models.
+in order: the solution drains first, then the models. The models' logs are
+relayed into the broker's, each record naming its model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -28,7 +30,7 @@ from modelwire.broker.typecheck import SolutionPlan, check
 from modelwire.config import BrokerConfig
 from modelwire.diagnostics import Diagnostic, render
 from modelwire.errors import BlueprintError, ModelwireError, ServiceError
-from modelwire.services import ENV_PARENT_PID, health_status
+from modelwire.services import ENV_PARENT_PID, check_port_free, health_status, tune_malloc
 
 __all__ = ["LISTENING", "LocalModels", "check_file", "run"]
 
@@ -78,6 +80,7 @@ class _Child:
     address: str | None = None
     stderr: list[str] = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
+    stderr_done: threading.Event = field(default_factory=threading.Event)
 
 
 class LocalModels:
@@ -120,6 +123,7 @@ class LocalModels:
         for child in self.children.values():
             while not child.ready.wait(0.05):
                 if child.proc.poll() is not None:
+                    child.stderr_done.wait(5)  # its last words, before they are quoted
                     tail = "".join(child.stderr[-10:]).strip()
                     raise ServiceError(
                         f"model {child.name!r} ({self.bundles[child.name]}) exited with status "
@@ -156,11 +160,15 @@ class LocalModels:
 
     def _read_stderr(self, child: _Child) -> None:
         assert child.proc.stderr is not None
-        for line in child.proc.stderr:
-            child.stderr.append(line)
-            if len(child.stderr) > 200:
-                del child.stderr[:100]
-        child.proc.stderr.close()
+        try:
+            for line in child.proc.stderr:
+                child.stderr.append(line)
+                if len(child.stderr) > 200:
+                    del child.stderr[:100]
+                _relay(child.name, line)
+            child.proc.stderr.close()
+        finally:
+            child.stderr_done.set()
 
     def stop(self, grace: float) -> None:
         """SIGTERM every model, wait for them (then SIGKILL stragglers)."""
@@ -173,10 +181,47 @@ class LocalModels:
             except subprocess.TimeoutExpired:
                 c.proc.kill()
                 c.proc.wait()
+        for c in self.children.values():
+            c.stderr_done.wait(5)  # their last log lines are relayed before we return
 
     @property
     def pids(self) -> dict[str, int]:
         return {name: c.proc.pid for name, c in self.children.items()}
+
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_RECORD_KEYS = frozenset({"time", "level", "logger", "message", "traceback"})
+_STANDARD = frozenset(vars(logging.makeLogRecord({})))  # names `extra=` must not use
+models_logger = logging.getLogger("modelwire.broker.models")
+
+
+def _relay(model: str, line: str) -> None:
+    """A model's log line, logged again by the broker with `model` added.
+
+    Models log JSON (`--log-format json`); the broker's own format then applies to their
+    records too. Their tracebacks matter most: a failed step's status tells the caller the
+    traceback is in the model's log.
+    """
+    text = line.rstrip("\n")
+    if not text.strip():
+        return
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or "message" not in doc:
+        # not a log record: e.g. `modelwire serve` reporting why it cannot start
+        level = logging.ERROR if text.startswith("error: ") else logging.WARNING
+        models_logger.log(level, "%s: %s", model, text, extra={"model": model})
+        return
+    message = str(doc["message"])
+    if doc.get("traceback"):
+        message += "\n" + str(doc["traceback"])
+    extra = {k: v for k, v in doc.items() if k not in _RECORD_KEYS and k not in _STANDARD}
+    extra["model"] = model
+    extra["model_logger"] = doc.get("logger", "")
+    level = _LEVELS.get(str(doc.get("level")), logging.INFO)
+    models_logger.log(level, "%s: %s", model, message, extra=extra)
 
 
 def run(
@@ -190,9 +235,15 @@ def run(
 
     Raises:
         CheckFailed: the blueprint has errors (nothing was started).
+        ConfigError: the solution's port or metrics port is taken (nothing was started).
         ServiceError: a model could not be started.
     """
+    tune_malloc()  # large messages pass through the broker as they do through models
     plan, bundles, addresses = check_file(path, catalog=catalog)
+    # a busy port fails before any model is started, not after they all are
+    check_port_free(config.host, config.port)
+    if config.metrics_port:
+        check_port_free(config.host, config.metrics_port, "metrics_port")
     models = LocalModels(bundles, max_message_mb=config.max_message_mb)
     try:
         if config.docker:

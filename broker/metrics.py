@@ -37,28 +37,39 @@ class BrokerMetrics:
         with self._lock:
             key = (method, step, code)
             self._calls[key] = self._calls.get(key, 0) + 1
-            h = self._hist.setdefault((method, step), [0.0] * (len(BUCKETS) + 2))
+            h = self._hist.get((method, step))
+            if h is None:
+                h = self._hist[(method, step)] = [0.0] * (len(BUCKETS) + 2)
             if i < len(BUCKETS):
                 h[i] += 1
             h[-2] += seconds
             h[-1] += 1
-            b = self._bytes.setdefault((method, step), [0, 0])
+            b = self._bytes.get((method, step))
+            if b is None:
+                b = self._bytes[(method, step)] = [0, 0]
             b[0] += sent
             b[1] += received
 
     def count_edges(self, method: str, step: str, forwarded: int, transcoded: int) -> None:
+        self.count_call_edges(method, [(step, forwarded, transcoded)])
+
+    def count_call_edges(self, method: str, steps: list[tuple[str, int, int]]) -> None:
+        """One call's edges: (step, forwarded, transcoded) per step, under one lock."""
         with self._lock:
-            for mode, n in (("forwarded", forwarded), ("transcoded", transcoded)):
-                if n:
-                    key = (method, step, mode)
-                    self._edges[key] = self._edges.get(key, 0) + n
+            for step, forwarded, transcoded in steps:
+                for mode, n in (("forwarded", forwarded), ("transcoded", transcoded)):
+                    if n:
+                        key = (method, step, mode)
+                        self._edges[key] = self._edges.get(key, 0) + n
 
     def observe_call(self, method: str, code: str, seconds: float) -> None:
         i = bisect.bisect_left(BUCKETS, seconds)
         with self._lock:
             key = (method, code)
             self._solution_calls[key] = self._solution_calls.get(key, 0) + 1
-            h = self._solution_hist.setdefault(method, [0.0] * (len(BUCKETS) + 2))
+            h = self._solution_hist.get(method)
+            if h is None:
+                h = self._solution_hist[method] = [0.0] * (len(BUCKETS) + 2)
             if i < len(BUCKETS):
                 h[i] += 1
             h[-2] += seconds

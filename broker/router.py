@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import networkx as nx
 from google.protobuf.message import DecodeError as PbDecodeError
 from google.protobuf.message import Message as PbMessage
 
@@ -36,7 +37,7 @@ from modelwire.broker.splice import (
     wrap,
 )
 from modelwire.broker.typecheck import MethodPlan, SolutionPlan, Source, StepPlan
-from modelwire.broker.types import Typed
+from modelwire.codegen.compat import Typed
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
 from modelwire.codegen.schema import MessageType, ModelSchema, OptionalType
 
@@ -45,6 +46,7 @@ __all__ = ["Router", "StepFailed"]
 logger = logging.getLogger(__name__)
 
 _RETRY_BACKOFF = 0.05  # seconds, doubled per attempt
+_RECONNECT_MS = 100
 Parts = list[bytes | memoryview]
 
 
@@ -142,6 +144,21 @@ class Router:
             for name, m in plan.methods.items()
         }
         self._outputs = {name: self._output(m) for name, m in plan.methods.items()}
+        self._where = {
+            s.name: f"step {s.name!r} ({s.model}.{s.method.name} at {self.addresses.get(s.model)})"
+            for m in plan.methods.values()
+            for s in m.steps.values()
+        }
+        # a method whose steps form one path runs them inline, without tasks
+        self._chains = {
+            name: all(len(gen) == 1 for gen in nx.topological_generations(m.graph))
+            and all(len(s.deps) <= 1 for s in m.steps.values())
+            for name, m in plan.methods.items()
+        }
+        self._edges = {
+            name: [(b.step.name, b.forwarded, b.transcoded) for b in bs.values()]
+            for name, bs in self.builders.items()
+        }
 
     # ------------------------------------------------------------ set-up
 
@@ -242,6 +259,11 @@ class Router:
         options = [
             ("grpc.max_send_message_length", self._max),
             ("grpc.max_receive_message_length", self._max),
+            # a restarted model is reached again within ~0.1 s, so that `retry` (on
+            # UNAVAILABLE) helps; grpc's default waits 1 s, then 1.6 s, ... before reconnecting
+            ("grpc.initial_reconnect_backoff_ms", _RECONNECT_MS),
+            ("grpc.min_reconnect_backoff_ms", _RECONNECT_MS),
+            ("grpc.max_reconnect_backoff_ms", 2000),
         ]
         for model, address in self.addresses.items():
             if model not in self._channels:
@@ -266,42 +288,70 @@ class Router:
         self, method: str, b: _Builder, results: dict[str | None, bytes], deadline: float | None
     ) -> None:
         s = b.step
-        where = f"step {s.name!r} ({s.model}.{s.method.name} at {self.addresses.get(s.model)})"
+        where = self._where[s.name]
         try:
             request = b.build(results)
-        except (SpliceError, PbDecodeError, ValueError, TypeError) as exc:
+        except (SpliceError, PbDecodeError) as exc:
             raise StepFailed(
                 grpc.StatusCode.INTERNAL,
                 f"{method}: {where}: its request could not be built from the replies it reads "
                 f"({exc})",
             ) from exc
+        except Exception as exc:
+            # a bug of ours, not the models': the traceback stays in the broker's log
+            logger.exception(
+                "%s: building the request of step %s failed",
+                method,
+                s.name,
+                extra={"rpc": method, "step": s.name},
+            )
+            raise StepFailed(
+                grpc.StatusCode.INTERNAL,
+                f"{method}: {where}: its request could not be built (internal error; "
+                "see the broker's log)",
+            ) from exc
         attempt = 0
+        call = self._call(s)
         while True:
             timeout = None
-            if deadline is not None:
-                timeout = deadline - time.monotonic()
-            if s.timeout is not None:
-                timeout = s.timeout if timeout is None else min(timeout, s.timeout)
-            if timeout is not None and timeout <= 0:
-                raise StepFailed(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, f"{method}: {where}: no time left"
-                )
+            by_step = False
+            if deadline is not None or s.timeout is not None:
+                if deadline is not None:
+                    timeout = deadline - time.monotonic()
+                by_step = s.timeout is not None and (timeout is None or s.timeout < timeout)
+                if s.timeout is not None:
+                    timeout = s.timeout if timeout is None else min(timeout, s.timeout)
+                if timeout is not None and timeout <= 0:
+                    raise StepFailed(
+                        grpc.StatusCode.DEADLINE_EXCEEDED, f"{method}: {where}: no time left"
+                    )
             t0 = time.perf_counter()
             try:
-                reply: bytes = await self._call(s)(request, timeout=timeout)
+                reply: bytes = await call(request, timeout=timeout)
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 self.metrics.observe_step(
                     method, s.name, code.name, time.perf_counter() - t0, len(request), 0
                 )
                 if code is grpc.StatusCode.UNAVAILABLE and attempt < s.retry:
-                    attempt += 1
-                    await asyncio.sleep(_RETRY_BACKOFF * 2 ** (attempt - 1))
-                    continue
+                    pause = _RETRY_BACKOFF * 2**attempt
+                    if deadline is None or time.monotonic() + pause < deadline:
+                        attempt += 1
+                        await asyncio.sleep(pause)
+                        continue
                 tries = f" after {attempt + 1} attempts" if attempt else ""
+                details = exc.details() or "(no details)"
+                if code is grpc.StatusCode.DEADLINE_EXCEEDED and by_step:
+                    details += f" (the step's timeout is {s.timeout:g} s)"
                 raise StepFailed(
-                    code, f"{method}: {where} failed{tries}: {code.name}: {exc.details()}"
+                    code, f"{method}: {where} failed{tries}: {code.name}: {details}"
                 ) from None
+            except asyncio.CancelledError:
+                # a sibling failed, or the caller went away: the model's call is cancelled too
+                self.metrics.observe_step(
+                    method, s.name, "CANCELLED", time.perf_counter() - t0, len(request), 0
+                )
+                raise
             self.metrics.observe_step(
                 method, s.name, "OK", time.perf_counter() - t0, len(request), len(reply)
             )
@@ -313,6 +363,12 @@ class Router:
         builders = self.builders[method]
         plan = self.plan.methods[method]
         results: dict[str | None, bytes] = {None: request}
+        if self._chains[method]:
+            # one step after another: no concurrency to gain, so no tasks to pay for
+            for b in builders.values():
+                await self._run_step(method, b, results, deadline)
+            self.metrics.count_call_edges(method, self._edges[method])
+            return self._outputs[method](results)
         tasks: dict[str, asyncio.Task[None]] = {}
 
         async def run(b: _Builder) -> None:
@@ -329,6 +385,5 @@ class Router:
                 t.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
             raise
-        for b in builders.values():
-            self.metrics.count_edges(method, b.step.name, b.forwarded, b.transcoded)
+        self.metrics.count_call_edges(method, self._edges[method])
         return self._outputs[method](results)

@@ -8,6 +8,7 @@ solution can be an `address:` model in another blueprint.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -95,8 +96,26 @@ def _handler(router: Router, method: str, metrics: BrokerMetrics) -> Any:
         try:
             reply = await router.execute(method, request, deadline)
         except StepFailed as exc:
+            logger.info(
+                "%s failed: %s",
+                method,
+                exc.message,
+                extra={"rpc": method, "status": exc.code.name},
+            )
             metrics.observe_call(method, exc.code.name, time.perf_counter() - t0)
             await context.abort(exc.code, exc.message)
+        except asyncio.CancelledError:
+            # the caller's deadline passed or it cancelled: the steps were cancelled with it
+            expired = deadline is not None and time.monotonic() >= deadline
+            code = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
+            metrics.observe_call(method, code, time.perf_counter() - t0)
+            raise
+        except Exception:
+            logger.exception("%s: internal error", method, extra={"rpc": method})
+            metrics.observe_call(method, "INTERNAL", time.perf_counter() - t0)
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"{method}: internal error in the broker; see its log"
+            )
         metrics.observe_call(method, "OK", time.perf_counter() - t0)
         return reply
 

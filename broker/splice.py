@@ -4,7 +4,7 @@ Protobuf's wire format lets the router assemble messages by concatenation:
 a message is a sequence of (tag, value) records, and a field of a consumer
 message can be filled by copying a producer's records for the same data under
 the consumer's field number. So where the types are wire-identical
-(`modelwire.broker.types.wire_identical`) the router never decodes:
+(`modelwire.codegen.compat.wire_identical`) the router never decodes:
 
 * `wrap(number, payload)`: a whole message as the field `number` of another;
 * `extract(buf, path)`: the records of the field at `path` (field numbers from
@@ -152,14 +152,30 @@ def _enum_key(name: str, prefix: str) -> str:
     return name[len(prefix) :] if name.startswith(prefix) else name
 
 
+_ENUM_MAPS: dict[tuple[int, int], dict[int, int]] = {}
+
+
 def _enum_converter(src: Any, dst: Any) -> dict[int, int]:
     """Source enum number -> destination number, matching value names without prefixes."""
-    from modelwire.codegen.schema import enum_value_prefix
-
     s_enum, d_enum = src.enum_type, dst.enum_type
-    sp, dp = enum_value_prefix(s_enum.name), enum_value_prefix(d_enum.name)
-    by_key = {_enum_key(v.name, dp): v.number for v in d_enum.values}
-    return {v.number: by_key.get(_enum_key(v.name, sp), 0) for v in s_enum.values}
+    key = (id(s_enum), id(d_enum))  # descriptors live as long as their pools: per router
+    got = _ENUM_MAPS.get(key)
+    if got is None:
+        from modelwire.codegen.schema import enum_value_prefix
+
+        sp, dp = enum_value_prefix(s_enum.name), enum_value_prefix(d_enum.name)
+        by_key = {_enum_key(v.name, dp): v.number for v in d_enum.values}
+        got = {v.number: by_key.get(_enum_key(v.name, sp), 0) for v in s_enum.values}
+        _ENUM_MAPS[key] = got
+    return got
+
+
+def _is_repeated(fd: Any) -> bool:
+    # protobuf 7 dropped FieldDescriptor.label; `is_repeated` is not in every 5.x release
+    is_repeated = getattr(fd, "is_repeated", None)
+    if is_repeated is not None:
+        return bool(is_repeated)
+    return bool(fd.label == FieldDescriptor.LABEL_REPEATED)
 
 
 def transcode(src: PbMessage, dst: PbMessage) -> None:
@@ -191,7 +207,7 @@ def copy_field(src: PbMessage, src_name: str, dst: PbMessage, dst_name: str) -> 
                 target[k] = conv.get(v, 0)
         else:
             target.update(value)
-    elif fd.label == FieldDescriptor.LABEL_REPEATED:
+    elif _is_repeated(fd):
         target = getattr(dst, dst_name)
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
             for item in value:

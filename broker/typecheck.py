@@ -2,7 +2,7 @@
 
 `check(blueprint, schemas)` resolves every `call:` to a model method, every
 reference to a producer type, checks each against what its consumer expects
-(`modelwire.broker.types.assignable`), builds each method's DAG, and reports
+(`modelwire.codegen.compat.assignable`), builds each method's DAG, and reports
 every problem as a compiler-style `Diagnostic`. On success it returns the
 `SolutionPlan` the router executes: per step, where each input comes from and
 whether its bytes can be forwarded untouched; and the solution's own schema
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from modelwire.broker.blueprint import Blueprint, Ref, SolutionMethod, Step
-from modelwire.broker.types import Mismatch, Typed, assignable, field_type, render_type
-from modelwire.broker.types import wire_identical as _wire_identical
+from modelwire.codegen.compat import Mismatch, Typed, assignable, field_type, render_type
+from modelwire.codegen.compat import wire_identical as _wire_identical
 from modelwire.codegen.schema import (
     EnumSchema,
     EnumType,
@@ -34,7 +34,6 @@ from modelwire.codegen.schema import (
     Method,
     ModelSchema,
     OptionalType,
-    TensorType,
     TypeNode,
     package_name,
     rpc_name,
@@ -125,6 +124,13 @@ def _suggest(name: str, candidates: Iterable[str]) -> str | None:
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
     s = _suggest(name, candidates)
     return f"; did you mean {s!r}?" if s else ""
+
+
+def _join(head: str, tail: str) -> str:
+    """A field path and a path below it: `boxes` + `[].x` -> `boxes[].x`."""
+    if not head or not tail:
+        return head or tail
+    return head + tail if tail.startswith(("[", "{")) else f"{head}.{tail}"
 
 
 def _find_method(schema: ModelSchema, name: str) -> Method | None:
@@ -275,23 +281,27 @@ class _Checker:
     def mismatch(
         self,
         ms: list[Mismatch],
-        producer: str,
-        consumer: str,
-        loc: Location,
+        ref: Ref,
         pdesc: str,
+        consumer: str,
         cdesc: str,
+        field: str | None = None,
     ) -> None:
+        """Report each way the value at `ref` does not fit field `field` of the step
+        `consumer` (its whole request when `field` is None)."""
+        target = f"{consumer}.{field}" if field else consumer
         for mm in ms:
             at = f" at {mm.path!r}" if mm.path else ""
+            ppath = _join(".".join(ref.path), mm.path)
+            cpath = _join(field or "", mm.path)
             if mm.code == "MW202":
                 self.error(
                     "MW202",
-                    f"{producer!r} -> {consumer!r}: required field {mm.path!r} is missing",
-                    loc,
+                    f"{ref.text!r} -> {target!r}: required field {cpath!r} is missing",
+                    ref.location,
                     notes=[
-                        f"{pdesc} produces no {mm.path!r}"
-                        + (f" ({mm.detail})" if mm.detail else ""),
-                        f"{cdesc} expects {mm.path!r}: {mm.consumer}",
+                        f"{pdesc} produces no {ppath!r}" + (f" ({mm.detail})" if mm.detail else ""),
+                        f"{cdesc} expects {cpath!r}: {mm.consumer}",
                     ],
                     help="map the field with 'with: {field: step.path}', "
                     "or use a model whose field is optional",
@@ -304,11 +314,11 @@ class _Checker:
             }[mm.code]
             self.error(
                 mm.code,
-                f"{producer!r} -> {consumer!r}: {kind}{at}",
-                loc,
+                f"{ref.text!r} -> {target!r}: {kind}{at}",
+                ref.location,
                 notes=[
-                    f"{pdesc} produces {mm.path or 'a value'!r}: {mm.producer}",
-                    f"{cdesc} expects {mm.path or 'a value'!r}: {mm.consumer}",
+                    f"{pdesc} produces " + (f"{ppath!r}: " if ppath else "") + mm.producer,
+                    f"{cdesc} expects " + (f"{cpath!r}: " if cpath else "") + mm.consumer,
                 ]
                 + ([mm.detail] if mm.detail and mm.code == "MW201" else []),
             )
@@ -317,7 +327,7 @@ class _Checker:
 
     def method(
         self, method: SolutionMethod, copier: _Copier, solution_name: str
-    ) -> tuple[MethodPlan, Message, Message] | None:
+    ) -> tuple[MethodPlan, Method] | None:
         errors_before = len(self.diags)
         resolved: dict[str, tuple[Step, ModelSchema, Method]] = {}
         for step in method.steps.values():
@@ -345,15 +355,34 @@ class _Checker:
                     notes=[f"its methods: {', '.join(names)}"],
                 )
                 continue
+            if m.streaming:
+                self.error(
+                    "MW102",
+                    f"step {step.name!r} calls {step.model}.{m.name}, a {m.streaming}-streaming "
+                    "rpc; steps call unary rpcs only",
+                    step.call_location,
+                )
+                continue
             resolved[step.name] = (step, schema, m)
 
         # ---- graph, cycles, reachability
         graph: nx.DiGraph[str] = nx.DiGraph()
         graph.add_nodes_from(method.steps)
+        # what the reachability check assumes: a reference to an unknown step with a close
+        # match uses that step, so a typo is reported once (MW103), not also as MW302
+        assumed: nx.DiGraph[str] = nx.DiGraph()
+        assumed.add_nodes_from(method.steps)
         for step in method.steps.values():
             for r in step.refs():
-                if r.step is not None and r.step in method.steps:
+                if r.step is None:
+                    continue
+                if r.step in method.steps:
                     graph.add_edge(r.step, step.name, ref=r.text)
+                    assumed.add_edge(r.step, step.name)
+                else:
+                    likely = _suggest(r.step, method.steps)
+                    if likely is not None:
+                        assumed.add_edge(likely, step.name)
         cyclic = False
         for cycle in sorted(nx.simple_cycles(graph), key=sorted):
             cyclic = True
@@ -367,6 +396,7 @@ class _Checker:
                 help="a step can only use the replies of steps that do not depend on it",
             )
         out = method.output
+        output_step: str | None = None  # the output's step, or the likely one of a typo
         if out.step is None:
             self.error(
                 "MW303",
@@ -375,13 +405,16 @@ class _Checker:
             )
         elif out.step not in method.steps:
             self.error(
-                "MW303",
-                f"the output of method {method.name!r} is unknown step "
+                "MW103",
+                f"'output' of method {method.name!r}: unknown step "
                 f"{out.step!r}{_did_you_mean(out.step, method.steps)}",
                 out.location,
             )
-        elif not cyclic:
-            needed = nx.ancestors(graph, out.step) | {out.step}
+            output_step = _suggest(out.step, method.steps)
+        else:
+            output_step = out.step
+        if output_step is not None and not cyclic:
+            needed = nx.ancestors(assumed, output_step) | {output_step}
             for s in method.steps.values():
                 if s.name not in needed:
                     self.error(
@@ -389,43 +422,61 @@ class _Checker:
                         f"step {s.name!r} is not used by the output of method {method.name!r}",
                         s.location,
                         help=f"remove it, or feed its reply into a step that "
-                        f"{out.step!r} depends on",
+                        f"{output_step!r} depends on",
                     )
 
-        # ---- the input type: from steps that take $input whole
+        # ---- the input type: the request of a step that takes $input whole, one that every
+        # other such step accepts (whichever is listed first, if several do)
+        takers = [
+            step
+            for step in method.steps.values()
+            if isinstance(step.inputs, Ref) and step.inputs.is_input and not step.inputs.path
+        ]
+        # a taker whose call did not resolve leaves $input's type unknown: skip its checks
+        input_unknown = any(t.name not in resolved for t in takers)
+        needs = {
+            t.name: Typed(resolved[t.name][1], MessageType(resolved[t.name][2].request))
+            for t in takers
+            if t.name in resolved
+        }
         input_typed: Typed | None = None
-        input_owner: Step | None = None
-        for step in method.steps.values():
-            if isinstance(step.inputs, Ref) and step.inputs.is_input and not step.inputs.path:
-                if step.name not in resolved:
+        input_params: tuple[str, ...] | None = None  # the Python parameters it stands for
+        if needs:
+            owner = next(
+                (
+                    o
+                    for o in needs
+                    if all(not assignable(needs[o], needs[t]) for t in needs if t != o)
+                ),
+                next(iter(needs)),
+            )
+            input_typed = needs[owner]
+            input_params = resolved[owner][2].params
+            o_step = method.steps[owner]
+            o_method = resolved[owner][2]
+            for t, need in needs.items():
+                ms = assignable(input_typed, need) if t != owner else []
+                if not ms:
                     continue
-                _, schema, m = resolved[step.name]
-                need = Typed(schema, MessageType(m.request))
-                if input_typed is None:
-                    input_typed, input_owner = need, step
-                    continue
-                assert input_owner is not None
-                ms = assignable(input_typed, need)
-                if ms:
-                    o_schema = resolved[input_owner.name][1]
-                    self.error(
-                        "MW205",
-                        f"$input feeds steps {input_owner.name!r} and {step.name!r}, which "
-                        "need different types",
-                        step.inputs.location,
-                        notes=[
-                            f"{input_owner.name!r} ({input_owner.model}.{input_owner.method})"
-                            f" takes message {o_schema.message(input_typed.type.name).name}",  # type: ignore[union-attr]
-                            f"{step.name!r} ({step.model}.{step.method}) takes message {m.request}",
-                        ]
-                        + [
-                            f"at {x.path or 'the message'!r}: {x.producer or 'missing'} vs "
-                            f"{x.consumer}"
-                            for x in ms[:5]
-                        ],
-                        help="give each step a compatible request, or map fields with "
-                        "'with: {field: $input.field}'",
-                    )
+                step = method.steps[t]
+                assert isinstance(step.inputs, Ref)
+                self.error(
+                    "MW205",
+                    f"$input feeds steps {owner!r} and {t!r}, which need different types",
+                    step.inputs.location,
+                    notes=[
+                        f"{owner!r} ({o_step.model}.{o_step.method}) takes message "
+                        f"{o_method.request}",
+                        f"{t!r} ({step.model}.{step.method}) takes message "
+                        f"{resolved[t][2].request}",
+                    ]
+                    + [
+                        f"at {x.path or 'the message'!r}: {x.producer or 'missing'} vs {x.consumer}"
+                        for x in ms[:5]
+                    ],
+                    help="give each step a compatible request, or map fields with "
+                    "'with: {field: $input.field}'",
+                )
         synthesized: dict[str, tuple[Typed, Ref]] = {}
 
         # ---- each step's inputs
@@ -434,6 +485,8 @@ class _Checker:
                 return self.step_reply(method, resolved, ref, what)
             if input_typed is not None:
                 return self.walk_path(input_typed, ref.path, ref, what)
+            if input_unknown:
+                return None
             if len(ref.path) != 1 or expected is None:
                 self.error(
                     "MW104",
@@ -460,13 +513,30 @@ class _Checker:
                 return None
             return prev[0]
 
+        def producer_desc(ref: Ref) -> str:
+            if ref.step is None:
+                return "$input"
+            p = method.steps[ref.step]
+            return f"{p.name!r} ({p.model}.{p.method})"
+
         step_plans: dict[str, StepPlan] = {}
         for step in method.steps.values():
             if step.name not in resolved:
+                # its request type is unknown, but what it refers to must still exist
+                refs = (
+                    [(f"'with' of step {step.name!r}", step.inputs)]
+                    if isinstance(step.inputs, Ref)
+                    else [
+                        (f"'with.{fname}' of step {step.name!r}", r)
+                        for fname, r in step.inputs.items()
+                    ]
+                )
+                for what, r in refs:
+                    if r.step is not None or (r.path and input_typed is not None):
+                        source_of(r, what, None)
                 continue
             _, schema, m = resolved[step.name]
             request = Typed(schema, MessageType(m.request))
-            consumer = f"{step.name}"
             cdesc = f"{step.name!r} ({step.model}.{m.name})"
             whole: Source | None = None
             forward = False
@@ -482,7 +552,7 @@ class _Checker:
                     src = source_of(r, what, request)
                     if src is not None:
                         ms = assignable(src, request)
-                        self.mismatch(ms, r.text, consumer, r.location, f"{r.text!r}", cdesc)
+                        self.mismatch(ms, r, producer_desc(r), step.name, cdesc)
                         whole = Source(r.step, r.path, src)
                         forward = not ms and _wire_identical(src, request)
             else:
@@ -506,19 +576,7 @@ class _Checker:
                     if src is None:
                         continue
                     ms = assignable(src, expected)
-                    prefixed = [
-                        Mismatch(
-                            x.code,
-                            f"{fname}.{x.path}" if x.path else fname,
-                            x.producer,
-                            x.consumer,
-                            x.detail,
-                        )
-                        for x in ms
-                    ]
-                    self.mismatch(
-                        prefixed, r.text, f"{consumer}.{fname}", r.location, f"{r.text!r}", cdesc
-                    )
+                    self.mismatch(ms, r, producer_desc(r), step.name, cdesc, fname)
                     fields.append(
                         FieldInput(
                             fname,
@@ -557,7 +615,10 @@ class _Checker:
                 step.retry,
             )
 
-        if len(self.diags) > errors_before or out.step is None or out.step not in resolved:
+        output: Typed | None = None
+        if out.step is not None and out.step in method.steps:
+            output = self.step_reply(method, resolved, out, f"'output' of method {method.name!r}")
+        if len(self.diags) > errors_before or output is None or out.step is None:
             return None
 
         # ---- the solution's request and response messages
@@ -568,28 +629,27 @@ class _Checker:
         if input_typed is not None:
             assert isinstance(input_typed.type, MessageType)
             copier.message(input_typed.schema, input_typed.type.name, "", as_name=req_name)
-            request_msg = copier.messages[req_name]
         else:
             input_fields = {}
             fields_out = []
             for number, (head, (typed, _)) in enumerate(synthesized.items(), start=1):
                 fields_out.append(Field(head, number, copier.type(typed.schema, typed.type, "")))
                 input_fields[head] = number
-            request_msg = Message(req_name, tuple(fields_out))
-            copier.messages[req_name] = request_msg
-        output = self.step_reply(method, resolved, out, f"'output' of method {method.name!r}")
-        if output is None:
-            return None
+            copier.messages[req_name] = Message(req_name, tuple(fields_out))
+            input_params = tuple(input_fields)
         inner = output.type.item if isinstance(output.type, OptionalType) else output.type
         if isinstance(inner, MessageType):
             copier.message(output.schema, inner.name, prefix, as_name=resp_name)
-            output_forward = True
+            # a whole reply keeps its model's convention (a message, or a single `value`)
+            returns = resolved[out.step][2].returns if not out.path else "message"
         else:
             copier.messages[resp_name] = Message(
                 resp_name, (Field("value", 1, copier.type(output.schema, output.type, prefix)),)
             )
-            output_forward = not isinstance(inner, TensorType | ListType | MapType) or True
-        response_msg = copier.messages[resp_name]
+            returns = "value"
+        # the response is a copy of the output's type with the same field numbers (a message
+        # as it is, anything else as field 1 'value'), so its bytes always pass on untouched
+        output_forward = True
         order = list(nx.topological_sort(graph))
         plan = MethodPlan(
             method.name,
@@ -601,7 +661,9 @@ class _Checker:
             Source(out.step, out.path, output),
             output_forward,
         )
-        return plan, request_msg, response_msg
+        # `params` and `returns` as for a model's method, so that `connect()` takes and
+        # returns the same plain values as the models' own methods
+        return plan, Method(method.name, rpc, req_name, resp_name, input_params, returns)
 
 
 def check(
@@ -617,9 +679,9 @@ def check(
         got = checker.method(m, copier, name)
         if got is None:
             continue
-        plan, req, resp = got
+        plan, solution_method = got
         plans[m.name] = plan
-        methods.append(Method(m.name, plan.rpc, req.name, resp.name, None, "message"))
+        methods.append(solution_method)
     diags = sorted(checker.diags, key=Diagnostic.sort_key)
     if diags or not plans:
         if not diags and not blueprint.methods:

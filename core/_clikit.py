@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -12,7 +14,7 @@ import click
 from modelwire.config import ENV_LOG_FORMAT, ENV_LOG_LEVEL
 from modelwire.errors import BlueprintError, ModelwireError
 
-__all__ = ["logging_options", "reports_errors", "setup_logging"]
+__all__ = ["catalog_resolver", "logging_options", "reports_errors", "setup_logging"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,3 +60,28 @@ def setup_logging(level: str, fmt: str | None) -> None:
     from modelwire import _logging
 
     _logging.configure(level, fmt)
+
+
+def catalog_resolver() -> Callable[[str], Path] | None:
+    """How blueprint `catalog:` models become local bundles, or None without a catalog.
+
+    Uses MODELWIRE_CATALOG / MODELWIRE_TOKEN or the config file; pulls each model
+    once per digest into ~/.cache/modelwire/bundles.
+    """
+    from modelwire.config import CatalogSettings
+    from modelwire.errors import ConfigError
+
+    try:
+        settings = CatalogSettings.resolve()
+    except ConfigError:
+        return None
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache = cache / "modelwire" / "bundles"
+
+    def resolve(ref: str) -> Path:
+        from modelwire.catalog.client import CatalogClient
+
+        with CatalogClient(settings) as client:
+            return client.cached(ref, cache)
+
+    return resolve

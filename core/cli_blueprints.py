@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from modelwire._clikit import logging_options, reports_errors, setup_logging
+from modelwire._clikit import catalog_resolver, logging_options, reports_errors, setup_logging
 from modelwire.config import DEFAULT_MAX_MESSAGE_MB, DEFAULT_PORT, ENV_HOST, BrokerConfig
 
 __all__ = ["check", "graph", "run"]
@@ -25,17 +25,27 @@ def check(blueprint: Path) -> None:
     success the solution's rpcs are printed and the exit status is 0.
     """
     from modelwire.broker.launch import check_file
+    from modelwire.codegen.compat import render_type
 
-    plan, bundles, addresses = check_file(blueprint)
+    plan, _, _ = check_file(blueprint, catalog=catalog_resolver())
     s = plan.schema
+
+    def fields(message: str) -> str:
+        msg = s.message(message)
+        inner = ", ".join(f"{f.name}: {render_type(f.type, top=False)}" for f in msg.fields)
+        return f"{message} {{{inner}}}"
+
     click.echo(f"{blueprint}: ok, service {s.package}.{s.service}")
     for m in s.methods:
-        steps = plan.methods[m.name].steps
-        click.echo(f"  rpc {m.rpc}({m.request}) returns ({m.response})  [{len(steps)} steps]")
-    for name, path in bundles.items():
-        click.echo(f"  model {name}: bundle {path}")
-    for name, address in addresses.items():
-        click.echo(f"  model {name}: running at {address}")
+        n = len(plan.methods[m.name].steps)
+        click.echo(
+            f"  rpc {m.rpc}({m.request}) returns ({m.response}), {n} step{'s' if n != 1 else ''}"
+        )
+        click.echo(f"    {fields(m.request)}")
+        click.echo(f"    {fields(m.response)}")
+    for ref in plan.blueprint.models.values():
+        how = "running at" if ref.kind == "address" else ref.kind
+        click.echo(f"  model {ref.name}: {how} {ref.value}")
 
 
 @click.command()
@@ -110,7 +120,7 @@ def run(
         grace_seconds=grace,
         startup_seconds=startup_timeout,
     )
-    sys.exit(run_blueprint(blueprint, config, announce=click.echo))
+    sys.exit(run_blueprint(blueprint, config, announce=click.echo, catalog=catalog_resolver()))
 
 
 @click.command()
@@ -128,7 +138,7 @@ def graph(blueprint: Path, output: Path) -> None:
     from modelwire.broker.graph import write_graph
     from modelwire.broker.launch import check_file
 
-    plan, _, _ = check_file(blueprint)
+    plan, _, _ = check_file(blueprint, catalog=catalog_resolver())
     try:
         write_graph(plan, output)
     except ValueError as exc:

@@ -119,8 +119,13 @@ def wait_for_signal(on_ready: Callable[[], None] | None = None) -> int:
     received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
-        received.append(signum)
-        stop.set()
+        # Only the first signal may touch the Event: Event.set() takes a lock that is not
+        # reentrant, and a second signal can run this handler inside the first one's set()
+        # (a parent killed with SIGKILL sends PR_SET_PDEATHSIG again for each of its threads
+        # that exits), which deadlocked the process for good.
+        if not received:
+            received.append(signum)
+            stop.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:

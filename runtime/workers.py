@@ -104,8 +104,11 @@ def supervise(
     received: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
-        received.append(signum)
-        stop.set()
+        # only the first signal touches the Event: a second one arriving inside the
+        # first handler's Event.set() would deadlock on its non-reentrant lock
+        if not received:
+            received.append(signum)
+            stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     workers: list[_Worker] = []

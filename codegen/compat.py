@@ -1,4 +1,8 @@
-"""The assignability rule between the types of two schemas, and how to render types.
+"""Type compatibility between schemas: the assignability rule, wire identity, breaking changes.
+
+The broker checks every blueprint edge with it; the catalog checks a new model
+version against the previous one, and answers "which models accept my output?"
+with it.
 
 Message P is assignable to message C when every field of C exists in P by name
 with an assignable type and the same cardinality (singular, repeated, map);
@@ -32,7 +36,15 @@ from modelwire.codegen.schema import (
     wrapper_name,
 )
 
-__all__ = ["Mismatch", "Typed", "assignable", "field_type", "render_type", "wire_identical"]
+__all__ = [
+    "Mismatch",
+    "Typed",
+    "assignable",
+    "breaking_changes",
+    "field_type",
+    "render_type",
+    "wire_identical",
+]
 
 WIDENING: frozenset[tuple[Scalar, Scalar]] = frozenset(
     {
@@ -216,7 +228,21 @@ def wire_identical(p: Typed, c: Typed) -> bool:
     and every consumer field the producer lacks is optional (an assignable pair
     only). Extra producer fields become unknown fields, which parsers skip.
     """
-    return _wire(p, c, set())
+    return _presence_kept(p.type, c.type) and _wire(p, c, set())
+
+
+def _presence_kept(pt: TypeNode, ct: TypeNode) -> bool:
+    """Whether a consumer reading these bytes sees a field as set exactly when it is.
+
+    A proto3 scalar or enum without `optional` leaves a zero out of the bytes, so an
+    `optional` consumer would read the producer's 0 as unset. (The other way round is
+    fine: unset and 0 both read as 0; message fields always carry their presence.)
+    """
+    return not (
+        isinstance(ct, OptionalType)
+        and not isinstance(pt, OptionalType)
+        and isinstance(pt, ScalarType | EnumType)
+    )
 
 
 def _wire(p: Typed, c: Typed, busy: set[tuple[int, str, int, str]]) -> bool:
@@ -260,8 +286,7 @@ def _wire(p: Typed, c: Typed, busy: set[tuple[int, str, int, str]]) -> bool:
                 if pf.name != cf.name or _cardinality(pf.type) != _cardinality(cf.type):
                     ok = False
                     break
-                if isinstance(pf.type, OptionalType) != isinstance(cf.type, OptionalType):
-                    # presence differs: a zero the producer leaves out would read as unset
+                if not _presence_kept(pf.type, cf.type):
                     ok = False
                     break
                 if not _wire(Typed(p.schema, pf.type), Typed(c.schema, cf.type), busy):
@@ -270,3 +295,38 @@ def _wire(p: Typed, c: Typed, busy: set[tuple[int, str, int, str]]) -> bool:
             busy.discard(key)
             return ok
     return False
+
+
+def breaking_changes(old: ModelSchema, new: ModelSchema) -> list[str]:
+    """Why clients of `old` would break against `new` (empty: `new` is compatible).
+
+    Old requests must still be accepted (old request assignable to the new one)
+    and new replies must still be understood (new response assignable to the old
+    one); a removed method breaks its callers.
+    """
+    out = []
+    for m in old.methods:
+        try:
+            n = new.method(m.name)
+        except KeyError:
+            out.append(f"method {m.name!r} was removed")
+            continue
+        for mm in assignable(
+            Typed(old, MessageType(m.request)), Typed(new, MessageType(n.request))
+        ):
+            out.append(_describe(m.name, "request", mm))
+        for mm in assignable(
+            Typed(new, MessageType(n.response)), Typed(old, MessageType(m.response))
+        ):
+            out.append(_describe(m.name, "response", mm))
+    return out
+
+
+def _describe(method: str, side: str, mm: Mismatch) -> str:
+    where = f"{side} field {mm.path!r}" if mm.path else side
+    if mm.code == "MW202":
+        if side == "request":
+            return f"{method}: {where} is new and required (old clients do not send it)"
+        return f"{method}: {where} was removed (old clients expect it)"
+    was, now = (mm.producer, mm.consumer) if side == "request" else (mm.consumer, mm.producer)
+    return f"{method}: {where} changed from {was} to {now}"

@@ -1,0 +1,276 @@
+"""Real servers for broker tests: model services backed by handler functions, a solution
+served in this process, and `modelwire run` as a subprocess.
+
+`HandlerServer` is the seam STYLE.md §11 asks for instead of a mock: a real gRPC server with
+a fixture model's schema (health, reflection and ModelInfoService, like `modelwire serve`),
+whose rpcs are Python functions that also get the grpc context, so a test can see what a
+model cannot: the deadline it was called with and whether its call was cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message as PbMessage
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from modelwire.broker.launch import LISTENING, check_file
+from modelwire.broker.metrics import BrokerMetrics
+from modelwire.broker.service import RunningSolution, start_solution
+from modelwire.codegen.descriptors import file_descriptor, message_classes
+from modelwire.config import BrokerConfig
+from modelwire.modeling import Model
+from modelwire.services import (
+    HealthServicer,
+    bind,
+    enable_reflection,
+    grpc_options,
+    info_handler,
+)
+
+# handler(request message, context) -> the reply's fields, or raw reply bytes
+Handler = Callable[[Any, grpc.ServicerContext], "Mapping[str, Any] | bytes"]
+
+
+class HandlerServer:
+    """`model`'s service on 127.0.0.1, its rpcs answered by `handlers` (method name -> fn).
+
+    Args:
+        model: a fixture model, for its schema only (its functions are not called).
+        name: the model's name, as `modelwire dump` would be given it.
+        handlers: Python method name -> handler; other methods answer UNIMPLEMENTED.
+        port: 0 for a free port, or a fixed one (to restart a server where it was).
+        info: serve ModelInfoService (a modelwire service); without it, a client learns the
+            schema through reflection alone, as from any gRPC service.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        name: str,
+        handlers: Mapping[str, Handler],
+        *,
+        port: int = 0,
+        info: bool = True,
+    ) -> None:
+        self.schema, _ = model.named(name, "1.0.0")
+        self.service = f"{self.schema.package}.{self.schema.service}"
+        fdp = file_descriptor(self.schema)
+        classes = message_classes(fdp)
+        self.calls: list[str] = []  # method names, in the order the calls arrived
+        rpcs = {}
+        for m in self.schema.methods:
+            if m.name not in handlers:
+                continue
+            rpcs[m.rpc] = grpc.unary_unary_rpc_method_handler(
+                self._wrap(m.name, handlers[m.name], classes.get(m.response)),
+                request_deserializer=classes.get(m.request).FromString,
+                response_serializer=_serialize,
+            )
+        manifest = {"service": self.service, "schema": self.schema.to_json()}
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=8), options=grpc_options(1 << 20)
+        )
+        generic = [grpc.method_handlers_generic_handler(self.service, rpcs)]
+        if info:
+            generic.append(info_handler(name, "1.0.0", manifest, aio=False))
+        self.server.add_generic_rpc_handlers(generic)
+        health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, self.server)
+        enable_reflection(self.server, [self.service], [fdp])
+        self.port = bind(self.server, f"127.0.0.1:{port}")
+        self.server.start()
+        for service in ("", self.service):
+            health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def _wrap(
+        self, method: str, handler: Handler, reply_cls: type[PbMessage]
+    ) -> Callable[[Any, grpc.ServicerContext], PbMessage | bytes]:
+        def handle(request: Any, context: grpc.ServicerContext) -> PbMessage | bytes:
+            self.calls.append(method)
+            reply = handler(request, context)
+            return reply if isinstance(reply, bytes) else reply_cls(**reply)
+
+        return handle
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.stop(0).wait(10)
+
+
+def _serialize(reply: PbMessage | bytes) -> bytes:
+    return reply if isinstance(reply, bytes) else reply.SerializeToString()
+
+
+def write_blueprint(path: Path, text: str, **addresses: str) -> Path:
+    """Write blueprint `text` to `path`, each `@name` replaced by `addresses[name]`."""
+    for name, address in sorted(addresses.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(f"@{name}", address)
+    path.write_text(text)
+    return path
+
+
+class InProcessSolution:
+    """A blueprint whose models all run already (`address:`), checked and served by
+    `start_solution` on an event loop of its own, in a daemon thread."""
+
+    def __init__(self, blueprint: Path, **config: Any) -> None:
+        plan, bundles, addresses = check_file(blueprint)
+        assert not bundles, "start the models first and give their addresses"
+        self.plan = plan
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        cfg = BrokerConfig(port=0, **config)
+        self.running: RunningSolution = asyncio.run_coroutine_threadsafe(
+            start_solution(plan, addresses, cfg), self.loop
+        ).result(30)
+        self._stopped = False
+
+    @property
+    def address(self) -> str:
+        return self.running.address
+
+    @property
+    def metrics(self) -> BrokerMetrics:
+        return self.running.metrics
+
+    @property
+    def metrics_port(self) -> int:
+        assert self.running.metrics_server is not None
+        return self.running.metrics_server.port
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        asyncio.run_coroutine_threadsafe(self.running.stop(0), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+def children_of(pid: int) -> list[int]:
+    """The live processes whose parent is `pid`."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry))
+    return sorted(out)
+
+
+class BrokerProcess:
+    """`modelwire run BLUEPRINT --port 0 ...` as a subprocess, once it announced its address.
+
+    Any failure message includes the broker's captured stderr (its log and its models').
+    """
+
+    def __init__(self, blueprint: Path, *args: str, timeout: float = 60.0) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "modelwire",
+            "run",
+            str(blueprint),
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.stderr_lines: list[str] = []
+        self.stdout_lines: list[str] = []
+        self._drained = threading.Event()
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self.address = self._wait_listening(timeout)
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        try:
+            for line in self.proc.stderr:
+                self.stderr_lines.append(line)
+        finally:
+            self._drained.set()
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.stderr_lines)
+
+    def _wait_listening(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait(10)
+                self._drained.wait(10)
+                raise AssertionError(
+                    f"run exited with {self.proc.returncode} before listening:\n{self.stderr}"
+                )
+            self.stdout_lines.append(line)
+            if line.startswith(LISTENING):
+                return line[len(LISTENING) :].strip()
+        raise AssertionError(f"run did not announce its address:\n{self.stderr}")
+
+    def signal(self, signum: int, timeout: float = 30.0) -> int | None:
+        """Send `signum`; wait for the exit status (None after SIGKILL: nobody cleans up)."""
+        self.proc.send_signal(signum)
+        code = self.proc.wait(timeout)
+        self._drained.wait(10)
+        return None if signum == signal.SIGKILL else code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None and not stream.closed and self._drained.is_set():
+                stream.close()
+
+
+class RawClient:
+    """Calls a solution's rpcs with protobuf messages built from its own schema (the plan's),
+    so a test sees the exact status code and details the solution sends."""
+
+    def __init__(self, solution: InProcessSolution) -> None:
+        schema = solution.plan.schema
+        self.schema = schema
+        self.service = f"{schema.package}.{schema.service}"
+        self.classes = message_classes(file_descriptor(schema))
+        self.channel = grpc.insecure_channel(solution.address)
+
+    def __call__(self, method: str, *, timeout: float | None = None, **fields: Any) -> Any:
+        m = self.schema.method(method)
+        call = self.channel.unary_unary(
+            f"/{self.service}/{m.rpc}",
+            request_serializer=lambda msg: msg.SerializeToString(),
+            response_deserializer=self.classes.get(m.response).FromString,
+        )
+        return call(self.classes.get(m.request)(**fields), timeout=timeout)
+
+    def close(self) -> None:
+        self.channel.close()

@@ -1,0 +1,283 @@
+"""Loading blueprints: a line and column for every node, models by bundle (relative to the
+blueprint's folder) or by the address of a running service (its schema read through
+reflection), per-step timeout and retry."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from modelwire.broker.blueprint import Ref, load_blueprint, parse_blueprint
+from modelwire.broker.resolve import resolve
+from modelwire.broker.typecheck import check
+from modelwire.bundle import read_manifest
+from modelwire.codegen.schema import Method, TensorType
+from modelwire.diagnostics import Diagnostic, Location, render
+from tests.broker.helpers import HandlerServer
+from tests.fixtures.models import detector
+
+TEXT = """\
+name: photo
+models:
+  faces:   {bundle: ../build/faces}
+  advisor: {address: "localhost:50070"}
+methods:
+  advise:
+    steps:
+      face_boxes: {call: faces.detect, with: $input, timeout: 2s, retry: 2}
+      advice:
+        call: advisor.recommend
+        with:
+          faces: face_boxes
+          eyes: face_boxes.boxes
+          hint: $input.hint
+    output: advice.text
+"""
+
+
+def test_every_node_keeps_its_line_and_column():
+    bp, diags = parse_blueprint(TEXT, "photo.yaml", Path("/bp"))
+    assert diags == []
+    assert bp is not None
+
+    def at(loc: Location) -> tuple[int, int]:
+        assert loc.file == "photo.yaml"
+        return loc.line, loc.column
+
+    method = bp.methods["advise"]
+    face, advice = method.steps["face_boxes"], method.steps["advice"]
+    assert isinstance(face.inputs, Ref) and isinstance(advice.inputs, dict)
+    assert {
+        "blueprint": at(bp.location),
+        "model faces": at(bp.models["faces"].location),
+        "model advisor": at(bp.models["advisor"].location),
+        "method advise": at(method.location),
+        "step face_boxes": at(face.location),
+        "call of face_boxes": at(face.call_location),
+        "with of face_boxes": at(face.inputs.location),
+        "step advice": at(advice.location),
+        "call of advice": at(advice.call_location),
+        "with.faces": at(advice.inputs["faces"].location),
+        "with.eyes": at(advice.inputs["eyes"].location),
+        "with.hint": at(advice.inputs["hint"].location),
+        "output": at(method.output.location),
+    } == {
+        "blueprint": (1, 1),
+        "model faces": (3, 3),
+        "model advisor": (4, 3),
+        "method advise": (6, 3),
+        "step face_boxes": (8, 7),
+        "call of face_boxes": (8, 26),
+        "with of face_boxes": (8, 46),
+        "step advice": (9, 7),
+        "call of advice": (10, 15),
+        "with.faces": (12, 18),
+        "with.eyes": (13, 17),
+        "with.hint": (14, 17),
+        "output": (15, 13),
+    }
+    assert (face.timeout, face.retry, advice.timeout, advice.retry) == (2.0, 2, None, 0)
+    assert (advice.inputs["eyes"].step, advice.inputs["eyes"].path) == ("face_boxes", ("boxes",))
+    assert (advice.inputs["hint"].step, advice.inputs["hint"].path) == (None, ("hint",))
+    assert (method.output.step, method.output.path) == ("advice", ("text",))
+
+
+def test_bundle_paths_resolve_against_the_blueprint_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "solutions" / "photo"
+    folder.mkdir(parents=True)
+    (folder / "photo.yaml").write_text(
+        "name: photo\n"
+        "models:\n"
+        "  up: {bundle: ../../build/faces}\n"
+        "  here: {bundle: eyes}\n"
+        f"  absolute: {{bundle: {tmp_path / 'elsewhere'}}}\n"
+        "methods: {}\n"
+    )
+    monkeypatch.chdir(tmp_path / "solutions")  # a relative blueprint path, another cwd
+    bp, diags = load_blueprint(Path("photo") / "photo.yaml")
+    assert diags == [] and bp is not None
+    assert {name: m.path for name, m in bp.models.items()} == {
+        "up": folder / "../../build/faces",
+        "here": folder / "eyes",
+        "absolute": tmp_path / "elsewhere",
+    }
+    assert bp.models["up"].value == "../../build/faces"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        pytest.param("500ms", 0.5, id="milliseconds"),
+        pytest.param("2s", 2.0, id="seconds"),
+        pytest.param("1.5", 1.5, id="bare-number-is-seconds"),
+        pytest.param("1m", 60.0, id="minutes"),
+        pytest.param("0.25 s", 0.25, id="space-before-unit"),
+    ],
+)
+def test_step_timeouts(text, seconds):
+    bp, diags = parse_blueprint(
+        f"name: t\nmodels: {{}}\nmethods:\n  m:\n    steps:\n"
+        f"      s: {{call: a.b, with: $input, timeout: {text}}}\n    output: s\n"
+    )
+    assert diags == [] and bp is not None
+    assert bp.methods["m"].steps["s"].timeout == seconds
+
+
+@pytest.mark.parametrize(
+    ("snippet", "message", "column"),
+    [
+        pytest.param(
+            "timeout: 0s",
+            "'timeout' of step 's' of method 'm' must be a positive duration like 500ms, 2s or "
+            "1.5, not '0s'",
+            45,
+            id="zero-timeout",
+        ),
+        pytest.param(
+            "timeout: 2h",
+            "'timeout' of step 's' of method 'm' must be a positive duration like 500ms, 2s or "
+            "1.5, not '2h'",
+            45,
+            id="unknown-unit",
+        ),
+        pytest.param(
+            "retry: -1",
+            "'retry' of step 's' of method 'm' must be a whole number from 0 to 10, not '-1'",
+            43,
+            id="negative-retry",
+        ),
+        pytest.param(
+            "retry: 1.5",
+            "'retry' of step 's' of method 'm' must be a whole number from 0 to 10, not '1.5'",
+            43,
+            id="fractional-retry",
+        ),
+        pytest.param(
+            "retry: [1]",
+            "'retry' of step 's' of method 'm' must be a single value",
+            43,
+            id="list-retry",
+        ),
+    ],
+)
+def test_bad_timeouts_and_retries(snippet, message, column):
+    _, diags = parse_blueprint(
+        f"name: t\nmodels: {{}}\nmethods:\n  m:\n    steps:\n"
+        f"      s: {{call: a.b, with: $input, {snippet}}}\n    output: s\n",
+        "t.yaml",
+    )
+    assert [(d.code, d.message, d.location.column) for d in diags if d.location] == [
+        ("MW002", message, column)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("", "t.yaml:1:1: error[MW002]: the blueprint is empty", id="empty"),
+        pytest.param(
+            "- a\n- b\n", "t.yaml:1:1: error[MW002]: the blueprint must be a mapping", id="a-list"
+        ),
+        pytest.param(
+            "name: t\nmodels:\n  a: {bundle: x}\n  a: {bundle: y}\nmethods: {}\n",
+            "t.yaml:4:3: error[MW002]: duplicate key 'a' in 'models' (first at line 3)",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            "name: t\nmodels: {a: {bundle: x}\nmethods: {}\n",
+            "t.yaml:3:1: error[MW001]: invalid YAML: expected ',' or '}', but got '<scalar>'\n"
+            "    while parsing a flow mapping at line 2, column 9",
+            id="unclosed-brace",
+        ),
+        pytest.param(
+            "name: t\n\tmodels: {}\n",
+            "t.yaml:2:1: error[MW001]: invalid YAML: found character '\\t' that cannot start "
+            "any token",
+            id="tab",
+        ),
+    ],
+)
+def test_unusable_files(text, expected):
+    _, diags = parse_blueprint(text, "t.yaml")
+    assert render(diags).split("\n1 error")[0] == expected
+
+
+# ---------------------------------------------------------------- address: models
+
+ADDRESSED = """
+name: addressed
+models:
+  faces: {address: "@faces"}
+methods:
+  detect:
+    steps:
+      found: {call: faces.detect, with: $input}
+    output: found
+"""
+
+
+def _parse(text: str, **addresses: str):
+    for name, address in addresses.items():
+        text = text.replace(f"@{name}", address)
+    bp, diags = parse_blueprint(text, "b.yaml")
+    assert diags == [] and bp is not None
+    return bp
+
+
+def test_an_address_model_is_read_from_the_running_service(model_server, bundle):
+    server = model_server("detector")
+    bp = _parse(ADDRESSED, faces=server.address)
+    resolved = resolve(bp)
+    assert resolved.diagnostics == []
+    assert resolved.addresses == {"faces": server.address}
+    assert resolved.bundles == {}
+    # a modelwire service also publishes its manifest: the schema is the bundle's, exactly
+    assert resolved.schemas["faces"] == read_manifest(bundle("detector")).schema
+
+
+def test_an_address_model_without_a_manifest_is_read_through_reflection(servers):
+    """Any gRPC service with server reflection can be a model; what the proto cannot say
+    (Python names, Tensor dtypes) is left open, so a dtype is not checked."""
+    plain = servers(HandlerServer(detector.model(), "faces", {}, info=False))
+    bp = _parse(ADDRESSED, faces=plain.address)
+    resolved = resolve(bp)
+    assert resolved.diagnostics == []
+    schema = resolved.schemas["faces"]
+    assert schema.method("detect") == Method(
+        "detect", "Detect", "DetectRequest", "DetectResponse", None, "message"
+    )
+    assert schema.message("DetectRequest").fields[0].type == TensorType(None)
+    plan, diags = check(bp, resolved.schemas)
+    assert diags == [] and plan is not None
+
+
+@pytest.mark.timeout(30)
+def test_an_unreachable_address_is_a_diagnostic_at_the_model():
+    bp = _parse(ADDRESSED, faces="127.0.0.1:1")
+    resolved = resolve(bp)
+    assert resolved.diagnostics == [
+        Diagnostic(
+            "MW105",
+            "model 'faces': cannot reach 127.0.0.1:1: no connection within 5 s",
+            Location("b.yaml", 4, 3),
+            help="start the service first, or use 'bundle:' to have it started",
+        )
+    ]
+
+
+def test_a_streaming_rpc_cannot_be_a_step(model_server):
+    server = model_server("detector")
+    bp = _parse(ADDRESSED, faces=server.address)
+    schema = resolve(bp).schemas["faces"]
+    methods = tuple(
+        replace(m, streaming="server") if m.name == "detect" else m for m in schema.methods
+    )
+    streaming = replace(schema, methods=methods)
+    _, diags = check(bp, {"faces": streaming})
+    assert render(diags, "b.yaml") == (
+        "b.yaml:8:21: error[MW102]: step 'found' calls faces.detect, a server-streaming rpc; "
+        "steps call unary rpcs only\n"
+        "1 error in b.yaml"
+    )
