@@ -1,0 +1,106 @@
+"""Every blueprint in blueprints/: its bundles come from examples/build.py, it type-checks,
+it runs, answers, and SIGTERM stops it and every model process it started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from skimage import data
+
+import modelwire
+from tests.e2e.conftest import BLUEPRINTS, BUILD_DIR, BUILD_SCRIPT, REPO, bundle_refs
+from tests.e2e.solutions import Solution, clean_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+
+def _advise_on_astronaut(solution: Any) -> None:
+    assert len(solution.advise(data.astronaut()).faces) == 1
+
+
+def _classify_one_setosa(solution: Any) -> None:
+    assert solution.classify([5.1], [3.5], [1.4], [0.2]).species == ["setosa"]
+
+
+# One quick real call per blueprint; a new blueprint fails below until it has one here.
+SAMPLE_CALLS: dict[str, Callable[[Any], None]] = {
+    "photo-advisor": _advise_on_astronaut,
+    "iris-chain": _classify_one_setosa,
+}
+
+by_name = pytest.mark.parametrize("blueprint", BLUEPRINTS, ids=lambda p: p.stem)
+
+
+def test_there_are_blueprints_to_test():
+    assert {p.stem for p in BLUEPRINTS} >= {"photo-advisor", "iris-chain"}
+
+
+def test_readme_shows_the_checked_in_photo_advisor_blueprint():
+    section = (REPO / "README.md").read_text().split("\n## Compose models\n", 1)[1]
+    shown = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    blueprint = REPO / "blueprints" / "photo-advisor.yaml"
+    assert yaml.safe_load(shown) == yaml.safe_load(blueprint.read_text())
+
+
+@by_name
+def test_bundles_are_the_ones_examples_build_makes(blueprint: Path):
+    known = subprocess.run(
+        [sys.executable, str(BUILD_SCRIPT), "--list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    refs = bundle_refs(blueprint)
+    assert refs, "a blueprint of examples runs bundles built from examples/"
+    for model, ref in refs.items():
+        assert ref.startswith(BUILD_DIR), f"model {model!r}: {ref} is not under {BUILD_DIR}"
+        assert ref.removeprefix(BUILD_DIR) in known, f"examples/build.py does not make {ref}"
+
+
+@by_name
+def test_check_passes(layout: Path, blueprint: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelwire", "check", str(layout / "blueprints" / blueprint.name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=clean_env(),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{blueprint.name}: ok, service modelwire.solutions." in proc.stdout
+    for model in bundle_refs(blueprint):
+        assert f"  model {model}: bundle " in proc.stdout
+
+
+@by_name
+def test_runs_answers_and_sigterm_stops_every_model(layout: Path, blueprint: Path):
+    sample_call = SAMPLE_CALLS.get(blueprint.stem)
+    if sample_call is None:
+        pytest.fail(f"add a sample call for blueprints/{blueprint.name} to SAMPLE_CALLS")
+    solution = Solution(layout / "blueprints" / blueprint.name)
+    try:
+        models = solution.descendants()
+        # one process per bundle
+        assert len(models) == len(bundle_refs(blueprint)), f"{models}\n{solution.stderr}"
+        with modelwire.connect(solution.address, timeout=30) as client:
+            sample_call(client)
+        status = solution.terminate()
+    finally:
+        solution.kill()
+    assert status == 0, solution.stderr
+    assert "Traceback" not in solution.stderr, solution.stderr
+    # `run` waits for its models before it exits; allow the kernel a moment to clean up
+    deadline = time.monotonic() + 5
+    while any(p.alive() for p in models) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [p for p in models if p.alive()]
+    assert not left, f"model processes {left} outlived `modelwire run`:\n{solution.stderr}"
