@@ -1,7 +1,7 @@
 """modelwire: typed Python models as gRPC microservices, shared and composed.
 
 The root package stays light: importing it loads no component. The public API
-(`Model`, `dump`, `load`, `connect`, `create_namedtuple`) is resolved lazily on
+(`Model`, `dump`, `load`, `connect`, `push`, `create_namedtuple`) is resolved lazily on
 first attribute access, so `import modelwire.errors` costs nothing extra.
 
 Example:
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "__version__", "connect", "create_namedtuple", "dump", "load"]
+__all__ = ["Model", "__version__", "connect", "create_namedtuple", "dump", "load", "push"]
 
 _LAZY = {
     "Model": "modelwire.modeling",
@@ -26,10 +26,12 @@ _LAZY = {
     "dump": "modelwire.bundle",
     "load": "modelwire.bundle",
     "connect": "modelwire.runtime.client",
+    "push": "modelwire.catalog.client",
 }
 
 if TYPE_CHECKING:
     from modelwire.bundle import dump, load
+    from modelwire.catalog.client import push
     from modelwire.modeling import Model, create_namedtuple
     from modelwire.runtime.client import connect
 

@@ -133,3 +133,106 @@ class BrokerConfig:
     @property
     def max_message_bytes(self) -> int:
         return self.max_message_mb * 1024 * 1024
+
+
+ENV_CATALOG = "MODELWIRE_CATALOG"
+ENV_TOKEN = "MODELWIRE_TOKEN"
+ENV_CONFIG = "MODELWIRE_CONFIG"
+DEFAULT_CATALOG_PORT = 50060
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogConfig:
+    """How `modelwire catalog serve` runs.
+
+    Attributes:
+        data: the data directory (SQLite database and blobs).
+        host, port: where to listen; port 0 picks a free one.
+        max_upload_mb: the largest bundle a push may upload, in MiB.
+        threads: request threads.
+        grace_seconds: how long SIGTERM waits for in-flight calls.
+    """
+
+    data: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_CATALOG_PORT
+    max_upload_mb: int = 4096
+    threads: int = 16
+    grace_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_port("port", self.port)
+        if not isinstance(self.max_upload_mb, int) or self.max_upload_mb < 1:
+            raise ConfigError("max_upload_mb", self.max_upload_mb, "expected a positive integer")
+        if not isinstance(self.threads, int) or not 1 <= self.threads <= 1024:
+            raise ConfigError("threads", self.threads, "expected an integer from 1 to 1024")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSettings:
+    """Where a client finds the catalog, and its token.
+
+    Precedence: explicit values (flags, arguments) > MODELWIRE_CATALOG /
+    MODELWIRE_TOKEN > the config file (MODELWIRE_CONFIG, else
+    ~/.config/modelwire/config.toml, section [catalog] with `address` and `token`).
+    """
+
+    address: str
+    token: str
+    source: str = "default"
+
+    @classmethod
+    def resolve(
+        cls,
+        address: str | None = None,
+        token: str | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> CatalogSettings:
+        """Fill what was not given from the environment, then the config file.
+
+        Raises:
+            ConfigError: no catalog address or no token could be found, or the
+                config file is not valid TOML.
+        """
+        import os
+        from pathlib import Path
+
+        import tomllib
+
+        env = os.environ if environ is None else environ
+        source = "flag" if address else ""
+        address = address or env.get(ENV_CATALOG) or None
+        if address and not source:
+            source = "env"
+        token = token or env.get(ENV_TOKEN) or None
+        if not address or not token:
+            path = Path(
+                env.get(ENV_CONFIG) or Path.home() / ".config" / "modelwire" / "config.toml"
+            )
+            if path.is_file():
+                try:
+                    data = tomllib.loads(path.read_text())
+                except (tomllib.TOMLDecodeError, OSError) as exc:
+                    raise ConfigError(
+                        str(path), "", f"not a valid config file ({exc})", source="file"
+                    ) from exc
+                section = data.get("catalog", {})
+                address = address or section.get("address")
+                token = token or section.get("token")
+                source = source or "file"
+        if not address:
+            raise ConfigError(
+                ENV_CATALOG,
+                "",
+                f"no catalog address: pass --catalog HOST:PORT or set {ENV_CATALOG}",
+                source="default",
+            )
+        if not token:
+            raise ConfigError(
+                ENV_TOKEN,
+                "",
+                f"no catalog token: pass --token or set {ENV_TOKEN} "
+                "(modelwire catalog user add NAME prints one)",
+                source="default",
+            )
+        return cls(str(address), str(token), source or "default")

@@ -23,6 +23,18 @@ def test_info_proto_is_the_rendering_of_the_schema_the_runtime_serves():
     assert on_disk == render_file(lower(INFO_SCHEMA), header=HEADER)
 
 
+def test_catalog_proto_is_the_rendering_of_the_schema_the_catalog_serves():
+    from modelwire.catalog.api import CATALOG_FILE, CATALOG_SCHEMA
+
+    header = (
+        "The catalog service: push, pull, publish, search model bundles.\n"
+        "Rendered from modelwire.catalog.api.CATALOG_SCHEMA; tests/test_protos.py keeps the two "
+        "equal."
+    )
+    on_disk = (ROOT / "proto" / CATALOG_FILE).read_text()
+    assert on_disk == render_file(lower(CATALOG_SCHEMA), header=header)
+
+
 def test_buf_lint_passes_on_the_projects_protos_with_the_root_buf_yaml():
     buf = shutil.which("buf", path=str(Path(sys.executable).parent)) or shutil.which("buf")
     assert buf is not None, "buf comes with the dev extras (buf-bin)"

@@ -1,0 +1,330 @@
+"""CLI commands for the catalog: push, pull, publish, search, show, and `catalog ...` admin."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from modelwire._clikit import logging_options, reports_errors, setup_logging
+from modelwire.config import DEFAULT_CATALOG_PORT, ENV_CATALOG, ENV_TOKEN, CatalogSettings
+
+__all__ = ["catalog", "publish", "pull", "push", "search", "show"]
+
+
+def _catalog_options(fn: Callable[..., object]) -> Callable[..., object]:
+    fn = click.option("--token", default=None, help=f"Bearer token [env {ENV_TOKEN}].")(fn)
+    return click.option(
+        "--catalog",
+        "address",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"The catalog's address [env {ENV_CATALOG}, or the config file].",
+    )(fn)
+
+
+def _client(address: str | None, token: str | None) -> object:
+    from modelwire.catalog.client import CatalogClient
+
+    return CatalogClient(CatalogSettings.resolve(address, token))
+
+
+class _Bar:
+    """A progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.on = sys.stderr.isatty()
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.drawn = False
+        self.done = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.on or self.done:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        frac = done / total if total else 1.0
+        width = 30
+        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+        rate = done / max(now - self.t0, 1e-6) / 1e6
+        click.echo(
+            f"\r{self.label} [{bar}] {frac:4.0%} {done / 1e6:7.1f}/{total / 1e6:.1f} MB "
+            f"{rate:6.1f} MB/s",
+            err=True,
+            nl=False,
+        )
+        self.drawn = True
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """End the bar's line (a push the catalog answered early stops short of 100%)."""
+        if self.drawn and not self.done:
+            click.echo("", err=True)
+        self.done = True
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--allow-breaking",
+    is_flag=True,
+    help="Accept a version whose types break clients of the previous one.",
+)
+@_catalog_options
+@reports_errors
+def push(bundle: Path, allow_breaking: bool, address: str | None, token: str | None) -> None:
+    """Upload BUNDLE (directory or zip) to the catalog, private to you until published."""
+    from modelwire.catalog.client import bundle_ref
+    from modelwire.services import tune_malloc
+
+    tune_malloc()  # as the catalog server: its 1 MiB chunks stay on the heap
+    name, version = bundle_ref(bundle)
+    bar = _Bar(f"pushing {name}:{version}")
+    try:
+        with _client(address, token) as client:  # type: ignore[attr-defined]
+            info, created = client.push(bundle, allow_breaking=allow_breaking, progress=bar)
+    finally:
+        bar.close()
+    verb = "pushed" if created else "already there:"
+    click.echo(
+        f"{verb} {info.name}:{info.version} (sha256 {info.sha256[:12]}, "
+        f"{info.size} bytes, private until published)"
+        if not info.published
+        else f"{verb} {info.name}:{info.version} (sha256 {info.sha256[:12]})"
+    )
+
+
+@click.command()
+@click.argument("ref", metavar="NAME[:VERSION]")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Bundle directory to write, or a path ending in .zip.",
+)
+@_catalog_options
+@reports_errors
+def pull(ref: str, output: Path, address: str | None, token: str | None) -> None:
+    """Download a model's bundle (the latest version unless NAME:VERSION)."""
+    from modelwire.services import tune_malloc
+
+    tune_malloc()
+    bar = _Bar(f"pulling {ref}")
+    try:
+        with _client(address, token) as client:  # type: ignore[attr-defined]
+            info = client.pull(ref, output, progress=bar)
+    finally:
+        bar.close()
+    click.echo(f"pulled {info.name}:{info.version} to {output}")
+
+
+@click.command()
+@click.argument("ref", metavar="NAME:VERSION")
+@click.option("--description", required=True, help="What the model does.")
+@click.option("--category", required=True, help="E.g. classification, detection, nlp.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@_catalog_options
+@reports_errors
+def publish(
+    ref: str,
+    description: str,
+    category: str,
+    tags: tuple[str, ...],
+    address: str | None,
+    token: str | None,
+) -> None:
+    """Make a model version public, with a description and a category."""
+    if ":" not in ref:
+        raise click.BadParameter("publish needs NAME:VERSION", param_hint="'NAME:VERSION'")
+    with _client(address, token) as client:  # type: ignore[attr-defined]
+        info = client.publish(ref, description=description, category=category, tags=tags)
+    click.echo(f"published {info.name}:{info.version} ({info.category})")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("text", required=False, default="")
+@click.option("--category", default="", help="Only this category.")
+@click.option("--tag", "tags", multiple=True, help="Only models with this tag (repeatable).")
+@click.option(
+    "--accepts",
+    metavar="MODEL[:VER].METHOD",
+    default=None,
+    help="Models with a method that can take that method's response.",
+)
+@click.option(
+    "--produces",
+    metavar="MODEL[:VER].METHOD",
+    default=None,
+    help="Models with a method whose response that method can take.",
+)
+@click.option("--all-versions", is_flag=True, help="Every version, not only the latest.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
+@_catalog_options
+@reports_errors
+def search(
+    text: str,
+    category: str,
+    tags: tuple[str, ...],
+    accepts: str | None,
+    produces: str | None,
+    all_versions: bool,
+    as_json: bool,
+    limit: int,
+    address: str | None,
+    token: str | None,
+) -> None:
+    """Find models by TEXT (name, description, tags), category, tag, or type."""
+    from modelwire.catalog.client import parse_method_ref
+
+    for opt, ref in (("--accepts", accepts), ("--produces", produces)):
+        if ref:
+            try:
+                parse_method_ref(ref)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=f"'{opt}'") from None
+    with _client(address, token) as client:  # type: ignore[attr-defined]
+        found = client.search(
+            text,
+            category=category,
+            tags=tags,
+            accepts=accepts,
+            produces=produces,
+            all_versions=all_versions,
+            limit=limit,
+        )
+    if as_json:
+        click.echo(json.dumps([m.to_json() for m in found], indent=2))
+        return
+    if not found:
+        click.echo("no models found")
+        return
+    rows = [
+        [
+            m.name,
+            m.version,
+            "public" if m.published else "private",
+            m.category,
+            ", ".join(x["name"] for x in m.methods),
+            m.description[:50],
+        ]
+        for m in found
+    ]
+    click.echo(
+        _table(rows, ["NAME", "VERSION", "VISIBILITY", "CATEGORY", "METHODS", "DESCRIPTION"])
+    )
+
+
+@click.command()
+@click.argument("ref", metavar="NAME[:VERSION]")
+@_catalog_options
+@reports_errors
+def show(ref: str, address: str | None, token: str | None) -> None:
+    """Print a model's metadata and its proto."""
+    with _client(address, token) as client:  # type: ignore[attr-defined]
+        info, proto, manifest, versions = client.show(ref)
+    click.echo(
+        f"{info.name}:{info.version}  ({'public' if info.published else 'private'}, "
+        f"owner {info.owner})"
+    )
+    if info.description:
+        click.echo(f"  description  {info.description}")
+    if info.category:
+        click.echo(f"  category     {info.category}")
+    if info.tags:
+        click.echo(f"  tags         {', '.join(info.tags)}")
+    click.echo(f"  service      {info.service}")
+    for m in info.methods:
+        click.echo(f"  rpc          {m['rpc']}({m['request']}) returns ({m['response']})")
+        click.echo(f"    input      {m['input'] or '(no fields)'}")
+        click.echo(f"    output     {m['output'] or '(no fields)'}")
+    click.echo(f"  requires     {', '.join(manifest.get('requirements') or []) or '(nothing)'}")
+    click.echo(f"  python       {manifest.get('python')}")
+    click.echo(f"  sha256       {info.sha256}")
+    click.echo(f"  versions     {', '.join(versions)}")
+    click.echo("")
+    click.echo(proto, nl=False)
+
+
+# ---------------------------------------------------------------- admin: `modelwire catalog`
+
+
+@click.group()
+def catalog() -> None:
+    """Run a catalog and manage its users."""
+
+
+@catalog.command("serve")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Data directory: the SQLite database and the bundle blobs.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_CATALOG_PORT,
+    show_default=True,
+    help="0 picks a free port.",
+)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(1),
+    default=4096,
+    show_default=True,
+    help="The largest bundle a push may upload.",
+)
+@logging_options
+@reports_errors
+def catalog_serve(
+    data: Path, host: str, port: int, max_upload_mb: int, log_level: str, log_format: str | None
+) -> None:
+    """Serve a catalog from DATA until SIGTERM."""
+    setup_logging(log_level, log_format)
+    from modelwire.catalog.server import serve
+    from modelwire.config import CatalogConfig
+
+    config = CatalogConfig(data=str(data), host=host, port=port, max_upload_mb=max_upload_mb)
+    sys.exit(serve(config, announce=click.echo))
+
+
+@catalog.group("user")
+def catalog_user() -> None:
+    """Manage the catalog's users."""
+
+
+@catalog_user.command("add")
+@click.argument("name")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The catalog's data directory.",
+)
+@reports_errors
+def user_add(name: str, data: Path) -> None:
+    """Create user NAME; prints its bearer token as the last line (shown only once)."""
+    from modelwire.catalog.store import Store
+
+    token = Store(data).add_user(name)
+    click.echo(f"created user {name}; its token (stored only as a hash, shown once):")
+    click.echo(token)

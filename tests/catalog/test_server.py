@@ -1,0 +1,142 @@
+"""`modelwire catalog serve` and `catalog user add`: a real subprocess with health and
+reflection, SQLite in WAL mode, tokens stored only as hashes, UNAUTHENTICATED without one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from click.testing import Result
+from google.protobuf import descriptor_pool
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from modelwire.catalog.api import CATALOG_SERVICE
+from tests.catalog.helpers import PB, Catalog, CatalogProcess, contents, health, raw_unary
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_serve_announces_its_address_and_serves_health_and_reflection(
+    tmp_path: Path, cli: Callable[..., Result]
+):
+    data = tmp_path / "data"
+    server = CatalogProcess(data)
+    try:
+        assert re.fullmatch(
+            r"modelwire catalog listening on 127\.0\.0\.1:\d+", server.listening_line
+        )
+        assert health(server.address) == "SERVING"
+        assert health(server.address, CATALOG_SERVICE) == "SERVING"
+        with grpc.insecure_channel(server.address) as channel:
+            db = ProtoReflectionDescriptorDatabase(channel)
+            services = set(db.get_services())
+            service = descriptor_pool.DescriptorPool(db).FindServiceByName(CATALOG_SERVICE)
+            methods = {m.name: (m.input_type.name, m.output_type.name) for m in service.methods}
+        assert {CATALOG_SERVICE, "grpc.health.v1.Health"} <= services
+        assert methods == {
+            "PushBundle": ("PushBundleRequest", "PushBundleResponse"),
+            "PullBundle": ("PullBundleRequest", "PullBundleResponse"),
+            "PublishModel": ("PublishModelRequest", "PublishModelResponse"),
+            "GetModel": ("GetModelRequest", "GetModelResponse"),
+            "SearchModels": ("SearchModelsRequest", "SearchModelsResponse"),
+        }
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    with sqlite3.connect(data / "catalog.db") as db_conn:
+        assert db_conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db_conn.close()
+
+
+def test_user_add_prints_the_token_last_and_stores_only_its_hash(
+    tmp_path: Path, cli: Callable[..., Result]
+):
+    data = tmp_path / "data"
+    result = cli("catalog", "user", "add", "alice", "--data", str(data))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:-1] == ["created user alice; its token (stored only as a hash, shown once):"]
+    token = lines[-1]
+    assert re.fullmatch(r"mwt_[A-Za-z0-9_-]{43}", token)
+    raw = (data / "catalog.db").read_bytes()
+    for path in data.iterdir():  # the WAL holds the newest pages
+        if path.is_file():
+            raw += path.read_bytes()
+    assert token.encode() not in raw
+    assert token[4:].encode() not in raw
+    with sqlite3.connect(data / "catalog.db") as db:
+        stored = db.execute("SELECT name, token_sha256 FROM users").fetchall()
+    db.close()
+    assert stored == [("alice", hashlib.sha256(token.encode()).hexdigest())]
+
+    again = cli("catalog", "user", "add", "alice", "--data", str(data))
+    assert (again.exit_code, again.stderr) == (1, "error: user 'alice' already exists\n")
+    bad = cli("catalog", "user", "add", "al ice", "--data", str(data))
+    assert (bad.exit_code, bad.stderr) == (
+        1,
+        "error: user name 'al ice' must be 1 to 64 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        pytest.param(
+            None, "the catalog needs a token: pass --token, or set MODELWIRE_TOKEN", id="no-token"
+        ),
+        pytest.param(
+            "mwt_not-a-token",
+            "the token is not valid (modelwire catalog user add NAME prints a new one)",
+            id="wrong-token",
+        ),
+    ],
+)
+def test_every_call_without_a_valid_token_is_unauthenticated(
+    catalog: Catalog, token: str | None, message: str
+):
+    catalog.user("alice")
+    requests = {
+        "GetModel": PB.get("GetModelRequest")(name="tokenizer"),
+        "SearchModels": PB.get("SearchModelsRequest")(),
+        "PublishModel": PB.get("PublishModelRequest")(
+            name="tokenizer", version="1.0.0", description="d", category="c"
+        ),
+    }
+    for rpc, request in requests.items():
+        assert raw_unary(catalog.address, token, rpc, request) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            message,
+        ), rpc
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    with grpc.insecure_channel(catalog.address) as channel:
+        pull: grpc.UnaryStreamMultiCallable[Any, bytes] = channel.unary_stream(
+            f"/{CATALOG_SERVICE}/PullBundle", request_serializer=lambda m: m.SerializeToString()
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            list(pull(PB.get("PullBundleRequest")(name="tokenizer"), metadata=metadata))
+        assert (info.value.code(), info.value.details()) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            message,
+        )
+    assert contents(catalog.data).uploads == []
+
+
+def test_a_scheme_other_than_bearer_is_unauthenticated(catalog: Catalog):
+    token = catalog.user("alice")
+    with grpc.insecure_channel(catalog.address) as channel:
+        call: grpc.UnaryUnaryMultiCallable[Any, bytes] = channel.unary_unary(
+            f"/{CATALOG_SERVICE}/SearchModels",
+            request_serializer=lambda m: m.SerializeToString(),
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            call(PB.get("SearchModelsRequest")(), metadata=(("authorization", f"Basic {token}"),))
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -1,0 +1,115 @@
+"""Where a client finds the catalog and its token: flag > MODELWIRE_* env > config file,
+value by value, each source tried through the CLI against a real catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from tests.catalog.helpers import Catalog
+
+pytestmark = pytest.mark.timeout(60)
+
+WRONG_TOKEN = "mwt_wrong"
+NOWHERE = "127.0.0.1:1"
+OK = "ok"
+REFUSED = "refused"  # UNAUTHENTICATED: the wrong token was the one used
+
+
+def _config(path: Path, address: str | None, token: str | None) -> None:
+    lines = ["[catalog]"]
+    if address:
+        lines.append(f'address = "{address}"')
+    if token:
+        lines.append(f'token = "{token}"')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+# each source: (address, token) as "good", "bad" or None (not given there); the config file
+# is named by MODELWIRE_CONFIG, or in its default place under ~/.config (`home`)
+CASES = [
+    pytest.param(("good", "good"), None, None, OK, id="flags-only"),
+    pytest.param(None, ("good", "good"), None, OK, id="env-only"),
+    pytest.param(None, None, ("good", "good"), OK, id="file-only"),
+    pytest.param(None, None, ("good", "good"), OK, id="file-only-home"),
+    pytest.param(None, ("good", "good"), ("bad", "bad"), OK, id="env-beats-file-home"),
+    pytest.param(("good", "good"), ("bad", "bad"), ("bad", "bad"), OK, id="flags-beat-env"),
+    pytest.param(None, ("good", "good"), ("bad", "bad"), OK, id="env-beats-file"),
+    pytest.param((None, "bad"), ("good", "good"), None, REFUSED, id="a-wrong-flag-still-wins"),
+    pytest.param(None, (None, "bad"), ("good", "good"), REFUSED, id="a-wrong-env-still-wins"),
+    pytest.param(("good", None), (None, "good"), ("bad", "bad"), OK, id="value-by-value"),
+    pytest.param(None, ("good", None), (None, "good"), OK, id="address-env-token-file"),
+]
+
+
+@pytest.mark.parametrize(("flags", "env", "file", "outcome"), CASES)
+def test_settings_precedence(
+    catalog: Catalog,
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    flags: tuple[str | None, str | None] | None,
+    env: tuple[str | None, str | None] | None,
+    file: tuple[str | None, str | None] | None,
+    outcome: str,
+    request: pytest.FixtureRequest,
+):
+    in_default_place = request.node.callspec.id.endswith("-home")
+    token = catalog.user("alice")
+    good = {"address": catalog.address, "token": token}
+    bad = {"address": NOWHERE, "token": WRONG_TOKEN}
+
+    def pick(values: tuple[str | None, str | None] | None, i: int) -> str | None:
+        if values is None or values[i] is None:
+            return None
+        return (good if values[i] == "good" else bad)["address" if i == 0 else "token"]
+
+    args = ["search", "--json"]
+    if pick(flags, 0):
+        args += ["--catalog", pick(flags, 0)]  # type: ignore[list-item]
+    if pick(flags, 1):
+        args += ["--token", pick(flags, 1)]  # type: ignore[list-item]
+    environ: dict[str, str] = {}
+    if pick(env, 0):
+        environ["MODELWIRE_CATALOG"] = pick(env, 0)  # type: ignore[assignment]
+    if pick(env, 1):
+        environ["MODELWIRE_TOKEN"] = pick(env, 1)  # type: ignore[assignment]
+    if file is not None:
+        if in_default_place:
+            path = Path.home() / ".config" / "modelwire" / "config.toml"
+        else:
+            path = tmp_path / "modelwire.toml"
+            environ["MODELWIRE_CONFIG"] = str(path)
+        _config(path, pick(file, 0), pick(file, 1))
+    result = cli(*args, env=environ)
+    if outcome == OK:
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "[]\n", "")
+    else:
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"error: {catalog.address} SearchModels: UNAUTHENTICATED: the token is not valid "
+            "(modelwire catalog user add NAME prints a new one)\n",
+        )
+
+
+def test_missing_settings_say_where_to_put_them(cli: Callable[..., Result], tmp_path: Path):
+    no_address = cli("search", env={})
+    assert (no_address.exit_code, no_address.stderr) == (
+        1,
+        "error: MODELWIRE_CATALOG='': no catalog address: pass --catalog HOST:PORT or set "
+        "MODELWIRE_CATALOG\n",
+    )
+    no_token = cli("search", env={"MODELWIRE_CATALOG": NOWHERE})
+    assert (no_token.exit_code, no_token.stderr) == (
+        1,
+        "error: MODELWIRE_TOKEN='': no catalog token: pass --token or set MODELWIRE_TOKEN "
+        "(modelwire catalog user add NAME prints one)\n",
+    )
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[catalog\n")
+    result = cli("search", env={"MODELWIRE_CONFIG": str(broken)})
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {broken}='': not a valid config file (")
