@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from modelwire import __version__
-from modelwire._clikit import logging_options, reports_errors, setup_logging
+from modelwire._clikit import catalog_resolver, logging_options, reports_errors, setup_logging
 from modelwire.config import (
     DEFAULT_MAX_MESSAGE_MB,
     DEFAULT_PORT,
@@ -291,7 +291,7 @@ def stubs(bundle: str, output: Path, module: str) -> None:
         from modelwire.broker.launch import check_file
         from modelwire.codegen.proto import render_proto
 
-        plan, _, _ = check_file(bundle)
+        plan, _, _ = check_file(bundle, catalog=catalog_resolver())
         proto = render_proto(plan.schema)
     else:
         from modelwire.bundle import PROTO, Bundle
@@ -382,10 +382,39 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         channel.close()
 
 
+@main.command()
+@click.argument("address")
+@click.option("--service", default="", help="A service name; empty for the whole server.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=3.0,
+    show_default=True,
+    help="Seconds to wait for an answer.",
+)
+def health(address: str, service: str, timeout: float) -> None:
+    """Exit 0 if the server at ADDRESS reports SERVING over grpc.health.v1, else 1.
+
+    Prints the status; container HEALTHCHECKs and scripts use it.
+    """
+    from modelwire.errors import ServiceError
+    from modelwire.services import health_status
+
+    try:
+        status = health_status(address, service, timeout=timeout)
+    except ServiceError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(status)
+    sys.exit(0 if status == "SERVING" else 1)
+
+
 def _register() -> None:
     from modelwire.cli_blueprints import check, graph, run
+    from modelwire.cli_catalog import catalog, publish, pull, push, search, show
+    from modelwire.cli_containers import build, export
 
-    for command in (check, run, graph):
+    for command in (check, run, graph, build, export, push, pull, publish, search, show, catalog):
         main.add_command(command)
 
 
