@@ -186,7 +186,13 @@ class BrokerProcess:
     Any failure message includes the broker's captured stderr (its log and its models').
     """
 
-    def __init__(self, blueprint: Path, *args: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        blueprint: Path,
+        *args: str,
+        timeout: float = 60.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = [
             sys.executable,
             "-m",
@@ -200,7 +206,11 @@ class BrokerProcess:
             *args,
         ]
         self.proc = subprocess.Popen(
-            self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
         self.stderr_lines: list[str] = []
         self.stdout_lines: list[str] = []
