@@ -1,16 +1,26 @@
 """`modelwire run`: check a blueprint, start its models, serve the solution, stop it all.
 
-The embedded default starts every `bundle:` model as a local `modelwire serve
---port 0` process. Each child asks the kernel for SIGTERM when this process
-dies (MODELWIRE_PARENT_PID, see `modelwire.services.follow_parent`), so even a
-SIGKILLed broker leaves no model processes behind; Ctrl-C and SIGTERM stop them
-in order: the solution drains first, then the models. The models' logs are
-relayed into the broker's, each record naming its model.
+The embedded default (`LocalModels`) starts every `bundle:` model as a local
+`modelwire serve --port 0` process. Each child asks the kernel for SIGTERM when
+this process dies (MODELWIRE_PARENT_PID, see `modelwire.services.follow_parent`),
+so even a SIGKILLed broker leaves no model processes behind.
+
+With `--docker` (`modelwire.broker.containers.DockerModels`) every bundle model
+runs as a container of its image, built once per bundle digest, on a Docker
+network made for this run; the broker stays on this host and reaches them
+through loopback ports. Containers and network are removed when the run stops.
+
+Either way, Ctrl-C and SIGTERM stop everything in order: the solution drains
+first, then the models; the models' logs are relayed into the broker's, each
+record naming its model. `address:` models are waited for (up to the startup
+timeout) before the blueprint is checked: on Kubernetes the broker may start
+before its models.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,17 +32,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+import grpc
 
 from modelwire.broker.blueprint import load_blueprint
+from modelwire.broker.containers import DockerModels, signals_to
 from modelwire.broker.resolve import CatalogResolver, resolve
 from modelwire.broker.service import start_solution
 from modelwire.broker.typecheck import SolutionPlan, check
 from modelwire.config import BrokerConfig
 from modelwire.diagnostics import Diagnostic, render
 from modelwire.errors import BlueprintError, ModelwireError, ServiceError
-from modelwire.services import ENV_PARENT_PID, check_port_free, health_status, tune_malloc
+from modelwire.images import DEFAULT_BASE, DEFAULT_PREFIX
+from modelwire.services import (
+    ENV_PARENT_PID,
+    check_port_free,
+    health_status,
+    tune_malloc,
+    wait_ready,
+)
 
-__all__ = ["LISTENING", "LocalModels", "check_file", "run"]
+__all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "check_file", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +92,16 @@ def check_file(
     if plan is None or diags:
         raise CheckFailed(sorted(diags, key=Diagnostic.sort_key), str(path))
     return plan, resolved.bundles, resolved.addresses
+
+
+class Models(Protocol):
+    """How `run` starts the bundle models and stops them again."""
+
+    def start(self, timeout: float) -> dict[str, str]:
+        """Start every model; wait until each reports SERVING. Returns their addresses."""
+
+    def stop(self, grace: float) -> None:
+        """Stop every model started (also after a failed or interrupted start)."""
 
 
 @dataclass
@@ -230,8 +261,16 @@ def run(
     *,
     announce: Callable[[str], None] | None = None,
     catalog: CatalogResolver | None = None,
+    base: str = DEFAULT_BASE,
+    image_prefix: str = DEFAULT_PREFIX,
+    progress: Callable[[str], None] | None = None,
 ) -> int:
     """Check `path`, start its models, serve the solution until SIGTERM/SIGINT; exit status.
+
+    Args:
+        base: with `config.docker`, the base image of the models' images.
+        image_prefix: with `config.docker`, the prefix of their tags.
+        progress: with `config.docker`, where image builds report their steps.
 
     Raises:
         CheckFailed: the blueprint has errors (nothing was started).
@@ -239,20 +278,91 @@ def run(
         ServiceError: a model could not be started.
     """
     tune_malloc()  # large messages pass through the broker as they do through models
+    wait_for_addresses(path, config.startup_seconds)
     plan, bundles, addresses = check_file(path, catalog=catalog)
     # a busy port fails before any model is started, not after they all are
     check_port_free(config.host, config.port)
     if config.metrics_port:
         check_port_free(config.host, config.metrics_port, "metrics_port")
-    models = LocalModels(bundles, max_message_mb=config.max_message_mb)
+    models: Models
+    if config.docker:
+        models = DockerModels(
+            bundles,
+            solution=plan.schema.name,
+            base=base,
+            image_prefix=image_prefix,
+            max_message_mb=config.max_message_mb,
+            progress=progress,
+            relay=_relay,
+        )
+    else:
+        models = LocalModels(bundles, max_message_mb=config.max_message_mb)
     try:
-        if config.docker:
-            raise ModelwireError("run --docker is not available yet")
-        addresses = {**addresses, **models.start(config.startup_seconds)}
-        return asyncio.run(_serve(plan, addresses, config, announce))
+        # containers outlive this process unless it stops them: a SIGTERM before the
+        # solution serves (and handles it) must unwind through `finally` like Ctrl-C does
+        # (local models die with us)
+        with signals_to(_interrupt) if config.docker else contextlib.nullcontext():
+            addresses = {**addresses, **models.start(config.startup_seconds)}
+            return asyncio.run(_serve(plan, addresses, config, announce))
     finally:
-        models.stop(config.grace_seconds)
+        with signals_to(_already_stopping) if config.docker else contextlib.nullcontext():
+            models.stop(config.grace_seconds)
         logger.info("stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    logger.warning("%s received: already stopping the models", signal.Signals(signum).name)
+
+
+_FAST_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def wait_for_addresses(path: str | Path, seconds: float) -> None:
+    """Wait up to `seconds` for the blueprint's `address:` models to answer.
+
+    Only reachability is waited for: once a server answers (or time is up),
+    `check_file` reports whatever is wrong with it. A blueprint that does not
+    load is not waited for either.
+    """
+    bp, diagnostics = load_blueprint(path)
+    if bp is None or diagnostics:
+        return
+    deadline = time.monotonic() + seconds
+    for m in bp.models.values():
+        if m.kind != "address":
+            continue
+        waited = False
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                # a new channel each time: no reconnect or DNS backoff carried over
+                with grpc.insecure_channel(m.value, options=_FAST_RECONNECT) as channel:
+                    wait_ready(channel, m.value, max(0.1, min(1.0, remaining)))
+            except ServiceError:
+                if time.monotonic() >= deadline:
+                    break
+                if not waited:
+                    logger.info(
+                        "waiting for model %s at %s (up to %.0f s)",
+                        m.name,
+                        m.value,
+                        remaining,
+                        extra={"model": m.name, "address": m.value},
+                    )
+                    waited = True
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                continue
+            if waited:
+                logger.info("model %s at %s answers", m.name, m.value, extra={"model": m.name})
+            break
 
 
 async def _serve(

@@ -1,10 +1,13 @@
 """Deployment text for a solution: a docker-compose file and Kubernetes manifests.
 
-Pure functions of an `Deployment` record; deterministic YAML (key order kept).
-Every model is a service reachable by its DNS name on port 50051; the broker
-gets the blueprint with `address:` models pointing at those names, waits for the
-models to be healthy (compose `depends_on` conditions; on Kubernetes it retries
-until their Services answer), and publishes the solution's port.
+Pure functions of a `Deployment` record; deterministic YAML (key order kept).
+Names come from the solution, so two solutions can share a namespace: model
+`scaler` of solution `iris-chain` is the service `iris-chain-scaler` on port
+50051, and the broker is the service `iris-chain` (the solution, as clients
+see it). The broker gets the blueprint with `address:` models pointing at those
+names; it waits for the models (compose `depends_on` health conditions; on
+Kubernetes `modelwire run` retries them up to `--startup-timeout`, and a startup
+probe gives it that long), and serves the solution on its port.
 """
 
 from __future__ import annotations
@@ -15,29 +18,40 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DeployedModel", "Deployment", "dns_name", "render_compose", "render_k8s"]
+__all__ = [
+    "MODEL_PORT",
+    "DeployedModel",
+    "Deployment",
+    "dns_name",
+    "model_host",
+    "render_compose",
+    "render_k8s",
+]
 
 MODEL_PORT = 50051
+STARTUP_SECONDS = 120  # what `modelwire run --startup-timeout` and the startup probes allow
 _LABEL = "app.kubernetes.io"
 
 
 def dns_name(name: str) -> str:
-    """A DNS-1123 label: `face_boxes` -> `face-boxes`."""
+    """A DNS-1123 label: `face_boxes` -> `face-boxes` (at most 63 characters)."""
     label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
-    return (label or "model")[:63]
+    return label[:63].rstrip("-") or "model"
+
+
+def model_host(solution: str, key: str) -> str:
+    """The service name of a solution's model: `iris-chain-scaler`."""
+    return dns_name(f"{solution}-{key}")
 
 
 @dataclass(frozen=True)
 class DeployedModel:
     key: str  # the model's name in the blueprint
+    host: str  # its service name (`model_host`)
     image: str
     context: str  # build context directory, relative to the export directory
     cpu: str = "250m"
     memory: str = "512Mi"
-
-    @property
-    def host(self) -> str:
-        return dns_name(self.key)
 
 
 @dataclass(frozen=True)
@@ -50,14 +64,46 @@ class Deployment:
     port: int = 50051
     header: str = ""
 
+    @property
+    def broker_host(self) -> str:
+        return dns_name(self.solution)
+
+
+class _Dumper(yaml.SafeDumper):
+    """No anchors and aliases for shared dicts; multi-line text as a literal block."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
 
 def _dump(doc: Any) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def _broker_args() -> list[str]:
+    return [
+        "run",
+        "/etc/modelwire/blueprint.yaml",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(MODEL_PORT),
+        "--startup-timeout",
+        str(STARTUP_SECONDS),
+    ]
 
 
 def _health(port: int) -> dict[str, Any]:
     return {
-        "test": ["CMD", "modelwire", "health", f"127.0.0.1:{port}"],
+        "test": ["CMD", "modelwire", "health", f"127.0.0.1:{port}", "--timeout", "2"],
         "interval": "5s",
         "timeout": "3s",
         "retries": 5,
@@ -67,31 +113,29 @@ def _health(port: int) -> dict[str, Any]:
 
 def render_compose(d: Deployment) -> str:
     """A docker-compose file (format 2.4, run as is by docker-compose 1.29 and compose v2)."""
-    network = dns_name(d.solution)
+    network = d.broker_host
     services: dict[str, Any] = {}
     for m in d.models:
         services[m.host] = {
             "image": m.image,
-            "build": {"context": m.context},
+            # the context holds every wheel: the build needs no network
+            "build": {"context": m.context, "network": "none"},
+            "init": True,  # SIGTERM stops a model even before it handles signals itself
             "networks": [network],
             "healthcheck": _health(MODEL_PORT),
+            "stop_grace_period": "15s",
             "restart": "unless-stopped",
         }
-    services["broker"] = {
+    services[d.broker_host] = {
         "image": d.broker_image,
-        "build": {"context": d.broker_context},
-        "command": [
-            "run",
-            "/etc/modelwire/blueprint.yaml",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(MODEL_PORT),
-        ],
+        "build": {"context": d.broker_context, "network": "none"},
+        "command": _broker_args(),
+        "init": True,
         "ports": [f"{d.port}:{MODEL_PORT}"],
         "networks": [network],
         "depends_on": {m.host: {"condition": "service_healthy"} for m in d.models},
         "healthcheck": _health(MODEL_PORT),
+        "stop_grace_period": "15s",
         "restart": "unless-stopped",
     }
     doc = {"version": "2.4", "services": services, "networks": {network: {}}}
@@ -99,35 +143,50 @@ def render_compose(d: Deployment) -> str:
     return head + _dump(doc)
 
 
-def _probe() -> dict[str, Any]:
+def _probe(period: int, failures: int) -> dict[str, Any]:
+    """A gRPC probe: grpc.health.v1 Check on the container's port."""
     return {
         "grpc": {"port": MODEL_PORT},
-        "periodSeconds": 5,
+        "periodSeconds": period,
         "timeoutSeconds": 3,
-        "failureThreshold": 3,
+        "failureThreshold": failures,
     }
 
 
-def _deployment(
-    name: str, image: str, solution: str, cpu: str, memory: str, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    labels = {
+def _labels(name: str, solution: str) -> dict[str, str]:
+    return {
         f"{_LABEL}/name": name,
         f"{_LABEL}/part-of": dns_name(solution),
         f"{_LABEL}/managed-by": "modelwire",
     }
+
+
+def _deployment(
+    name: str,
+    image: str,
+    solution: str,
+    cpu: str,
+    memory: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "grpc", "containerPort": MODEL_PORT, "protocol": "TCP"}],
-        "readinessProbe": {**_probe(), "initialDelaySeconds": 2},
-        "livenessProbe": {**_probe(), "initialDelaySeconds": 10},
+        # loading a model (or, for the broker, reaching its models) may take up to
+        # STARTUP_SECONDS; liveness only counts after the startup probe succeeded
+        "startupProbe": _probe(2, STARTUP_SECONDS // 2),
+        "readinessProbe": _probe(5, 3),
+        "livenessProbe": _probe(10, 3),
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
+            "runAsGroup": 10001,
             "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
     if extra:
@@ -135,6 +194,7 @@ def _deployment(
     spec: dict[str, Any] = {"containers": [container]}
     if extra and "volumes" in extra:
         spec["volumes"] = extra["volumes"]
+    labels = _labels(name, solution)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -151,10 +211,7 @@ def _service(name: str, solution: str, port: int) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": name,
-            "labels": {f"{_LABEL}/name": name, f"{_LABEL}/part-of": dns_name(solution)},
-        },
+        "metadata": {"name": name, "labels": _labels(name, solution)},
         "spec": {
             "selector": {f"{_LABEL}/name": name},
             "ports": [
@@ -181,29 +238,23 @@ def render_k8s(d: Deployment) -> dict[str, str]:
             _service(m.host, d.solution, MODEL_PORT),
         ]
         files[f"{m.host}.yaml"] = head + "---\n".join(_dump(x) for x in docs)
-    config_name = f"{dns_name(d.solution)}-blueprint"
+    broker = d.broker_host
+    config_name = f"{broker}-blueprint"[:63]
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": config_name, "labels": {f"{_LABEL}/part-of": dns_name(d.solution)}},
+        "metadata": {"name": config_name, "labels": _labels(config_name, d.solution)},
         "data": {"blueprint.yaml": d.blueprint},
     }
-    broker = _deployment(
-        "broker",
+    deployment = _deployment(
+        broker,
         d.broker_image,
         d.solution,
         "250m",
         "256Mi",
         {
             "container": {
-                "args": [
-                    "run",
-                    "/etc/modelwire/blueprint.yaml",
-                    "--host",
-                    "0.0.0.0",
-                    "--port",
-                    str(MODEL_PORT),
-                ],
+                "args": _broker_args(),
                 "volumeMounts": [
                     {"name": "blueprint", "mountPath": "/etc/modelwire", "readOnly": True}
                 ],
@@ -211,7 +262,7 @@ def render_k8s(d: Deployment) -> dict[str, str]:
             "volumes": [{"name": "blueprint", "configMap": {"name": config_name}}],
         },
     )
-    files["broker.yaml"] = head + "---\n".join(
-        _dump(x) for x in (configmap, broker, _service("broker", d.solution, d.port))
+    files[f"{broker}.yaml"] = head + "---\n".join(
+        _dump(x) for x in (configmap, deployment, _service(broker, d.solution, d.port))
     )
     return files

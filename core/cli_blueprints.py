@@ -89,7 +89,23 @@ def check(blueprint: Path) -> None:
     type=click.FloatRange(0, min_open=True),
     default=120.0,
     show_default=True,
-    help="Seconds to wait for the models to serve.",
+    help="Seconds to wait for the models to serve (and for address: models to answer).",
+)
+@click.option(
+    "--docker",
+    is_flag=True,
+    help="Run the bundle models as containers on a private Docker network, not as processes.",
+)
+@click.option(
+    "--base",
+    default=None,
+    help="With --docker: the base image of the models' images [default: python:3.11-slim].",
+)
+@click.option(
+    "--image-prefix",
+    default="modelwire",
+    show_default=True,
+    help="With --docker: images are PREFIX/<model>:<version>-<bundle digest>.",
 )
 @logging_options
 @reports_errors
@@ -101,16 +117,22 @@ def run(
     metrics_port: int | None,
     grace: float,
     startup_timeout: float,
+    docker: bool,
+    base: str | None,
+    image_prefix: str,
     log_level: str,
     log_format: str | None,
 ) -> None:
-    """Check BLUEPRINT, start its models locally, and serve the solution until SIGTERM.
+    """Check BLUEPRINT, start its models, and serve the solution until SIGTERM.
 
-    Every `bundle:` model runs as a local `modelwire serve` process; Ctrl-C or
-    SIGTERM stops the solution and then every model.
+    Every `bundle:` model runs as a local `modelwire serve` process, or with
+    --docker as a container of its image (built once per bundle digest, then
+    reused) on a Docker network made for this run. Ctrl-C or SIGTERM stops the
+    solution and then every model, and removes the containers and the network.
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
+    from modelwire.images import DEFAULT_BASE
 
     config = BrokerConfig(
         host=host,
@@ -119,8 +141,17 @@ def run(
         metrics_port=metrics_port,
         grace_seconds=grace,
         startup_seconds=startup_timeout,
+        docker=docker,
     )
-    sys.exit(run_blueprint(blueprint, config, announce=click.echo, catalog=catalog_resolver()))
+    status = run_blueprint(
+        blueprint,
+        config,
+        announce=click.echo,
+        catalog=catalog_resolver(),
+        base=base or DEFAULT_BASE,
+        image_prefix=image_prefix,
+    )
+    sys.exit(status)
 
 
 @click.command()

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modelwire._clikit import catalog_resolver, logging_options, reports_errors, setup_logging
 
-__all__ = ["build", "default_tag", "export"]
+if TYPE_CHECKING:
+    from modelwire.images import BuildResult
+
+__all__ = ["build", "export"]
 
 
-def default_tag(name: str, version: str) -> str:
-    """The image tag modelwire uses unless told otherwise: `modelwire/iris:1.0.0`."""
-    return f"modelwire/{name}:{version}"
+def _progress(line: str) -> None:
+    click.echo(f"  {line}", err=True)
+
+
+_PREFIX_HELP = (
+    "Image name prefix (a registry and namespace, e.g. registry.example.com/ml): images are "
+    "PREFIX/<model>:<version>."
+)
 
 
 @click.command()
@@ -27,6 +36,7 @@ def default_tag(name: str, version: str) -> str:
 @click.option(
     "--base", default=None, help="Base image with the bundle's Python [default: python:3.11-slim]."
 )
+@click.option("--image-prefix", default="modelwire", show_default=True, help=_PREFIX_HELP)
 @click.option(
     "--context",
     "context_dir",
@@ -34,55 +44,62 @@ def default_tag(name: str, version: str) -> str:
     default=None,
     help="Keep the build context (Dockerfile, wheels, bundle) here.",
 )
+@click.option("--no-cache", is_flag=True, help="Build every layer again.")
 @logging_options
 @reports_errors
 def build(
     source: Path,
     tag: str | None,
     base: str | None,
+    image_prefix: str,
     context_dir: Path | None,
+    no_cache: bool,
     log_level: str,
     log_format: str | None,
 ) -> None:
-    """Build the Docker image of a bundle, or of every bundle model of a blueprint (.yaml).
+    """Build the Docker image of a bundle, or the images of a blueprint (.yaml).
 
-    The image installs its dependencies from a wheelhouse prepared here, so the
-    build needs no network; the bundle is its last layer, so a new model version
-    rebuilds only that layer.
+    The image installs its dependencies from a wheelhouse prepared here and builds
+    with no network; the bundle is its last layer, so a new model version rebuilds
+    only that layer. A blueprint builds one image per bundle model and the
+    broker's image: the images `modelwire export` names.
     """
     setup_logging(log_level, log_format)
-    from modelwire.bundle import read_manifest
-    from modelwire.images import DEFAULT_BASE, build_image
+    from modelwire.images import DEFAULT_BASE, build_image, default_tag
 
     base = base or DEFAULT_BASE
     if source.suffix in (".yaml", ".yml"):
         if tag is not None:
             raise click.BadParameter(
-                "a blueprint builds one image per model; drop --tag", param_hint="'--tag'"
+                "a blueprint builds one image per model; drop --tag (see --image-prefix)",
+                param_hint="'--tag'",
             )
-        from modelwire.broker.launch import check_file
+        from modelwire.broker.export import build_images
 
-        _, bundles, _ = check_file(source, catalog=catalog_resolver())
-        targets: list[tuple[str | None, Path]] = list(bundles.items())
-    else:
-        targets = [(None, source)]
-    for model, path in targets:
-        m = read_manifest(path)
-        image = tag or default_tag(m.name, m.version)
-        label = f"{model} ({path})" if model else str(path)
-        click.echo(f"building {image} for {label}", err=True)
-        ctx = context_dir / m.name if context_dir and model else context_dir
-        result = build_image(
-            path,
-            image,
+        for name, result in build_images(
+            source,
             base=base,
-            context_dir=ctx,
-            progress=lambda line: click.echo(f"  {line}", err=True),
-        )
-        click.echo(
-            f"built {result.tag} ({result.image_id[7:19]}, "
-            f"{result.cached_steps} of {result.steps} steps cached)"
-        )
+            prefix=image_prefix,
+            progress=_progress,
+            catalog=catalog_resolver(),
+            context_dir=context_dir,
+            nocache=no_cache,
+        ):
+            click.echo(f"built {result.tag} for {name} ({_summary(result)})")
+        return
+    from modelwire.bundle import read_manifest
+
+    m = read_manifest(source)
+    image = tag or default_tag(m.name, m.version, image_prefix)
+    click.echo(f"building {image} for {source}", err=True)
+    result = build_image(
+        source, image, base=base, context_dir=context_dir, progress=_progress, nocache=no_cache
+    )
+    click.echo(f"built {result.tag} ({_summary(result)})")
+
+
+def _summary(result: BuildResult) -> str:
+    return f"{result.image_id[7:19]}, {result.cached_steps} of {result.steps} steps cached"
 
 
 @click.command()
@@ -109,9 +126,15 @@ def build(
     help="The port the solution is published on.",
 )
 @click.option("--base", default=None, help="Base image [default: python:3.11-slim].")
+@click.option("--image-prefix", default="modelwire", show_default=True, help=_PREFIX_HELP)
 @reports_errors
 def export(
-    blueprint: Path, compose_dir: Path | None, k8s_dir: Path | None, port: int, base: str | None
+    blueprint: Path,
+    compose_dir: Path | None,
+    k8s_dir: Path | None,
+    port: int,
+    base: str | None,
+    image_prefix: str,
 ) -> None:
     """Write deployment files for BLUEPRINT: docker-compose (--compose) or Kubernetes (--k8s)."""
     if compose_dir is None and k8s_dir is None:
@@ -125,16 +148,20 @@ def export(
             compose_dir,
             port=port,
             base=base or DEFAULT_BASE,
-            progress=lambda line: click.echo(f"  {line}", err=True),
+            progress=_progress,
             catalog=catalog_resolver(),
+            prefix=image_prefix,
         )
         click.echo(
             f"wrote {compose_dir / 'docker-compose.yml'} "
             f"(run it: docker-compose -f {compose_dir / 'docker-compose.yml'} up)"
         )
     if k8s_dir is not None:
-        files = export_k8s(blueprint, k8s_dir, port=port, catalog=catalog_resolver())
+        files = export_k8s(
+            blueprint, k8s_dir, port=port, catalog=catalog_resolver(), prefix=image_prefix
+        )
         click.echo(
-            f"wrote {len(files)} manifests to {k8s_dir} (images: modelwire build "
-            f"{blueprint}; then kubectl apply -f {k8s_dir})"
+            f"wrote {len(files)} manifests to {k8s_dir} (images: modelwire build {blueprint} "
+            f"--image-prefix {image_prefix}, pushed where the cluster pulls from; then "
+            f"kubectl apply -f {k8s_dir})"
         )

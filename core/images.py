@@ -1,39 +1,57 @@
 """Docker images of bundles (and of a solution's broker), built with the Docker SDK.
 
 The build context holds the Dockerfile (`modelwire.codegen.dockerfile`), a
-wheelhouse prepared on the host with pip (modelwire's runtime and the model's
-requirements, at the versions installed here), and the bundle; so the image
-build itself needs no network. Wheelhouses are cached per set of pins under
-~/.cache/modelwire/wheels. The base image's Python minor version is checked
-against the bundle's before anything is built.
+wheelhouse prepared on the host with pip (`modelwire._wheelhouse`), and the
+bundle; the image build runs with no network at all (`network_mode="none"`).
+
+The base image is probed once per image id (its Python minor version, libc and
+machine), so the wheels fit the image rather than this machine. Its Python minor
+version must equal the bundle's (pickled code loads only there): that is checked
+before anything is downloaded or built. `ensure_image` is what `run --docker`
+uses: an image per exact bundle, tagged with its digest, built once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata as md
+import json
 import logging
 import os
+import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelwire import __version__
+from modelwire._wheelhouse import Target, cache_root, platforms, write_wheelhouse
 from modelwire.bundle import Bundle
-from modelwire.codegen.dockerfile import DockerfileSpec, render_dockerfile
-from modelwire.errors import BundleError, ConfigError, ToolError
+from modelwire.codegen.dockerfile import (
+    DockerfileSpec,
+    render_broker_dockerfile,
+    render_dockerfile,
+)
+from modelwire.errors import ConfigError, ToolError
 
 __all__ = [
     "DEFAULT_BASE",
+    "DEFAULT_PREFIX",
+    "BaseImage",
     "BuildResult",
+    "ImageRef",
+    "build_broker_image",
     "build_context",
     "build_image",
+    "check_python",
+    "default_tag",
+    "digest_tag",
     "docker_client",
+    "ensure_image",
+    "inspect_base",
+    "spec_for",
     "write_broker_context",
     "write_context",
 ]
@@ -41,18 +59,30 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE = "python:3.11-slim"
-# modelwire's own run-time dependencies, pinned to what is installed here
-_RUNTIME_DISTS = (
-    "grpcio",
-    "grpcio-health-checking",
-    "grpcio-reflection",
-    "protobuf",
-    "cloudpickle",
-    "numpy",
-    "click",
-    "pyyaml",
-    "networkx",
+DEFAULT_PREFIX = "modelwire"
+Progress = Callable[[str], None]
+
+# what the base image's python3 prints: "3.11 x86_64 glibc 2.36" ("3.11 x86_64" on musl)
+_PROBE = (
+    "import platform, sys; "
+    "print('%d.%d' % sys.version_info[:2], platform.machine(), *platform.libc_ver())"
 )
+_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+def default_tag(name: str, version: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The image `modelwire build` makes unless told otherwise: `modelwire/iris:1.0.0`."""
+    return f"{prefix}/{name}:{version}"
+
+
+def digest_tag(name: str, version: str, digest: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The image of one exact bundle, `modelwire/iris:1.0.0-387fc4a3cec6`: what `run
+    --docker` builds once and reuses while the bundle is unchanged."""
+    return f"{prefix}/{name}:{version}-{digest[:12]}"
 
 
 def docker_client() -> Any:
@@ -61,109 +91,119 @@ def docker_client() -> Any:
         import docker
     except ImportError as exc:
         raise ToolError(
-            "building images needs the Docker SDK; install 'modelwire[docker]'"
+            "working with images needs the Docker SDK; install 'modelwire[docker]'"
         ) from exc
     try:
         client = docker.from_env()
         client.ping()
     except Exception as exc:
-        raise ToolError(f"no Docker engine answers ({exc}); start dockerd") from None
+        raise ToolError(
+            f"no Docker engine answers ({exc}); start dockerd (scripts/docker-setup.sh does)"
+        ) from None
     return client
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "modelwire" / "wheels"
+@contextmanager
+def _engine(client: Any = None) -> Iterator[Any]:
+    """The client given, or a new one closed afterwards (no socket left to the GC)."""
+    if client is not None:
+        yield client
+        return
+    own = docker_client()
+    try:
+        yield own
+    finally:
+        own.close()
 
 
-def _project_root() -> Path | None:
-    """The source tree modelwire runs from, if it is one (a development install)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        pyproject = parent / "pyproject.toml"
-        if pyproject.is_file() and 'name = "modelwire"' in pyproject.read_text():
-            return parent
-    return None
+# ---------------------------------------------------------------- the base image
 
 
-def _pip(args: list[str], what: str) -> None:
-    argv = [sys.executable, "-m", "pip", *args]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        raise ToolError(
-            f"pip could not {what}", argv=argv, returncode=proc.returncode, stderr_tail=tail
-        )
+@dataclass(frozen=True)
+class BaseImage:
+    """What a base image offers, as its own python3 reports it."""
+
+    name: str
+    id: str  # sha256:...
+    python: str  # "3.11"
+    machine: str  # "x86_64", "aarch64"
+    libc: str = ""  # "glibc", or "" (musl or unknown)
+    libc_version: str = ""  # "2.36"
+
+    @property
+    def target(self) -> Target:
+        """What its wheels must fit."""
+        return Target(self.python, platforms(self.machine, self.libc, self.libc_version))
 
 
-def _runtime_wheels(progress: Callable[[str], None]) -> Path:
-    """modelwire's wheel and its dependencies' wheels, at the versions installed here."""
-    pins = []
-    for dist in _RUNTIME_DISTS:
+def inspect_base(client: Any, base: str, *, progress: Progress = _quiet) -> BaseImage:
+    """The base image, pulled if it is not here yet, and probed (once per image id).
+
+    Raises:
+        ConfigError: the image is not here and cannot be pulled, or has no working python3.
+    """
+    import docker.errors
+
+    try:
+        image = client.images.get(base)
+    except docker.errors.ImageNotFound:
+        progress(f"pulling {base}")
         try:
-            pins.append(f"{dist}=={md.version(dist)}")
-        except md.PackageNotFoundError:
-            continue
-    root = _project_root()
-    key = hashlib.sha256("\n".join([__version__, sys.version, *pins]).encode())
-    if root is not None:  # a source tree: the wheel changes with the code
-        key.update((root / "pyproject.toml").read_bytes())
-        for package in ("core", "codegen", "runtime", "catalog", "broker"):
-            for p in sorted((root / package).rglob("*")):
-                if p.is_file() and "__pycache__" not in p.parts:
-                    key.update(str(p.relative_to(root)).encode() + p.read_bytes())
-    dest = _cache_dir() / f"runtime-{key.hexdigest()[:16]}"
-    if (dest / ".complete").is_file():
-        return dest
-    _cache_dir().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".runtime-", dir=_cache_dir()))
+            image = client.images.pull(base)
+        except docker.errors.APIError as exc:
+            raise ConfigError(
+                "base",
+                base,
+                f"no such image here, and it cannot be pulled ({exc.explanation or exc}); "
+                "create it (scripts/docker-setup.sh makes python:3.11-slim) or choose "
+                "another with --base",
+            ) from None
+    cached = cache_root() / "bases" / f"{image.id.replace(':', '-')}.json"
     try:
-        if root is not None:
-            progress(f"building the modelwire {__version__} wheel from {root}")
-            _pip(
-                ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp), str(root)],
-                "build modelwire's wheel",
-            )
-        else:
-            pins.append(f"modelwire=={__version__}")
-        progress(f"downloading {len(pins)} runtime wheels ({', '.join(pins)})")
-        _pip(
-            ["download", "-q", "--only-binary=:all:", "-d", str(tmp), *pins],
-            "download modelwire's runtime wheels",
+        words = json.loads(cached.read_text())
+    except (OSError, ValueError):
+        words = _probe(client, image.id, base)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(words))
+    libc = words[2:4] if len(words) >= 4 else ["", ""]
+    return BaseImage(base, image.id, words[0], words[1], libc[0], libc[1])
+
+
+def _probe(client: Any, image_id: str, base: str) -> list[str]:
+    import docker.errors
+
+    try:
+        out = client.containers.run(
+            image_id, ["-c", _PROBE], entrypoint=["python3"], network_disabled=True, remove=True
         )
-        (tmp / ".complete").write_text("\n".join(pins) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    except docker.errors.DockerException as exc:
+        raise ConfigError(
+            "base", base, f"cannot run python3 in it ({exc}); use an image with Python"
+        ) from None
+    text: str = out.decode(errors="replace")
+    words = text.split()
+    if len(words) < 2 or not re.fullmatch(r"\d+\.\d+", words[0]):
+        raise ConfigError("base", base, f"its python3 reports {text!r}, not a version")
+    return words
 
 
-def _model_wheels(requirements: list[str], progress: Callable[[str], None]) -> Path:
-    key = hashlib.sha256("\n".join([sys.version, *sorted(requirements)]).encode()).hexdigest()
-    dest = _cache_dir() / f"model-{key[:16]}"
-    if (dest / ".complete").is_file():
-        return dest
-    _cache_dir().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".model-", dir=_cache_dir()))
-    try:
-        if requirements:
-            progress(f"downloading wheels for {', '.join(requirements)}")
-            _pip(
-                ["download", "-q", "--only-binary=:all:", "-d", str(tmp), *requirements],
-                "download the model's requirements",
-            )
-        (tmp / ".complete").write_text("\n".join(requirements) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+def check_python(base: BaseImage, bundle: Bundle) -> None:
+    """ConfigError unless the base image runs the bundle's Python minor version."""
+    want = bundle.manifest.python
+    if base.python != want:
+        raise ConfigError(
+            "base",
+            base.name,
+            f"has Python {base.python}, but bundle {bundle.path} was dumped with Python "
+            f"{want} and its pickled code loads only there; choose a base image with "
+            f"Python {want} (--base)",
+        )
 
 
-def spec_for(bundle: Bundle, base: str) -> DockerfileSpec:
+# ---------------------------------------------------------------- build contexts
+
+
+def spec_for(bundle: Bundle, base: str, base_digest: str = "") -> DockerfileSpec:
     m = bundle.manifest
     return DockerfileSpec(
         base=base,
@@ -174,6 +214,8 @@ def spec_for(bundle: Bundle, base: str) -> DockerfileSpec:
         service=f"{m.schema.package}.{m.schema.service}",
         digest=bundle.digest(),
         modelwire_version=__version__,
+        python=m.python,
+        base_digest=base_digest,
     )
 
 
@@ -182,16 +224,21 @@ def write_context(
     dest: Path,
     *,
     base: str = DEFAULT_BASE,
-    progress: Callable[[str], None] = lambda s: None,
+    base_image: BaseImage | None = None,
+    progress: Progress = _quiet,
 ) -> Path:
-    """Write a complete build context (Dockerfile, wheels, bundle) into `dest`."""
+    """Write a complete build context (Dockerfile, wheelhouse, bundle) into `dest`.
+
+    Wheels are for `base_image` as probed, or, without it, for the bundle's Python
+    on this machine's platform (no Docker engine needed).
+    """
     bundle = Bundle(bundle_path)
     m = bundle.manifest
+    target = base_image.target if base_image else Target.host(m.python)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "Dockerfile").write_text(render_dockerfile(spec_for(bundle, base)))
-    (dest / "requirements.txt").write_text("".join(r + "\n" for r in m.requirements))
-    _link_wheels(_runtime_wheels(progress), dest / "wheels" / "runtime")
-    _link_wheels(_model_wheels(list(m.requirements), progress), dest / "wheels" / "model")
+    spec = spec_for(bundle, base, base_image.id if base_image else "")
+    (dest / "Dockerfile").write_text(render_dockerfile(spec))
+    write_wheelhouse(dest, target, list(m.requirements), progress)
     bundle_dir = dest / "bundle"
     if bundle_dir.exists():
         shutil.rmtree(bundle_dir)
@@ -199,19 +246,11 @@ def write_context(
         p = bundle_dir / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
+    # readable by the image's user whatever this machine's umask is
+    for p in [bundle_dir, *bundle_dir.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
     (dest / ".dockerignore").write_text("**/__pycache__\n")
     return dest
-
-
-def _link_wheels(src: Path, target: Path) -> None:
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for whl in src.glob("*.whl"):
-        try:
-            os.link(whl, target / whl.name)  # hard links: no copy of big wheels
-        except OSError:
-            shutil.copy2(whl, target / whl.name)
 
 
 def write_broker_context(
@@ -220,80 +259,121 @@ def write_broker_context(
     dest: Path,
     *,
     base: str = DEFAULT_BASE,
-    progress: Callable[[str], None] = lambda s: None,
+    base_image: BaseImage | None = None,
+    python: str | None = None,
+    progress: Progress = _quiet,
 ) -> Path:
-    """A build context for a solution's broker image: modelwire and the blueprint."""
-    from modelwire.codegen.dockerfile import render_broker_dockerfile
+    """A build context for a solution's broker image: modelwire and the blueprint.
 
+    Wheels are for `base_image` as probed, or for `python` (default: this one's
+    minor version) on this machine's platform.
+    """
+    if base_image is not None:
+        target = base_image.target
+    else:
+        target = Target.host(python or f"{sys.version_info[0]}.{sys.version_info[1]}")
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "Dockerfile").write_text(
-        render_broker_dockerfile(base=base, solution=solution, modelwire_version=__version__)
+        render_broker_dockerfile(
+            base=base,
+            solution=solution,
+            modelwire_version=__version__,
+            base_digest=base_image.id if base_image else "",
+        )
     )
     (dest / "blueprint.yaml").write_text(blueprint_text)
-    _link_wheels(_runtime_wheels(progress), dest / "wheels" / "runtime")
+    (dest / "blueprint.yaml").chmod(0o644)
+    write_wheelhouse(dest, target, None, progress)
+    (dest / ".dockerignore").write_text("**/__pycache__\n")
     return dest
 
 
-def build_context(
-    ctx: Path, tag: str, *, progress: Callable[[str], None] = lambda s: None
-) -> BuildResult:
-    """Build an image from a context directory written by this module."""
-    client = docker_client()
-    progress(f"building {tag} from {ctx}")
-    lines = client.api.build(path=str(ctx), tag=tag, rm=True, forcerm=True, decode=True)
-    image_id, steps, cached, _ = _stream(lines, progress)
-    if image_id is None:
-        image_id = client.images.get(tag).id
-    return BuildResult(tag, str(image_id), cached, steps)
-
-
-def _python_of(client: Any, base: str) -> str:
-    try:
-        out = client.containers.run(
-            base,
-            ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            remove=True,
-            entrypoint=[],
-        )
-    except Exception as exc:
-        raise ConfigError("base", base, f"cannot run python3 in the base image ({exc})") from None
-    return str(out.decode().strip())
+# ---------------------------------------------------------------- builds
 
 
 @dataclass(frozen=True)
 class BuildResult:
+    """A finished build: the image, and how many of its steps came from the cache.
+
+    `step_images` are the images of every step (both stages), in order: the
+    builder's cache for this context.
+    """
+
     tag: str
     image_id: str
     cached_steps: int
     steps: int
+    step_images: tuple[str, ...] = ()
+
+
+def build_context(
+    ctx: Path,
+    tag: str,
+    *,
+    progress: Progress = _quiet,
+    nocache: bool = False,
+    client: Any = None,
+) -> BuildResult:
+    """Build an image from a context directory written by this module.
+
+    The build has no network (`network_mode="none"`): everything it installs is in
+    the context.
+
+    Raises:
+        ToolError: the build failed (the message has the failing step's last output).
+    """
+    with _engine(client) as engine:
+        progress(f"building {tag} from {ctx}")
+        lines = engine.api.build(
+            path=str(ctx),
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            network_mode="none",
+            nocache=nocache,
+            pull=False,
+        )
+        image_id, steps, cached, step_images = _stream(lines, progress)
+        if image_id is None:
+            image_id = engine.images.get(tag).id
+    return BuildResult(tag, str(image_id), cached, steps, tuple(step_images))
 
 
 def _stream(
-    lines: Iterator[dict[str, Any]], progress: Callable[[str], None]
+    lines: Iterator[dict[str, Any]], progress: Progress
 ) -> tuple[str | None, int, int, list[str]]:
     image_id = None
     steps = cached = 0
     tail: list[str] = []
-    for chunk in lines:
+    step_images: list[str] = []
+    error = None
+    for chunk in lines:  # read to the end even after an error: the response is closed then
         if "error" in chunk:
-            raise ToolError(
+            error = ToolError(
                 "docker build failed: " + str(chunk["error"]).strip(),
-                stderr_tail="".join(tail[-20:]),
+                stderr_tail="".join(tail[-20:]).rstrip(),
             )
         text = chunk.get("stream")
         if text:
             tail.append(text)
+            del tail[:-40]
             for raw in text.splitlines():
                 line = raw.rstrip()
+                found = _STEP_IMAGE.match(line)
                 if line.startswith("Step "):
                     steps += 1
                     progress(line)
                 elif "Using cache" in line:
                     cached += 1
+                elif found:
+                    step_images.append(found.group(1))
         aux = chunk.get("aux")
         if isinstance(aux, dict) and "ID" in aux:
             image_id = aux["ID"]
-    return image_id, steps, cached, tail
+    if error is not None:
+        raise error
+    return image_id, steps, cached, step_images
 
 
 def build_image(
@@ -301,39 +381,96 @@ def build_image(
     tag: str,
     *,
     base: str = DEFAULT_BASE,
-    progress: Callable[[str], None] = lambda s: None,
+    progress: Progress = _quiet,
     context_dir: Path | None = None,
+    nocache: bool = False,
 ) -> BuildResult:
     """Build (or rebuild, reusing cached layers) the image of a bundle.
 
     Raises:
-        ConfigError: the base image's Python minor version differs from the bundle's.
+        ConfigError: the base image is missing, or its Python minor version differs
+            from the bundle's (checked before anything is downloaded or built).
         ToolError: Docker is not reachable, pip or the build failed.
         BundleError: the bundle is invalid.
     """
     bundle = Bundle(bundle_path)
-    client = docker_client()
-    try:
-        client.images.get(base)
-    except Exception:
-        raise ConfigError(
-            "base",
-            base,
-            "no such image here (no registry is reachable: create it, e.g. with "
-            "scripts/docker-setup.sh, or pass --base)",
-        ) from None
-    py = _python_of(client, base)
-    if py != bundle.manifest.python:
-        raise BundleError(
-            f"it was dumped with Python {bundle.manifest.python}, and base image {base} has "
-            f"Python {py}; choose a base with Python {bundle.manifest.python} (--base)",
-            bundle=bundle.path,
+    with _engine() as client, _context(context_dir) as ctx:
+        base_image = inspect_base(client, base, progress=progress)
+        check_python(base_image, bundle)
+        write_context(bundle_path, ctx, base=base, base_image=base_image, progress=progress)
+        return build_context(ctx, tag, progress=progress, nocache=nocache, client=client)
+
+
+def build_broker_image(
+    blueprint_text: str,
+    solution: str,
+    tag: str,
+    *,
+    base: str = DEFAULT_BASE,
+    progress: Progress = _quiet,
+    context_dir: Path | None = None,
+) -> BuildResult:
+    """Build the image of a solution's broker (see `write_broker_context`)."""
+    with _engine() as client, _context(context_dir) as ctx:
+        base_image = inspect_base(client, base, progress=progress)
+        write_broker_context(
+            blueprint_text, solution, ctx, base=base, base_image=base_image, progress=progress
         )
-    own = context_dir is None
-    ctx = context_dir or Path(tempfile.mkdtemp(prefix="modelwire-build-"))
+        return build_context(ctx, tag, progress=progress, client=client)
+
+
+@contextmanager
+def _context(given: Path | None) -> Iterator[Path]:
+    """A context directory: the one given, or a temporary one removed afterwards."""
+    path = given or Path(tempfile.mkdtemp(prefix="modelwire-build-"))
     try:
-        write_context(bundle_path, ctx, base=base, progress=progress)
-        return build_context(ctx, tag, progress=progress)
+        yield path
     finally:
-        if own:
-            shutil.rmtree(ctx, ignore_errors=True)
+        if given is None:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    tag: str
+    image_id: str
+    built: bool  # False: an image of this exact bundle was already there
+
+
+def ensure_image(
+    bundle_path: str | os.PathLike[str],
+    *,
+    base: str = DEFAULT_BASE,
+    prefix: str = DEFAULT_PREFIX,
+    progress: Progress = _quiet,
+    client: Any = None,
+) -> ImageRef:
+    """The image of this exact bundle, built only if it is not here yet.
+
+    It is tagged `digest_tag(...)` and reused while its labels say it holds this
+    bundle, this modelwire version and this base image.
+    """
+    import docker.errors
+
+    bundle = Bundle(bundle_path)
+    m = bundle.manifest
+    with _engine(client) as engine:
+        base_image = inspect_base(engine, base, progress=progress)
+        check_python(base_image, bundle)
+        tag = digest_tag(m.name, m.version, bundle.digest(), prefix)
+        try:
+            image = engine.images.get(tag)
+        except docker.errors.ImageNotFound:
+            image = None
+        want = {
+            "io.modelwire.digest": f"sha256:{bundle.digest()}",
+            "io.modelwire.runtime": __version__,
+            "org.opencontainers.image.base.digest": base_image.id,
+        }
+        if image is not None and all((image.labels or {}).get(k) == v for k, v in want.items()):
+            progress(f"reusing {tag}")
+            return ImageRef(tag, image.id, built=False)
+        with _context(None) as ctx:
+            write_context(bundle_path, ctx, base=base, base_image=base_image, progress=progress)
+            result = build_context(ctx, tag, progress=progress, client=engine)
+    return ImageRef(tag, result.image_id, built=True)

@@ -11,6 +11,9 @@ from hypothesis import HealthCheck, settings
 
 from tests.servers import ServeProcess, serve_in_process
 
+# the `docker` marker: skip without an engine, but fail a CI run that skipped (STYLE.md §11)
+pytest_plugins = ["tests.docker.engine"]
+
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

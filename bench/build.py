@@ -1,0 +1,445 @@
+"""modelwire image benchmark: cold build vs a model-only rebuild, what the image adds on
+top of its base vs the model's venv, and container start to SERVING.
+
+    .venv/bin/python bench/build.py                          # 3 cold/rebuild pairs, 7 starts
+    .venv/bin/python bench/build.py --reps 1 --starts 3 --json /tmp/build.json
+    .venv/bin/python bench/build.py --from-json /tmp/build.json   # print the tables again
+
+The model is examples/iris/model.py (RandomForest, numpy + scikit-learn), dumped at the
+start of the run as version 1.0.0, and retrained (random_state=1) as version 1.1.0: a
+new model with the same requirements, as a contributor's next release would be.
+
+(a) build times, `modelwire.images.build_image` end to end (bundle check, base probe,
+    build context with its wheelhouse, every build step), per repetition:
+    - cold: the 1.0.0 image with no layer cache. Before it, every image this benchmark
+      built before (final and every step's image, both stages) is removed, and it builds
+      with no cache (`docker build --no-cache`), so no layer above the base is reused,
+      not even one an identical build elsewhere on this engine made. Kept: the base
+      image (python:3.11-slim), the wheelhouse cache on the host
+      (~/.cache/modelwire/wheels, filled before the first repetition) and the probe of
+      the base (~/.cache/modelwire/bases): a cold build needs no network either.
+    - rebuild: the 1.1.0 image right after, with the layer cache the cold build left.
+    Goal: rebuild <= 0.25x the cold build (median of the per-repetition ratios).
+(b) size: the layers the image adds above its base (sum of `docker history` sizes above
+    the base image), against the installed size (`du -sb`) of the same venv made on this
+    host the image's way (`python -m venv --without-pip`, then `pip --python VENV install
+    --no-index` from the same wheelhouse: runtime, model, modelwire). Goal: <= 1.1x (no
+    wheelhouse, pip, caches or build tools left in the image).
+(c) start: `docker run -d -p 127.0.0.1::50051 IMAGE` (the SDK's containers.run) until
+    grpc.health.v1 answers SERVING on the published port (polled every 10 ms), --starts
+    times, each container removed before the next. Reference: `modelwire serve BUNDLE`
+    as a host process, the same way. Goal: median < 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PREFIX = "modelwire-bench"
+BASE = "python:3.11-slim"
+GOALS = {"rebuild": 0.25, "size": 1.1, "start_s": 3.0}
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- preparation
+
+
+def dump_bundles(work: Path) -> dict[str, Path]:
+    """iris 1.0.0 (the example as is) and 1.1.0 (retrained, same requirements)."""
+    script = (ROOT / "examples" / "iris" / "model.py").read_text()
+    retrained = script.replace("random_state=0", "random_state=1").replace(
+        "description=", 'version="1.1.0",\n        description='
+    )
+    assert retrained.count("random_state=1") == 1 and retrained.count('"1.1.0"') == 1
+    (work / "iris_v2.py").write_text(retrained)
+    bundles = {"1.0.0": work / "iris-1.0.0", "1.1.0": work / "iris-1.1.0"}
+    for version, script_path in (
+        ("1.0.0", ROOT / "examples" / "iris" / "model.py"),
+        ("1.1.0", work / "iris_v2.py"),
+    ):
+        subprocess.run(
+            [sys.executable, str(script_path), str(bundles[version])],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return bundles
+
+
+def remove_images(client: Any, ids: list[str]) -> int:
+    """Remove the bench's tagged images, then the step images of its builds (children
+    first); returns how many were removed."""
+    import docker.errors
+
+    removed = 0
+    for image in client.images.list(name=f"{PREFIX}/iris"):
+        for tag in image.tags:
+            with contextlib.suppress(docker.errors.NotFound):
+                client.images.remove(tag, force=True)
+                removed += 1
+    for image_id in reversed(ids):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.images.remove(image_id, force=True)
+            removed += 1
+    return removed
+
+
+def timed_build(bundle: Path, tag: str, *, nocache: bool) -> dict[str, Any]:
+    from modelwire.images import build_image
+
+    steps: list[tuple[float, str]] = []
+    started = time.perf_counter()
+    result = build_image(
+        bundle,
+        tag,
+        nocache=nocache,
+        progress=lambda line: steps.append((time.perf_counter(), line)),
+    )
+    ended = time.perf_counter()
+    durations = []  # each build step: from its "Step" line to the next one (or the end)
+    marks = [(t, line) for t, line in steps if line.startswith("Step ")]
+    for i, (t, line) in enumerate(marks):
+        durations.append((line, (marks[i + 1][0] if i + 1 < len(marks) else ended) - t))
+    return {
+        "seconds": ended - started,
+        "before_steps_s": (marks[0][0] - started) if marks else math.nan,
+        "cached_steps": result.cached_steps,
+        "steps": result.steps,
+        "image_id": result.image_id,
+        "step_images": list(result.step_images),
+        "slowest": sorted(durations, key=lambda d: -d[1])[:3],
+    }
+
+
+def layers(client: Any, tag: str) -> list[str]:
+    return list(client.images.get(tag).attrs["RootFS"]["Layers"])
+
+
+def added_size(client: Any, tag: str) -> dict[str, int]:
+    """Sizes of the layers above the base: total, the venv's, the bundle's."""
+    base = client.images.get(BASE).id
+    total = venv = bundle = 0
+    for entry in client.api.history(tag):
+        if entry["Id"] == base:
+            break
+        total += entry["Size"]
+        if "COPY dir:" in entry["CreatedBy"] or "COPY --from" in entry["CreatedBy"]:
+            if "/opt/modelwire/venv" in entry["CreatedBy"]:
+                venv += entry["Size"]
+            elif "/opt/modelwire/bundle" in entry["CreatedBy"]:
+                bundle += entry["Size"]
+    return {"total": total, "venv": venv, "bundle": bundle}
+
+
+def host_venv(bundle: Path, work: Path) -> dict[str, Any]:
+    """The image's venv, made the image's way on this host from the same wheelhouse."""
+    from modelwire.images import write_context
+
+    ctx = write_context(bundle, work / "context")
+    venv = work / "host-venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    wheels = ctx / "wheels"
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
+    pip += ["-q", "--no-index", "--no-cache-dir", "--disable-pip-version-check"]
+    for args in (
+        [
+            "--find-links",
+            str(wheels / "runtime"),
+            "-r",
+            str(wheels / "runtime" / "requirements.txt"),
+        ],
+        [
+            "--find-links",
+            str(wheels / "model"),
+            "--find-links",
+            str(wheels / "runtime"),
+            "-r",
+            str(wheels / "model" / "requirements.txt"),
+        ],
+        [
+            "--find-links",
+            str(wheels / "modelwire"),
+            "--find-links",
+            str(wheels / "runtime"),
+            "modelwire",
+        ],
+    ):
+        subprocess.run([*pip, *args], check=True, capture_output=True, timeout=600)
+    du = subprocess.run(["du", "-sb", str(venv)], check=True, capture_output=True, text=True)
+    bundle_bytes = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+    return {"venv_bytes": int(du.stdout.split()[0]), "bundle_bytes": bundle_bytes}
+
+
+def wait_serving(address: str, started: float, timeout: float = 60) -> float:
+    from modelwire.errors import ModelwireError
+    from modelwire.services import health_status
+
+    while time.perf_counter() - started < timeout:
+        with contextlib.suppress(ModelwireError):
+            if health_status(address, timeout=1.0) == "SERVING":
+                return time.perf_counter() - started
+        time.sleep(0.01)
+    raise RuntimeError(f"{address} never reported SERVING")
+
+
+def container_start(client: Any, tag: str) -> dict[str, float]:
+    started = time.perf_counter()
+    container = client.containers.run(tag, detach=True, ports={"50051/tcp": ("127.0.0.1", None)})
+    try:
+        running = time.perf_counter() - started
+        container.reload()
+        port = container.ports["50051/tcp"][0]["HostPort"]
+        serving = wait_serving(f"127.0.0.1:{port}", started)
+    finally:
+        container.remove(force=True)
+    return {"run_call_s": running, "serving_s": serving}
+
+
+def host_start(bundle: Path) -> float:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelwire", "serve", str(bundle), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        address = line.rsplit(" ", 1)[-1].strip()
+        return wait_serving(address, started)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from modelwire import __version__
+    from modelwire.images import docker_client
+
+    client = docker_client()
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    work = Path(tempfile.mkdtemp(prefix=f"build-{stamp}-", dir=args.scratch))
+    out: dict[str, Any] = {
+        "config": {
+            "reps": args.reps,
+            "starts": args.starts,
+            "python": platform.python_version(),
+            "modelwire": __version__,
+            "engine": client.version()["Version"],
+            "cpus": os.cpu_count(),
+            "date": stamp,
+        },
+        "builds": [],
+        "starts": [],
+        "host_starts": [],
+    }
+    try:
+        log(f"dumping iris 1.0.0 and 1.1.0 into {work}")
+        bundles = dump_bundles(work)
+        log("filling the host wheelhouse cache (not timed)")
+        size_venv = host_venv(bundles["1.0.0"], work)
+        step_images: list[str] = []
+        for rep in range(args.reps):
+            removed = remove_images(client, step_images)
+            log(f"rep {rep + 1}/{args.reps}: removed {removed} images; cold build of 1.0.0")
+            cold = timed_build(bundles["1.0.0"], f"{PREFIX}/iris:1.0.0", nocache=True)
+            log(f"  cold {cold['seconds']:.1f} s; rebuild with 1.1.0")
+            warm = timed_build(bundles["1.1.0"], f"{PREFIX}/iris:1.1.0", nocache=False)
+            old, new = (
+                layers(client, f"{PREFIX}/iris:1.0.0"),
+                layers(client, f"{PREFIX}/iris:1.1.0"),
+            )
+            step_images = cold["step_images"] + warm["step_images"]
+            out["builds"].append(
+                {
+                    "cold": cold,
+                    "rebuild": warm,
+                    "layers": len(new),
+                    "layers_reused": sum(a == b for a, b in zip(old, new, strict=False)),
+                }
+            )
+            log(
+                f"  rebuild {warm['seconds']:.1f} s ({warm['cached_steps']}/{warm['steps']} cached)"
+            )
+        out["size"] = {**added_size(client, f"{PREFIX}/iris:1.0.0"), **size_venv}
+        out["base_layers"] = len(client.images.get(BASE).attrs["RootFS"]["Layers"])
+        for i in range(args.starts):
+            out["starts"].append(container_start(client, f"{PREFIX}/iris:1.0.0"))
+            out["host_starts"].append(host_start(bundles["1.0.0"]))
+            log(f"start {i + 1}/{args.starts}: {out['starts'][-1]['serving_s']:.2f} s")
+        return out
+    finally:
+        if not args.keep:
+            remove_images(
+                client,
+                [
+                    i
+                    for b in out["builds"]
+                    for i in b["cold"]["step_images"] + b["rebuild"]["step_images"]
+                ],
+            )
+            shutil.rmtree(work, ignore_errors=True)
+        client.close()
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt_range(vals: list[float], spec: str = ".1f", suffix: str = "") -> str:
+    vals = [v for v in vals if not math.isnan(v)]
+    if not vals:
+        return "n/a"
+    m = statistics.median(vals)
+    if len(vals) == 1:
+        return f"{m:{spec}}{suffix}"
+    return f"{m:{spec}}{suffix} [{min(vals):{spec}}-{max(vals):{spec}}]"
+
+
+def table(headers: list[str], rows: list[list[str]], align: str) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if a == "l" else c.rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB"
+
+
+def report(r: dict[str, Any]) -> list[str]:
+    c = r["config"]
+    print(
+        f"modelwire {c['modelwire']} image benchmark, {c['date']}: Python {c['python']}, "
+        f"Docker engine {c['engine']}, {c['cpus']} CPUs; {c['reps']} cold/rebuild pairs, "
+        f"{c['starts']} starts"
+    )
+    verdicts = []
+    builds = r["builds"]
+    cold = [b["cold"]["seconds"] for b in builds]
+    warm = [b["rebuild"]["seconds"] for b in builds]
+    ratios = [w / k for w, k in zip(warm, cold, strict=True)]
+    print("\n(a) build time, s: median [min-max] over repetitions")
+    rows = [
+        [
+            "cold: iris 1.0.0, no layer cache",
+            fmt_range(cold),
+            fmt_range([b["cold"]["before_steps_s"] for b in builds], ".2f"),
+            f"{builds[-1]['cold']['cached_steps']} of {builds[-1]['cold']['steps']}",
+        ],
+        [
+            "rebuild: iris 1.1.0 (model only)",
+            fmt_range(warm),
+            fmt_range([b["rebuild"]["before_steps_s"] for b in builds], ".2f"),
+            f"{builds[-1]['rebuild']['cached_steps']} of {builds[-1]['rebuild']['steps']}",
+        ],
+    ]
+    print(table(["build", "total", "before step 1", "steps cached"], rows, "lrrr"))
+    print(
+        f"layers shared by 1.0.0 and 1.1.0: {builds[-1]['layers_reused']} of "
+        f"{builds[-1]['layers']} (the base's {r['base_layers']}, the venv; not the bundle's)"
+    )
+    print("slowest steps of the last cold build:")
+    for line, seconds in builds[-1]["cold"]["slowest"]:
+        text = " ".join(line.split())
+        print(
+            f"  {seconds:6.1f} s  {text if len(text) <= 100 else text[:40] + ' ... ' + text[-55:]}"
+        )
+    ratio = statistics.median(ratios)
+    ok = ratio <= GOALS["rebuild"]
+    verdicts.append(
+        f"(a) rebuild / cold = {ratio:.3f}x [{min(ratios):.3f}-{max(ratios):.3f}] "
+        f"(goal <= {GOALS['rebuild']}x): {'MET' if ok else 'NOT MET'}"
+    )
+    s = r["size"]
+    print("\n(b) size: MB = 10^6 bytes, kB = 10^3 bytes")
+    rows = [
+        ["image layers above the base", mb(s["total"])],
+        ["  the venv layer", mb(s["venv"])],
+        ["  the bundle layer", mb(s["bundle"])],
+        ["host venv, same wheelhouse, du -sb", mb(s["venv_bytes"])],
+        ["the bundle's files", mb(s["bundle_bytes"])],
+    ]
+    print(table(["what", "size"], rows, "lr"))
+    size_ratio = s["total"] / s["venv_bytes"]
+    verdicts.append(
+        f"(b) image above its base / host venv = {size_ratio:.3f}x (goal <= {GOALS['size']}x): "
+        f"{'MET' if size_ratio <= GOALS['size'] else 'NOT MET'}"
+    )
+    starts = [x["serving_s"] for x in r["starts"]]
+    print("\n(c) start to SERVING, s: median [min-max]")
+    rows = [
+        [
+            "container: containers.run returns",
+            fmt_range([x["run_call_s"] for x in r["starts"]], ".2f"),
+        ],
+        ["container: SERVING on the published port", fmt_range(starts, ".2f")],
+        ["host process: modelwire serve (reference)", fmt_range(r["host_starts"], ".2f")],
+    ]
+    print(table(["from the start call until", "seconds"], rows, "lr"))
+    median_start = statistics.median(starts)
+    verdicts.append(
+        f"(c) container start to SERVING = {median_start:.2f} s median (goal < "
+        f"{GOALS['start_s']:g} s): {'MET' if median_start < GOALS['start_s'] else 'NOT MET'}"
+    )
+    print("\nverdicts:")
+    for v in verdicts:
+        print(f"  {v}")
+    return verdicts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=3, help="cold/rebuild pairs (3)")
+    parser.add_argument("--starts", type=int, default=7, help="container starts (7)")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/modelwire-bench"))
+    parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument("--from-json", type=Path, help="print the tables of an earlier run")
+    parser.add_argument("--keep", action="store_true", help="keep the images and the work dir")
+    args = parser.parse_args()
+    if args.from_json:
+        report(json.loads(args.from_json.read_text()))
+        return 0
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        results = run(args)
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

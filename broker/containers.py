@@ -1,0 +1,264 @@
+"""The Docker side of `modelwire run --docker`: models as containers, and signal handling.
+
+`DockerModels` has `LocalModels`' interface (`modelwire.broker.launch.Models`).
+Images come from `modelwire.images.ensure_image`: one per exact bundle, built
+once and reused while the bundle is unchanged. Every run makes a network of its
+own; each container joins it and publishes its port 50051 on a free loopback
+port, which is the address the broker (on this host) uses. That works the same
+with every engine (Docker Desktop and rootless engines cannot route to container
+addresses) and leaves nothing reachable from outside the machine.
+
+Containers and networks carry `io.modelwire.*` labels naming the run, the
+process and the host: a run removes what carries its label when it stops, and
+what runs on this host that died without stopping (SIGKILL) left behind when it
+starts. Signals interrupt a start only between engine calls (`uninterrupted`),
+so nothing is created that the cleanup cannot see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from modelwire.codegen.deploy import MODEL_PORT, dns_name
+from modelwire.errors import ModelwireError, ServiceError
+from modelwire.images import DEFAULT_BASE, DEFAULT_PREFIX
+from modelwire.services import health_status
+
+__all__ = ["DockerModels", "signals_to", "uninterrupted"]
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def signals_to(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT go to `handler` for a while (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """SIGTERM and SIGINT take effect after the block: whatever the engine creates in it is
+    created whole, and the run's cleanup (which finds it by label) sees it."""
+    received: list[int] = []
+    with signals_to(lambda signum, frame: received.append(signum)):
+        yield
+    if received:
+        raise KeyboardInterrupt
+
+
+class DockerModels:
+    """Bundle models as containers on a Docker network of their own (`run --docker`)."""
+
+    def __init__(
+        self,
+        bundles: dict[str, Path],
+        *,
+        solution: str = "solution",
+        base: str = DEFAULT_BASE,
+        image_prefix: str = DEFAULT_PREFIX,
+        max_message_mb: int = 256,
+        progress: Callable[[str], None] | None = None,
+        relay: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """`progress` gets image build steps; `relay` gets (model, line) for each line
+        the models log."""
+        self.bundles = bundles
+        self.solution = solution
+        self.base = base
+        self.image_prefix = image_prefix
+        self.max_message_mb = max_message_mb
+        self.progress = progress or (lambda line: logger.info("image build: %s", line))
+        self.relay = relay or (lambda model, line: logger.info("%s: %s", model, line))
+        self.run_id = uuid.uuid4().hex[:12]
+        self.images: dict[str, str] = {}  # model -> image tag
+        self.containers: dict[str, Any] = {}  # model -> docker Container
+        self._client: Any = None
+        self._relays: list[threading.Thread] = []
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "io.modelwire.run": self.run_id,
+            "io.modelwire.solution": self.solution,
+            "io.modelwire.pid": str(os.getpid()),
+            "io.modelwire.host": socket.gethostname(),
+        }
+
+    def start(self, timeout: float) -> dict[str, str]:
+        """Build or reuse the images, start the containers, wait until each reports SERVING."""
+        from modelwire.images import docker_client, ensure_image
+
+        self._client = client = docker_client()
+        _remove_orphans(client)
+        for name, path in self.bundles.items():
+            ref = ensure_image(
+                path,
+                base=self.base,
+                prefix=self.image_prefix,
+                progress=self.progress,
+                client=client,
+            )
+            self.images[name] = ref.tag
+            logger.info(
+                "model %s: image %s (%s)",
+                name,
+                ref.tag,
+                "built" if ref.built else "reused",
+                extra={"model": name, "image": ref.tag},
+            )
+        network = f"modelwire-{dns_name(self.solution)}-{self.run_id}"
+        with uninterrupted():
+            client.networks.create(network, driver="bridge", labels=self.labels)
+        for name in self.bundles:
+            with uninterrupted():
+                container = client.containers.run(
+                    self.images[name],
+                    ["--max-message-mb", str(self.max_message_mb)],
+                    name=f"{network}-{dns_name(name)}",
+                    detach=True,
+                    # an init as PID 1: a SIGTERM that comes before the server installed
+                    # its handler stops it at once (PID 1 ignores signals it has no
+                    # handler for, so `stop` would wait for its SIGKILL)
+                    init=True,
+                    network=network,
+                    ports={f"{MODEL_PORT}/tcp": ("127.0.0.1", None)},
+                    labels={**self.labels, "io.modelwire.model": name},
+                )
+            self.containers[name] = container
+            relay = threading.Thread(target=self._relay, args=(name, container), daemon=True)
+            relay.start()
+            self._relays.append(relay)
+        deadline = time.monotonic() + timeout
+        return {name: self._wait_serving(name, c, deadline) for name, c in self.containers.items()}
+
+    def _wait_serving(self, name: str, container: Any, deadline: float) -> str:
+        address = None
+        while True:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                code = container.attrs["State"]["ExitCode"]
+                tail = container.logs(stdout=False, stderr=True, tail=10).decode(errors="replace")
+                raise ServiceError(
+                    f"model {name!r} ({self.images[name]}) exited with status {code} before "
+                    f"serving:\n{tail.strip()}"
+                )
+            bindings = container.ports.get(f"{MODEL_PORT}/tcp")
+            if bindings:
+                address = f"127.0.0.1:{bindings[0]['HostPort']}"
+                with contextlib.suppress(ModelwireError):
+                    if health_status(address, timeout=1.0) == "SERVING":
+                        break
+            if time.monotonic() > deadline:
+                raise ServiceError(f"model {name!r} ({self.images[name]}) never reported SERVING")
+            time.sleep(0.05)
+        logger.info(
+            "model %s serving at %s (container %s)",
+            name,
+            address,
+            container.name,
+            extra={"model": name, "address": address, "container": container.name},
+        )
+        return address
+
+    def _relay(self, name: str, container: Any) -> None:
+        """The container's log, line by line, into the broker's (until it stops)."""
+        pending = b""
+        try:
+            for chunk in container.logs(stream=True, follow=True, stdout=False, stderr=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    self.relay(name, line.decode(errors="replace"))
+        except Exception:  # the container was removed under the stream
+            logger.debug("log stream of model %s ended", name, exc_info=True)
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM every container (SIGKILL after `grace` + 5 s), remove them and the network.
+
+        They are found by this run's label, so one created just as a signal interrupted
+        the call that made it is removed too.
+        """
+        import docker.errors
+
+        if self._client is None:
+            return
+        client = self._client
+
+        def stop_one(container: Any) -> None:
+            with contextlib.suppress(docker.errors.APIError):
+                container.stop(timeout=int(grace) + 5)
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                logger.warning("could not remove container %s: %s", container.name, exc)
+
+        mine = {"label": f"io.modelwire.run={self.run_id}"}
+        containers = client.containers.list(all=True, filters=mine)
+        stoppers = [threading.Thread(target=stop_one, args=(c,)) for c in containers]
+        for t in stoppers:
+            t.start()
+        for t in [*stoppers, *self._relays]:
+            t.join(grace + 30)
+        networks = client.networks.list(filters=mine)
+        for network in networks:
+            try:
+                network.remove()
+            except docker.errors.APIError as exc:
+                logger.warning("could not remove network %s: %s", network.name, exc)
+        if containers or networks:
+            logger.info(
+                "removed %d containers and %d network of run %s",
+                len(containers),
+                len(networks),
+                self.run_id,
+            )
+        client.close()
+        self._client = None
+
+
+def _remove_orphans(client: Any) -> None:
+    """Remove the containers and networks of `run --docker` processes on this host that
+    died without removing them (SIGKILL)."""
+    host = socket.gethostname()
+    filters = {"label": ["io.modelwire.run", f"io.modelwire.host={host}"]}
+    stale = []
+    for c in client.containers.list(all=True, filters=filters):
+        if not _alive(c.labels.get("io.modelwire.pid", "")):
+            stale.append(c)
+    for c in stale:
+        logger.info("removing container %s of a run that ended without it", c.name)
+        c.remove(force=True)
+    for n in client.networks.list(filters=filters):
+        if not _alive(n.attrs.get("Labels", {}).get("io.modelwire.pid", "")):
+            logger.info("removing network %s of a run that ended without it", n.name)
+            n.remove()
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        pass
+    return True

@@ -1,0 +1,63 @@
+"""scripts/docker-setup.sh, the parts that can be tried without stopping this machine's
+engine: what a dead daemon leaves behind is cleared (its functions, sourced, on a scratch
+run directory), a running one's files are kept, and the fast path is quiet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.docker.engine import docker_reachable
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "docker-setup.sh"
+
+
+def source(function: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", f'source "{SCRIPT}"; {function}'],
+        env={**os.environ, "DOCKER_SETUP_RUN_DIR": str(run_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_dead_daemons_pid_files_and_a_socket_directory_are_cleared(tmp_path):
+    (tmp_path / "docker" / "containerd").mkdir(parents=True)
+    (tmp_path / "docker.pid").write_text(f"{dead_pid()}\n")
+    (tmp_path / "docker" / "containerd" / "containerd.pid").write_text(str(dead_pid()))
+    (tmp_path / "docker.sock").mkdir()  # what a bind mount of a missing socket leaves
+    proc = source("clear_stale", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "docker.pid").exists()
+    assert not (tmp_path / "docker" / "containerd" / "containerd.pid").exists()
+    assert not (tmp_path / "docker.sock").exists()
+    assert proc.stderr.count("docker-setup: removing stale ") == 3
+
+
+def test_a_live_daemons_pid_file_is_kept(tmp_path):
+    (tmp_path / "docker.pid").write_text(str(os.getpid()))
+    proc = source("clear_stale", tmp_path)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert (tmp_path / "docker.pid").exists()
+
+
+def test_the_script_parses():
+    assert subprocess.run(["bash", "-n", str(SCRIPT)], check=False).returncode == 0
+
+
+@pytest.mark.docker
+def test_with_everything_there_it_is_quiet(tmp_path):
+    assert docker_reachable()
+    proc = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=120, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
