@@ -70,6 +70,19 @@ clear_stale() { # what a dead daemon leaves behind makes a new one refuse to sta
   fi
 }
 
+detached() { # detached CMD...: in the background, in its own session, holding none of our fds
+  # A daemon that inherited the lock (fd 9) or a pipe of the caller's would hold it for its
+  # whole life: the next docker-setup.sh would wait on the lock forever, and a CI runner
+  # would wait for the pipe's EOF.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec setsid nohup "$@" >"$DOCKERD_LOG" 2>&1 </dev/null
+  ) &
+}
+
 start_engine() {
   local flags pid
   if [ -d /run/systemd/system ] && systemctl cat docker.service >/dev/null 2>&1; then
@@ -81,7 +94,7 @@ start_engine() {
     clear_stale
     log "starting dockerd ${flags:-(default options)} ..."
     # shellcheck disable=SC2086  # flags are words
-    setsid nohup dockerd $flags >"$DOCKERD_LOG" 2>&1 </dev/null &
+    detached dockerd $flags
     pid=$!
     if wait_engine 60 "$pid"; then return 0; fi
     log "dockerd ${flags:-(default options)} did not come up:"
@@ -173,7 +186,10 @@ check_base() {
 
 main() {
   exec 9>>"/tmp/modelwire-docker-setup.$(id -u).lock"
-  flock 9
+  if ! flock -w 900 9; then
+    die "another docker-setup.sh has held /tmp/modelwire-docker-setup.$(id -u).lock for 15 min:" \
+      "$(fuser /tmp/modelwire-docker-setup."$(id -u)".lock 2>/dev/null || echo '?')"
+  fi
   ensure_engine
   ensure_compose
   ensure_base

@@ -61,3 +61,27 @@ def test_with_everything_there_it_is_quiet(tmp_path):
     assert docker_reachable()
     proc = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=120, check=False)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_the_daemon_it_starts_holds_neither_the_lock_nor_the_callers_pipes(tmp_path):
+    """dockerd once inherited the lock's fd: the next docker-setup.sh (make test runs it
+    again) then waited on the lock for as long as dockerd lived, and CI timed out."""
+    lock = tmp_path / "lock"
+    script = (
+        f'source "{SCRIPT}"; DOCKERD_LOG="{tmp_path}/log"; '
+        f'exec 9>>"{lock}"; flock 9; detached sleep 60; echo $!'
+    )
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    pid = int(proc.stdout.split()[-1])
+    try:
+        # the caller's pipes were closed: subprocess.run returned, the daemon lives on
+        assert Path(f"/proc/{pid}").exists()
+        held = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+        assert held == [0, 1, 2]
+        again = subprocess.run(["flock", "-n", str(lock), "true"], check=False)
+        assert again.returncode == 0, "the lock is still held by the detached daemon"
+    finally:
+        os.kill(pid, 9)
