@@ -24,11 +24,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MODELWIRE_* setting from the developer's shell leaks into a test."""
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No MODELWIRE_* setting from the developer's shell, nor their config file
+    (~/.config/modelwire/config.toml: a catalog and a token), leaks into a test."""
     for key in list(os.environ):
         if key.startswith("MODELWIRE_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("MODELWIRE_CONFIG", str(tmp_path / "no-modelwire-config.toml"))
 
 
 @pytest.fixture
