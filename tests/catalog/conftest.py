@@ -21,7 +21,8 @@ def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("MODELWIRE_CONFIG", raising=False)  # the default place, under this HOME, is tried
+    # the default place, under this HOME, is tried
+    monkeypatch.delenv("MODELWIRE_CONFIG", raising=False)
 
 
 @pytest.fixture(scope="session")
