@@ -3,7 +3,9 @@
 Reads the annotations of a model's methods (PEP 563 strings included), maps each
 to a `TypeNode`, collects the NamedTuples, dataclasses and Enums they reach as
 messages and enums, and records which Python class stands behind each message
-(the `Binding`), so values can be converted both ways later.
+(the `Binding`), so values can be converted both ways later. Each annotation is
+mapped by `modelwire.codegen.type_mapping`; this module turns signatures into
+request and response messages and assembles the schema.
 
 Anything without a protobuf mapping raises `SchemaError` naming the method, the
 parameter (or field) and the annotation.
@@ -11,387 +13,35 @@ parameter (or field) and the annotation.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import inspect
-import re
-import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from modelwire.codegen.python_types import Binding, Hints, is_message_class, source_of
 from modelwire.codegen.schema import (
     DATA_TYPE_ENUM,
     RESERVED_NAMES,
     TENSOR_DTYPES,
-    EnumSchema,
     EnumType,
     Field,
-    ListType,
-    MapType,
     Message,
     MessageType,
     Method,
     ModelSchema,
-    OptionalType,
-    Scalar,
-    ScalarType,
     TensorType,
-    TypeNode,
     enum_value_prefix,
     rpc_name,
     walk_types,
-    wrapper_name,
 )
+from modelwire.codegen.type_mapping import TypeMapper, check_name
 from modelwire.errors import SchemaError
 
-__all__ = ["Binding", "Hints", "infer_schema", "render_annotation"]
-
-_PY_SCALARS: Mapping[Any, Scalar] = {
-    bool: Scalar.BOOL,
-    int: Scalar.INT64,
-    float: Scalar.DOUBLE,
-    str: Scalar.STRING,
-    bytes: Scalar.BYTES,
-}
-
-_NUMPY_SCALARS: Mapping[Any, Scalar] = {
-    np.bool_: Scalar.BOOL,
-    np.int8: Scalar.INT32,
-    np.int16: Scalar.INT32,
-    np.int32: Scalar.INT32,
-    np.int64: Scalar.INT64,
-    np.uint8: Scalar.UINT32,
-    np.uint16: Scalar.UINT32,
-    np.uint32: Scalar.UINT32,
-    np.uint64: Scalar.UINT64,
-    np.float16: Scalar.FLOAT,
-    np.float32: Scalar.FLOAT,
-    np.float64: Scalar.DOUBLE,
-}
-
-_MAP_KEYS = (Scalar.STRING, Scalar.INT64, Scalar.INT32, Scalar.UINT32, Scalar.UINT64, Scalar.BOOL)
+__all__ = ["Binding", "Hints", "infer_schema"]
 
 
-@dataclass
-class Binding:
-    """Python classes behind the schema's messages and enums, by message/enum name."""
-
-    messages: dict[str, type] = field(default_factory=dict)
-    enums: dict[str, type[enum.Enum]] = field(default_factory=dict)
-
-
-@dataclass
-class Hints:
-    """Resolved annotations: per method {parameter or 'return': type}, per class {field: type}.
-
-    PEP 563 annotations are strings resolved against the defining module's
-    globals, which do not travel with a pickled function or class. A model keeps
-    the resolved objects and pickles them, so loading never evaluates strings.
-    """
-
-    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    classes: dict[type, dict[str, Any]] = field(default_factory=dict)
-
-
-def render_annotation(ann: Any) -> str:
-    """A readable form of an annotation: `list[int | None]`, `IrisInput`, `NDArray[uint8]`."""
-    if ann is type(None):
-        return "None"
-    if isinstance(ann, type) and not typing.get_args(ann):
-        return ann.__qualname__ if ann.__module__ != "builtins" else ann.__name__
-    if isinstance(ann, str):
-        return ann
-    return str(ann).replace("typing.", "").replace("numpy.", "np.")
-
-
-def _is_namedtuple(t: Any) -> bool:
-    return isinstance(t, type) and issubclass(t, tuple) and hasattr(t, "_fields")
-
-
-def _is_message_class(t: Any) -> bool:
-    return _is_namedtuple(t) or (isinstance(t, type) and dataclasses.is_dataclass(t))
-
-
-def _source(t: type) -> str:
-    return f"{t.__module__}.{t.__qualname__}"
-
-
-def _own_doc(cls: type) -> str | None:
-    """The class's docstring, unless it is the one namedtuple/dataclass generate."""
-    doc = cls.__dict__.get("__doc__")
-    if not doc or doc.startswith(f"{cls.__name__}("):
-        return None
-    return inspect.cleandoc(doc)
-
-
-def _union_args(ann: Any) -> tuple[Any, ...] | None:
-    origin = typing.get_origin(ann)
-    if origin is typing.Union or origin is types.UnionType:
-        return typing.get_args(ann)
-    return None
-
-
-_PROTO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SCALAR_NAMES = frozenset(s.value for s in Scalar)
-
-
-def _check_name(name: str, what: str, where: str, annotation: str = "") -> None:
-    """Raise unless `name` is a valid protobuf identifier (Python also allows non-ASCII)."""
-    if not _PROTO_NAME.match(name):
-        raise SchemaError(
-            f"{what} is not a valid protobuf name (ASCII letters, digits and '_'); rename it",
-            annotation=annotation,
-            where=where,
-        )
-
-
-def _proto_shape(t: TypeNode) -> TypeNode:
-    """`t` as the wire sees it: numpy scalar types and Tensor dtypes are Python-only facts."""
-    match t:
-        case ScalarType(scalar, _):
-            return ScalarType(scalar)
-        case TensorType():
-            return TensorType()
-        case ListType(item):
-            return ListType(_proto_shape(item))
-        case MapType(key, value):
-            return MapType(ScalarType(key.scalar), _proto_shape(value))
-        case OptionalType(item):
-            return OptionalType(_proto_shape(item))
-    return t
-
-
-def _ndarray_dtype(ann: Any, fail: Callable[[str], SchemaError]) -> str | None:
-    args = typing.get_args(ann)
-    if len(args) != 2:
-        return None
-    dtype_arg = args[1]
-    inner = typing.get_args(dtype_arg)
-    # a bare `NDArray` is parametrised by a TypeVar: the dtype is undeclared
-    if not inner or inner[0] is Any or isinstance(inner[0], typing.TypeVar):
-        return None
-    scalar_type = inner[0]
-    if scalar_type not in _NUMPY_SCALARS and scalar_type not in (np.complex64, np.complex128):
-        raise fail(f"dtype {render_annotation(scalar_type)} cannot travel in a Tensor")
-    name: str = np.dtype(scalar_type).name
-    return name
-
-
-@dataclass
-class _Inferrer:
-    given: Hints | None = None
-    hints: Hints = field(default_factory=Hints)
-    binding: Binding = field(default_factory=Binding)
-    messages: dict[str, Message] = field(default_factory=dict)
-    enums: dict[str, EnumSchema] = field(default_factory=dict)
-    # wrapper message name -> (the wire shape it carries, where it was first needed)
-    wrappers: dict[str, tuple[TypeNode, str]] = field(default_factory=dict)
-    enum_places: dict[str, str] = field(default_factory=dict)  # enum name -> where first met
-
-    # ---------------------------------------------------------------- types
-
-    def convert(self, ann: Any, where: str, *, top: bool = True) -> TypeNode:
-        def fail(reason: str) -> SchemaError:
-            text = render_annotation(ann)
-            return SchemaError(
-                f"annotation {text!r} has no protobuf mapping: {reason}",
-                annotation=text,
-                where=where,
-            )
-
-        if typing.get_origin(ann) is typing.Annotated:
-            return self.convert(typing.get_args(ann)[0], where, top=top)
-        if isinstance(ann, str | typing.ForwardRef):
-            raise fail("it could not be resolved; define the type at module level")
-        if ann in _PY_SCALARS:
-            return ScalarType(_PY_SCALARS[ann])
-        if ann in _NUMPY_SCALARS:
-            return ScalarType(_NUMPY_SCALARS[ann], np.dtype(ann).name)
-        if ann is np.ndarray or typing.get_origin(ann) is np.ndarray:
-            return TensorType(_ndarray_dtype(ann, fail))
-        union = _union_args(ann)
-        if union is not None:
-            rest = [a for a in union if a is not type(None)]
-            if len(rest) != 1 or len(rest) == len(union):
-                raise fail("unions other than Optional[T] are not supported")
-            inner = self.convert(rest[0], where, top=False)
-            if isinstance(inner, ListType | MapType):
-                raise fail(
-                    "repeated and map fields have no presence in proto3; "
-                    "use the container itself (empty for none)"
-                )
-            if not top:
-                raise fail(
-                    "protobuf has no repeated or map value optional; "
-                    "use the element type or a NamedTuple field that is Optional"
-                )
-            return OptionalType(inner)
-        origin = typing.get_origin(ann)
-        args = typing.get_args(ann)
-        if origin in (list, typing.List):  # noqa: UP006 -- typing.List is what users write
-            if not args:
-                raise fail("a list needs an element type, e.g. list[float]")
-            item = self.convert(args[0], where, top=False)
-            self._wrapper(item, where, fail)
-            return ListType(item)
-        if origin in (dict, typing.Dict):  # noqa: UP006
-            if len(args) != 2:
-                raise fail("a dict needs key and value types, e.g. dict[str, float]")
-            key = self.convert(args[0], where, top=False)
-            if not isinstance(key, ScalarType) or key.scalar not in _MAP_KEYS:
-                raise fail("map keys must be str, int or bool")
-            value = self.convert(args[1], where, top=False)
-            self._wrapper(value, where, fail)
-            return MapType(key, value)
-        if ann in (list, dict):
-            raise fail(f"a bare {ann.__name__} has no element type, e.g. {ann.__name__}[...]")
-        if isinstance(ann, type) and issubclass(ann, enum.Enum):
-            return EnumType(self.enum(ann, where))
-        if _is_message_class(ann):
-            return MessageType(self.message(ann, where))
-        raise fail(
-            "supported are int, float, bool, str, bytes, numpy scalars, NDArray, "
-            "list, dict, Optional, Enum, NamedTuple and dataclasses"
-        )
-
-    def _wrapper(self, t: TypeNode, where: str, fail: Callable[[str], SchemaError]) -> None:
-        """Record the wrapper message a nested container needs; one name, one wire shape."""
-        if not isinstance(t, ListType | MapType):
-            return
-        name, shape = wrapper_name(t), _proto_shape(t)
-        seen = self.wrappers.setdefault(name, (shape, where))[0]
-        if seen != shape:
-            # only a class named like a scalar (`Double`) or a wrapper (`ListOfDouble`) does this
-            named = sorted(
-                {
-                    n.name
-                    for s in (seen, shape)
-                    for n in walk_types(s)
-                    if isinstance(n, MessageType | EnumType)
-                }
-            )
-            raise fail(
-                f"its wrapper message {name!r} already carries a different type; "
-                f"rename {' or '.join(repr(n) for n in named)}"
-            )
-
-    # ---------------------------------------------------------------- named types
-
-    def _claim(self, name: str, cls: type, where: str) -> bool:
-        """True if `name` must still be defined; raises if another class owns it."""
-        _check_name(name, f"class name {name!r}", where, cls.__qualname__)
-        if name in _SCALAR_NAMES:
-            raise SchemaError(
-                f"the name {name!r} is a protobuf scalar type; rename the class",
-                annotation=cls.__qualname__,
-                where=where,
-            )
-        if name in RESERVED_NAMES:
-            raise SchemaError(
-                f"the name {name!r} is reserved for modelwire's Tensor type; rename the class",
-                annotation=cls.__qualname__,
-                where=where,
-            )
-        owner = self.binding.messages.get(name) or self.binding.enums.get(name)
-        if owner is None:
-            return True
-        if owner is not cls:
-            raise SchemaError(
-                f"two different types are named {name!r} ({_source(owner)} and {_source(cls)}); "
-                "message names must be unique within a model",
-                annotation=cls.__qualname__,
-                where=where,
-            )
-        return False
-
-    def enum(self, cls: type[enum.Enum], where: str) -> str:
-        name = cls.__name__
-        if not self._claim(name, cls, where):
-            return name
-        self.binding.enums[name] = cls
-        self.enum_places[name] = where
-        members = list(cls)
-        if not members:
-            raise SchemaError(
-                f"enum {name!r} needs at least one member", annotation=name, where=where
-            )
-        raw = [m.value for m in members]
-        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in raw) and len(
-            set(raw)
-        ) == len(raw):
-            numbers = raw
-        else:
-            numbers = list(range(1, len(members) + 1))
-        upper = [m.name.upper() for m in members]
-        for m in members:
-            _check_name(m.name, f"enum member '{name}.{m.name}'", where, name)
-        if "UNSPECIFIED" in upper:
-            member = members[upper.index("UNSPECIFIED")].name
-            raise SchemaError(
-                f"enum member '{name}.{member}' clashes with the zero value "
-                f"'{enum_value_prefix(name)}UNSPECIFIED' that modelwire adds; rename the member",
-                annotation=name,
-                where=where,
-            )
-        if len(set(upper)) != len(upper):
-            raise SchemaError(
-                f"the members of enum {name!r} must differ in more than letter case",
-                annotation=name,
-                where=where,
-            )
-        self.enums[name] = EnumSchema(
-            name, tuple((m.name, n) for m, n in zip(members, numbers, strict=True)), _source(cls)
-        )
-        return name
-
-    def class_fields(self, cls: type, where: str) -> list[tuple[str, Any]]:
-        try:
-            if self.given is not None and cls in self.given.classes:
-                hints = self.given.classes[cls]
-            else:
-                hints = typing.get_type_hints(cls, include_extras=True)
-        except Exception as exc:
-            raise SchemaError(
-                f"the annotations of {cls.__qualname__} could not be resolved ({exc})",
-                annotation=cls.__qualname__,
-                where=where,
-            ) from exc
-        if _is_namedtuple(cls):
-            names = list(cls._fields)  # type: ignore[attr-defined]
-        else:
-            names = [f.name for f in dataclasses.fields(cls) if f.init]
-        for n in names:
-            _check_name(n, f"field '{cls.__qualname__}.{n}'", where, cls.__qualname__)
-        missing = [n for n in names if n not in hints]
-        if missing:
-            raise SchemaError(
-                f"field {missing[0]!r} of {cls.__qualname__} has no type annotation",
-                annotation=cls.__qualname__,
-                where=where,
-            )
-        self.hints.classes[cls] = {n: hints[n] for n in names}
-        return [(n, hints[n]) for n in names]
-
-    def message(self, cls: type, where: str) -> str:
-        name = cls.__name__
-        if not self._claim(name, cls, where):
-            return name
-        self.binding.messages[name] = cls
-        fields = self.fields_of(cls, where)
-        self.messages[name] = Message(name, fields, _source(cls), _own_doc(cls))
-        return name
-
-    def fields_of(self, cls: type, where: str) -> tuple[Field, ...]:
-        return tuple(
-            Field(fname, number, self.convert(ann, f"{where}, field '{cls.__name__}.{fname}'"))
-            for number, (fname, ann) in enumerate(self.class_fields(cls, where), start=1)
-        )
-
-    # ---------------------------------------------------------------- methods
+class _Inferrer(TypeMapper):
+    """The type mapper, plus the request and response messages of each method."""
 
     def method(self, name: str, fn: Callable[..., Any]) -> Method:
         where = f"method {name!r}"
@@ -427,7 +77,7 @@ class _Inferrer:
 
         params = list(sig.parameters.values())
         for p in params:
-            _check_name(p.name, f"parameter {p.name!r}", where)
+            check_name(p.name, f"parameter {p.name!r}", where)
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise SchemaError(
                     f"parameter {p.name!r}: *args and **kwargs cannot be mapped to a message",
@@ -444,7 +94,7 @@ class _Inferrer:
         single = params[0].annotation if len(params) == 1 else None
         if single is not None and typing.get_origin(single) is typing.Annotated:
             single = typing.get_args(single)[0]
-        if single is not None and _is_message_class(single):
+        if single is not None and is_message_class(single):
             pwhere = f"{where}, parameter {params[0].name!r}"
             self.message(single, pwhere)  # validates and registers nested types
             self._add_flat(request, single, pwhere, doc=None)
@@ -469,7 +119,7 @@ class _Inferrer:
         if ret is None or ret is type(None):
             self._add_generated(response, (), where)
             returns = "none"
-        elif _is_message_class(ret):
+        elif is_message_class(ret):
             self.message(ret, rwhere)
             self._add_flat(response, ret, rwhere, doc=None)
             returns = "message"
@@ -482,7 +132,7 @@ class _Inferrer:
     def _add_flat(self, name: str, cls: type, where: str, doc: str | None) -> None:
         """A request/response message with the fields of `cls` (same wire format)."""
         fields = self.messages[cls.__name__].fields
-        self._add_generated(name, fields, where, source=_source(cls))
+        self._add_generated(name, fields, where, source=source_of(cls))
         self.binding.messages[name] = cls
 
     def _add_generated(

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from modelwire.codegen.annotations import Binding
 from modelwire.codegen.converters import DecodeError, Decoder, Path, join_path
 from modelwire.codegen.enum_values import EnumTable
+from modelwire.codegen.python_types import Binding
 from modelwire.codegen.schema import (
     EnumType,
     ListType,

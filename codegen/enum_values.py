@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from modelwire.codegen.annotations import Binding
 from modelwire.codegen.converters import EncodeError, describe
+from modelwire.codegen.python_types import Binding
 from modelwire.codegen.schema import ModelSchema
 
 __all__ = ["EnumTable"]

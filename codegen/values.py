@@ -25,7 +25,6 @@ from typing import Any
 from google.protobuf.message import DecodeError as PbDecodeError
 from google.protobuf.message import Message as PbMessage
 
-from modelwire.codegen.annotations import Binding
 from modelwire.codegen.converters import (
     DecodeError,
     Decoder,
@@ -38,6 +37,7 @@ from modelwire.codegen.decoding import MessageDecoders
 from modelwire.codegen.descriptors import MessageClasses
 from modelwire.codegen.encoding import MessageEncoders
 from modelwire.codegen.enum_values import EnumTable
+from modelwire.codegen.python_types import Binding
 from modelwire.codegen.schema import (
     MapType,
     MessageType,
