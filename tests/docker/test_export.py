@@ -4,6 +4,7 @@ current Kubernetes versions (kubernetes-validate, offline; no cluster needed).""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,9 @@ def project_containers(client: Any, project: str) -> list[Any]:
 def test_compose_up_runs_the_export_as_is(blueprint, docker_client, test_images, tmp_path):
     if shutil.which("docker-compose") is None:
         pytest.skip("docker-compose is not installed (scripts/docker-setup.sh installs it)")
-    project = tmp_path / "deploy"
+    # docker-compose names the project after the directory: one per test run, so two runs
+    # on one engine never share containers
+    project = tmp_path / f"deploy{os.getpid()}"
     port = free_port()
     exported = modelwire(
         "export",
