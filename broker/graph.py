@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from modelwire.broker.typecheck import SolutionPlan, Source
+from modelwire.broker.plan import SolutionPlan, Source
 from modelwire.codegen.compat import render_type
 from modelwire.errors import ToolError
 

@@ -38,9 +38,10 @@ import grpc
 
 from modelwire.broker.blueprint import load_blueprint
 from modelwire.broker.containers import DockerModels, signals_to
+from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
 from modelwire.broker.service import start_solution
-from modelwire.broker.typecheck import SolutionPlan, check
+from modelwire.broker.typecheck import check
 from modelwire.config import BrokerConfig
 from modelwire.diagnostics import Diagnostic, render
 from modelwire.errors import BlueprintError, ModelwireError, ServiceError

@@ -27,6 +27,7 @@ from google.protobuf.message import DecodeError as PbDecodeError
 from google.protobuf.message import Message as PbMessage
 
 from modelwire.broker.metrics import BrokerMetrics
+from modelwire.broker.plan import MethodPlan, SolutionPlan, Source, StepPlan
 from modelwire.broker.splice import (
     SpliceError,
     copy_field,
@@ -36,7 +37,6 @@ from modelwire.broker.splice import (
     transcode,
     wrap,
 )
-from modelwire.broker.typecheck import MethodPlan, SolutionPlan, Source, StepPlan
 from modelwire.codegen.compat import Typed
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
 from modelwire.codegen.schema import MessageType, ModelSchema, OptionalType

@@ -19,8 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire import __version__
 from modelwire.broker.metrics import BrokerMetrics, render_broker
+from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.router import Router, StepFailed
-from modelwire.broker.typecheck import SolutionPlan
 from modelwire.codegen.descriptors import file_descriptor
 from modelwire.config import BrokerConfig
 from modelwire.metrics import MetricsServer

@@ -9,128 +9,39 @@ whether its bytes can be forwarded untouched; and the solution's own schema
 (one rpc per blueprint method), whose messages are copies of the models'
 messages with the same field numbers, so client bytes pass through as they are.
 
+The plan's records are in `modelwire.broker.plan`, the reference checks in
+`modelwire.broker.references`, the copying of types into the solution's schema
+in `modelwire.broker.solution_schema`.
+
 Pure: schemas come in as arguments; no I/O, no network.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 import networkx as nx
 
 from modelwire.broker.blueprint import Blueprint, Ref, SolutionMethod, Step
-from modelwire.codegen.compat import Mismatch, Typed, assignable, field_type, render_type
+from modelwire.broker.plan import FieldInput, MethodPlan, SolutionPlan, Source, StepPlan
+from modelwire.broker.references import ReferenceChecker, did_you_mean, suggest
+from modelwire.broker.solution_schema import SchemaCopier
+from modelwire.codegen.compat import Typed, assignable, render_type
 from modelwire.codegen.compat import wire_identical as _wire_identical
 from modelwire.codegen.schema import (
-    EnumSchema,
-    EnumType,
     Field,
-    ListType,
-    MapType,
     Message,
     MessageType,
     Method,
     ModelSchema,
     OptionalType,
-    TypeNode,
     package_name,
     rpc_name,
     service_name,
 )
-from modelwire.diagnostics import Diagnostic, Location
+from modelwire.diagnostics import Diagnostic
 
-__all__ = ["FieldInput", "MethodPlan", "SolutionPlan", "Source", "StepPlan", "check"]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a value comes from: a step's reply (or the solution's input), then a field path."""
-
-    step: str | None
-    path: tuple[str, ...]
-    type: Typed
-
-    @property
-    def text(self) -> str:
-        head = self.step if self.step is not None else "$input"
-        return ".".join((head, *self.path))
-
-
-@dataclass(frozen=True)
-class FieldInput:
-    """One field of a step's request, filled from a source (`with: {field: ref}`)."""
-
-    field: str
-    number: int
-    source: Source
-    forward: bool  # the source's bytes are wire-identical to the field's type
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    name: str
-    model: str
-    method: Method
-    service: str  # full service name of the model
-    deps: tuple[str, ...]  # steps this one waits for
-    whole: Source | None  # `with: ref`
-    forward: bool  # `with: ref` and the bytes can be passed on untouched
-    fields: tuple[FieldInput, ...]  # `with: {field: ref, ...}`
-    request: Typed
-    response: Typed
-    timeout: float | None
-    retry: int
-
-    @property
-    def rpc_path(self) -> str:
-        return f"/{self.service}/{self.method.rpc}"
-
-
-@dataclass(frozen=True)
-class MethodPlan:
-    name: str
-    rpc: str
-    steps: dict[str, StepPlan]  # in a topological order
-    graph: nx.DiGraph[str]
-    request: Typed  # the solution's request (in the solution schema)
-    input_fields: dict[str, int] | None  # synthesized input: field -> number; None if copied
-    output: Source  # in the models' schemas
-    output_forward: bool
-
-
-@dataclass(frozen=True)
-class SolutionPlan:
-    blueprint: Blueprint
-    schemas: Mapping[str, ModelSchema]
-    methods: dict[str, MethodPlan]
-    schema: ModelSchema  # the solution's service
-
-    def summary(self) -> list[str]:
-        """`advise(AdviseRequest) returns (AdviseResponse)` per method."""
-        return [
-            f"{m.name}({self.schema.method(m.name).request}) returns "
-            f"({self.schema.method(m.name).response})"
-            for m in self.methods.values()
-        ]
-
-
-def _suggest(name: str, candidates: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    s = _suggest(name, candidates)
-    return f"; did you mean {s!r}?" if s else ""
-
-
-def _join(head: str, tail: str) -> str:
-    """A field path and a path below it: `boxes` + `[].x` -> `boxes[].x`."""
-    if not head or not tail:
-        return head or tail
-    return head + tail if tail.startswith(("[", "{")) else f"{head}.{tail}"
+__all__ = ["check"]
 
 
 def _find_method(schema: ModelSchema, name: str) -> Method | None:
@@ -140,193 +51,11 @@ def _find_method(schema: ModelSchema, name: str) -> Method | None:
     return None
 
 
-# ---------------------------------------------------------------- copying types
-
-
-class _Copier:
-    """Copies messages and enums from model schemas into the solution's schema."""
-
-    def __init__(self) -> None:
-        self.messages: dict[str, Message] = {}
-        self.enums: dict[str, EnumSchema] = {}
-        self._names: dict[tuple[int, str], str] = {}
-
-    def _claim(
-        self,
-        schema: ModelSchema,
-        name: str,
-        prefix: str,
-        definition: object,
-        table: Mapping[str, object],
-    ) -> tuple[str, bool]:
-        key = (id(schema), name)
-        if key in self._names:
-            return self._names[key], False
-        candidate = name
-        n = 1
-        while candidate in table or candidate in self.messages or candidate in self.enums:
-            existing = table.get(candidate)
-            if existing == definition:
-                self._names[key] = candidate
-                return candidate, False
-            candidate = f"{prefix}{name}" if n == 1 else f"{prefix}{name}{n}"
-            n += 1
-        self._names[key] = candidate
-        return candidate, True
-
-    def type(self, schema: ModelSchema, t: TypeNode, prefix: str) -> TypeNode:
-        match t:
-            case OptionalType(item):
-                return OptionalType(self.type(schema, item, prefix))
-            case ListType(item):
-                return ListType(self.type(schema, item, prefix))
-            case MapType(key, value):
-                return MapType(key, self.type(schema, value, prefix))
-            case EnumType(name):
-                src = schema.enum(name)
-                new, fresh = self._claim(schema, name, prefix, src, self.enums)
-                if fresh:
-                    self.enums[new] = EnumSchema(new, src.values, src.source)
-                return EnumType(new)
-            case MessageType(name):
-                return MessageType(self.message(schema, name, prefix))
-        return t
-
-    def message(
-        self, schema: ModelSchema, name: str, prefix: str, as_name: str | None = None
-    ) -> str:
-        src = schema.message(name)
-        if as_name is not None:
-            new, fresh = as_name, as_name not in self.messages
-        else:
-            new, fresh = self._claim(schema, name, prefix, None, self.messages)
-        if fresh:
-            self.messages[new] = Message(new, (), src.source, src.doc)  # placeholder for cycles
-            fields = tuple(
-                Field(f.name, f.number, self.type(schema, f.type, prefix)) for f in src.fields
-            )
-            self.messages[new] = Message(new, fields, src.source, src.doc)
-        return new
-
-
-# ---------------------------------------------------------------- the checker
-
-
-@dataclass
-class _Checker:
-    bp: Blueprint
-    schemas: Mapping[str, ModelSchema]
-    diags: list[Diagnostic] = field(default_factory=list)
-
-    def error(
-        self,
-        code: str,
-        message: str,
-        loc: Location | None,
-        notes: Iterable[str] = (),
-        help: str | None = None,
-    ) -> None:
-        self.diags.append(Diagnostic(code, message, loc, tuple(notes), help))
-
-    # -------------------------------------------------- references
-
-    def walk_path(self, start: Typed, path: tuple[str, ...], ref: Ref, what: str) -> Typed | None:
-        t = start
-        for i, name in enumerate(path):
-            inner = t.type.item if isinstance(t.type, OptionalType) else t.type
-            if not isinstance(inner, MessageType):
-                done = ".".join((ref.text.split(".")[0], *path[:i]))
-                self.error(
-                    "MW104",
-                    f"{what}: {done!r} is {render_type(t.type)}, which has no field {name!r}",
-                    ref.location,
-                    help="only message fields have fields; lists cannot be indexed in a reference",
-                )
-                return None
-            ft = field_type(t.schema, inner, name)
-            if ft is None:
-                names = [f.name for f in t.schema.message(inner.name).fields]
-                self.error(
-                    "MW104",
-                    f"{what}: message {inner.name} has no field {name!r}"
-                    f"{_did_you_mean(name, names)}",
-                    ref.location,
-                    notes=[f"its fields: {', '.join(names) or '(none)'}"],
-                )
-                return None
-            t = Typed(t.schema, ft)
-        return t
-
-    def step_reply(
-        self,
-        method: SolutionMethod,
-        plans: Mapping[str, tuple[Step, ModelSchema, Method]],
-        ref: Ref,
-        what: str,
-    ) -> Typed | None:
-        assert ref.step is not None
-        if ref.step not in method.steps:
-            self.error(
-                "MW103",
-                f"{what}: unknown step {ref.step!r}{_did_you_mean(ref.step, method.steps)}",
-                ref.location,
-            )
-            return None
-        resolved = plans.get(ref.step)
-        if resolved is None:
-            return None  # its call did not resolve; already reported
-        _, schema, m = resolved
-        return self.walk_path(Typed(schema, MessageType(m.response)), ref.path, ref, what)
-
-    def mismatch(
-        self,
-        ms: list[Mismatch],
-        ref: Ref,
-        pdesc: str,
-        consumer: str,
-        cdesc: str,
-        field: str | None = None,
-    ) -> None:
-        """Report each way the value at `ref` does not fit field `field` of the step
-        `consumer` (its whole request when `field` is None)."""
-        target = f"{consumer}.{field}" if field else consumer
-        for mm in ms:
-            at = f" at {mm.path!r}" if mm.path else ""
-            ppath = _join(".".join(ref.path), mm.path)
-            cpath = _join(field or "", mm.path)
-            if mm.code == "MW202":
-                self.error(
-                    "MW202",
-                    f"{ref.text!r} -> {target!r}: required field {cpath!r} is missing",
-                    ref.location,
-                    notes=[
-                        f"{pdesc} produces no {ppath!r}" + (f" ({mm.detail})" if mm.detail else ""),
-                        f"{cdesc} expects {cpath!r}: {mm.consumer}",
-                    ],
-                    help="map the field with 'with: {field: step.path}', "
-                    "or use a model whose field is optional",
-                )
-                continue
-            kind = {
-                "MW201": "incompatible types",
-                "MW203": "singular, repeated and map fields do not mix",
-                "MW204": "tensor dtypes differ",
-            }[mm.code]
-            self.error(
-                mm.code,
-                f"{ref.text!r} -> {target!r}: {kind}{at}",
-                ref.location,
-                notes=[
-                    f"{pdesc} produces " + (f"{ppath!r}: " if ppath else "") + mm.producer,
-                    f"{cdesc} expects " + (f"{cpath!r}: " if cpath else "") + mm.consumer,
-                ]
-                + ([mm.detail] if mm.detail and mm.code == "MW201" else []),
-            )
-
-    # -------------------------------------------------- one method
+class _Checker(ReferenceChecker):
+    """Checks each method of a blueprint and builds its plan."""
 
     def method(
-        self, method: SolutionMethod, copier: _Copier, solution_name: str
+        self, method: SolutionMethod, copier: SchemaCopier, solution_name: str
     ) -> tuple[MethodPlan, Method] | None:
         errors_before = len(self.diags)
         resolved: dict[str, tuple[Step, ModelSchema, Method]] = {}
@@ -336,7 +65,7 @@ class _Checker:
                 self.error(
                     "MW101",
                     f"step {step.name!r} calls unknown model {step.model!r}"
-                    f"{_did_you_mean(step.model, self.bp.models)}",
+                    f"{did_you_mean(step.model, self.bp.models)}",
                     step.call_location,
                     notes=[f"models: {', '.join(self.bp.models) or '(none)'}"],
                 )
@@ -350,7 +79,7 @@ class _Checker:
                 self.error(
                     "MW102",
                     f"model {step.model!r} has no method {step.method!r}"
-                    f"{_did_you_mean(step.method, names)}",
+                    f"{did_you_mean(step.method, names)}",
                     step.call_location,
                     notes=[f"its methods: {', '.join(names)}"],
                 )
@@ -380,7 +109,7 @@ class _Checker:
                     graph.add_edge(r.step, step.name, ref=r.text)
                     assumed.add_edge(r.step, step.name)
                 else:
-                    likely = _suggest(r.step, method.steps)
+                    likely = suggest(r.step, method.steps)
                     if likely is not None:
                         assumed.add_edge(likely, step.name)
         cyclic = False
@@ -407,10 +136,10 @@ class _Checker:
             self.error(
                 "MW103",
                 f"'output' of method {method.name!r}: unknown step "
-                f"{out.step!r}{_did_you_mean(out.step, method.steps)}",
+                f"{out.step!r}{did_you_mean(out.step, method.steps)}",
                 out.location,
             )
-            output_step = _suggest(out.step, method.steps)
+            output_step = suggest(out.step, method.steps)
         else:
             output_step = out.step
         if output_step is not None and not cyclic:
@@ -566,7 +295,7 @@ class _Checker:
                             "MW104",
                             f"{what}: {m.request} of {step.model}.{m.name} has "
                             f"no field {fname!r}"
-                            f"{_did_you_mean(fname, by_name)}",
+                            f"{did_you_mean(fname, by_name)}",
                             r.location,
                             notes=[f"its fields: {', '.join(by_name) or '(none)'}"],
                         )
@@ -671,7 +400,7 @@ def check(
 ) -> tuple[SolutionPlan | None, list[Diagnostic]]:
     """Check a blueprint; return the plan (None if any error) and the sorted diagnostics."""
     checker = _Checker(blueprint, schemas)
-    copier = _Copier()
+    copier = SchemaCopier()
     plans: dict[str, MethodPlan] = {}
     methods: list[Method] = []
     name = blueprint.name or "solution"
