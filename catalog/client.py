@@ -21,10 +21,12 @@ from typing import Any
 
 import grpc
 
-from modelwire.bundle import MANIFEST, Bundle, Manifest, build_files, write_dir, write_zip
+from modelwire.bundle import Bundle
+from modelwire.bundle_writer import build_files, write_dir, write_zip
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
 from modelwire.config import CatalogSettings
 from modelwire.errors import BundleError, ServiceError
+from modelwire.manifest import MANIFEST, Manifest
 from modelwire.modeling import Model
 from modelwire.services import rpc_error
 

@@ -294,7 +294,8 @@ def stubs(bundle: str, output: Path, module: str) -> None:
         plan, _, _ = check_file(bundle, catalog=catalog_resolver())
         proto = render_proto(plan.schema)
     else:
-        from modelwire.bundle import PROTO, Bundle
+        from modelwire.bundle import Bundle
+        from modelwire.manifest import PROTO
 
         proto = Bundle(bundle).read(PROTO).decode()
     try:

@@ -1,0 +1,225 @@
+"""Writing bundles: a model's files, in a directory or a deterministic zip.
+
+`build_files()` pickles the model, infers its requirements and renders its
+proto and manifest; `write_dir()` and `write_zip()` put the files in place
+atomically; `dump()` does both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelwire._pickling import ModelPickler
+from modelwire.codegen.proto import render_proto
+from modelwire.codegen.schema import package_name
+from modelwire.errors import BundleError
+from modelwire.manifest import CODE_DIR, MANIFEST, PICKLE, PROTO, REQUIREMENTS, render_manifest
+from modelwire.modeling import Model
+from modelwire.requirements import Requirements, module_imports, normalize, resolve_modules
+
+__all__ = ["build_files", "dump", "write_dir", "write_zip"]
+
+# the logger these lines had before bundle.py was split; log filters may name it
+logger = logging.getLogger("modelwire.bundle")
+
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _source_imports(fn: Callable[..., Any]) -> tuple[set[str], set[str]]:
+    """Imports written inside a method's body (not reached by pickling), as `module_imports`."""
+    import inspect
+
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return set(), set()
+    import textwrap
+
+    module = getattr(fn, "__module__", None)
+    return module_imports(textwrap.dedent(source), module if isinstance(module, str) else None)
+
+
+def _merge_requirements(inferred: Requirements, extra: Sequence[str] | None) -> list[str]:
+    pins = dict(inferred.pins)
+    for raw in extra or ():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key = normalize(_req_name(line))
+        pins[key] = line
+    return [pins[k] for k in sorted(pins)]
+
+
+def _req_name(line: str) -> str:
+    import re
+
+    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+    if not m:
+        raise ValueError(f"not a requirement: {line!r}")
+    return m.group(1)
+
+
+def build_files(
+    model: Model,
+    name: str,
+    *,
+    version: str = "1.0.0",
+    description: str | None = None,
+    tags: Sequence[str] = (),
+    requirements: Sequence[str] | None = None,
+) -> dict[str, bytes]:
+    """The bundle's files as {path: bytes}, `modelwire.json` included."""
+    if not isinstance(model, Model):
+        raise TypeError(f"dump() expects a modelwire.Model, got {type(model).__name__}")
+    try:
+        package_name(name, version)
+    except ValueError as exc:
+        raise ValueError(f"invalid model name or version: {exc}") from None
+    schema, _ = model.named(name, version)
+    pickler = ModelPickler()
+    pkl = pickler.dumps(model)
+    modules = set(pickler.modules)
+    maybe: set[str] = set()
+    for fn in model.methods.values():
+        found, candidates = _source_imports(fn)
+        modules |= found
+        maybe |= candidates
+    inferred = resolve_modules(modules, maybe)
+    if inferred.unresolved:
+        logger.warning(
+            "could not tell which distribution provides %s; "
+            "pass requirements=[...] if the model needs them",
+            ", ".join(sorted(inferred.unresolved)),
+        )
+    reqs = _merge_requirements(inferred, requirements)
+    files: dict[str, bytes] = {
+        PROTO: render_proto(schema, version=version).encode(),
+        PICKLE: pkl,
+        REQUIREMENTS: ("".join(r + "\n" for r in reqs)).encode(),
+    }
+    for local in inferred.local.values():
+        for rel, path in local.files():
+            files[f"{CODE_DIR}/{rel}"] = path.read_bytes()
+    files[MANIFEST] = render_manifest(
+        name, version, schema, description=description, tags=tags, requirements=reqs, files=files
+    )
+    return files
+
+
+def _is_bundle_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return MANIFEST in zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def write_zip(files: Mapping[str, bytes], dest: Path) -> None:
+    """A deterministic zip: sorted entries, fixed timestamps and permissions."""
+    if dest.exists() and not (dest.is_file() and _is_bundle_zip(dest)):
+        raise BundleError(
+            "the path exists and is not a bundle zip; refusing to overwrite it "
+            "(choose another path or remove it)",
+            bundle=dest,
+        )
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    with zipfile.ZipFile(tmp, "w") as zf:
+        for rel in sorted(files):
+            info = zipfile.ZipInfo(rel, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            zf.writestr(info, files[rel], compresslevel=6)
+    os.replace(tmp, dest)
+
+
+def write_dir(files: Mapping[str, bytes], dest: Path) -> None:
+    """Write the bundle directory atomically: a sibling temp dir, then a rename."""
+    if dest.exists() and not dest.is_dir():
+        raise BundleError(
+            "a file exists at this path; refusing to overwrite it "
+            "(choose another path, or end it in .zip for the single-file form)",
+            bundle=dest,
+        )
+    if dest.exists() and not (dest / MANIFEST).is_file() and any(dest.iterdir()):
+        raise BundleError(
+            "the directory exists and is not a bundle; refusing to overwrite it "
+            "(choose another path or remove it)",
+            bundle=dest,
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp.chmod(0o755)
+    try:
+        for rel, data in files.items():
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def dump(
+    model: Model,
+    name: str,
+    path: str | os.PathLike[str],
+    *,
+    version: str = "1.0.0",
+    description: str | None = None,
+    tags: Sequence[str] = (),
+    requirements: Sequence[str] | None = None,
+) -> Path:
+    """Write a model as a bundle.
+
+    Args:
+        model: the model to package.
+        name: the model's name; it also names the proto package
+            (``iris`` -> ``modelwire.models.iris.v1``).
+        path: a directory to create (or replace, if it holds a bundle), or a
+            path ending in ``.zip`` for the single-file form.
+        version: the model version; its major number picks the proto package.
+        description: a free-text description, kept in the manifest.
+        tags: free-form tags, kept in the manifest.
+        requirements: requirement lines added to (or overriding, by name) the
+            inferred ones, e.g. ``["scikit-learn>=1.3"]``.
+
+    Returns:
+        The bundle's path.
+
+    Raises:
+        BundleError: `path` exists and is not a bundle.
+
+    Example:
+        >>> dump(Model(classify=classify), "iris", "build/iris")  # doctest: +SKIP
+    """
+    files = build_files(
+        model,
+        name,
+        version=version,
+        description=description,
+        tags=tags,
+        requirements=requirements,
+    )
+    dest = Path(path)
+    if dest.suffix == ".zip":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_zip(files, dest)
+    else:
+        write_dir(files, dest)
+    logger.info("dumped model %s %s to %s", name, version, dest)
+    return dest

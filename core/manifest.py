@@ -1,0 +1,136 @@
+"""The bundle's manifest, `modelwire.json`: its file names, format, parsing and writing.
+
+The manifest names the model, its version, methods and schema, the Python
+version it was dumped with, its requirements, and the sha256 of every other file
+of the bundle, so its own digest is the bundle's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelwire import __version__
+from modelwire.codegen.schema import ModelSchema
+from modelwire.errors import BundleError
+
+__all__ = [
+    "CODE_DIR",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "PICKLE",
+    "PROTO",
+    "PYTHON",
+    "REQUIREMENTS",
+    "Manifest",
+    "render_manifest",
+    "sha256_hex",
+]
+
+FORMAT_VERSION = 1
+MANIFEST = "modelwire.json"
+PROTO = "model.proto"
+PICKLE = "model.pkl"
+REQUIREMENTS = "requirements.txt"
+CODE_DIR = "code"
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed `modelwire.json`."""
+
+    name: str
+    version: str
+    description: str | None
+    tags: tuple[str, ...]
+    python: str
+    modelwire: str
+    requirements: tuple[str, ...]
+    files: Mapping[str, str]
+    schema: ModelSchema
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, data: bytes, bundle: str | Path) -> Manifest:
+        try:
+            raw = json.loads(data)
+        except ValueError as exc:
+            raise BundleError(
+                f"{MANIFEST} is not valid JSON ({exc}); dump the model again", bundle=bundle
+            ) from exc
+        if not isinstance(raw, dict):
+            raise BundleError(f"{MANIFEST} must hold a JSON object", bundle=bundle)
+        fmt = raw.get("format")
+        if fmt != FORMAT_VERSION:
+            newer = isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT_VERSION
+            raise BundleError(
+                f"{MANIFEST} has format {fmt!r}; this modelwire {__version__} reads format "
+                f"{FORMAT_VERSION}; "
+                + ("upgrade modelwire to load it" if newer else "dump the model again"),
+                bundle=bundle,
+            )
+        try:
+            return cls(
+                name=raw["name"],
+                version=raw["version"],
+                description=raw.get("description"),
+                tags=tuple(raw.get("tags") or ()),
+                python=raw["python"],
+                modelwire=raw.get("modelwire", ""),
+                requirements=tuple(raw.get("requirements") or ()),
+                files=dict(raw["files"]),
+                schema=ModelSchema.from_json(raw["schema"]),
+                raw=raw,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(
+                f"{MANIFEST} is missing or has a malformed entry ({exc!r})", bundle=bundle
+            ) from exc
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def render_manifest(
+    name: str,
+    version: str,
+    schema: ModelSchema,
+    *,
+    description: str | None,
+    tags: Sequence[str],
+    requirements: list[str],
+    files: Mapping[str, bytes],
+) -> bytes:
+    methods = [
+        {
+            "name": m.name,
+            "rpc": m.rpc,
+            "request": m.request,
+            "response": m.response,
+            "doc": m.doc,
+        }
+        for m in schema.methods
+    ]
+    doc = {
+        "format": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "description": description,
+        "tags": list(tags),
+        "python": PYTHON,
+        "modelwire": __version__,
+        "package": schema.package,
+        "service": f"{schema.package}.{schema.service}",
+        "methods": methods,
+        "requirements": requirements,
+        "schema": schema.to_json(),
+        "files": {k: sha256_hex(v) for k, v in sorted(files.items())},
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
