@@ -1044,7 +1044,7 @@ def print_results(
     print(f"\n=== results{' (INTERRUPTED, partial)' if interrupted else ''} ===")
     print(header)
     print(
-        "glibc malloc: modelwire.runtime.server.tune_malloc() (mmap threshold 256 MiB, trim "
+        "glibc malloc: modelwire.services.tune_malloc() (mmap threshold 256 MiB, trim "
         "threshold 512 MiB) is in effect in every modelwire server (`modelwire serve` calls "
         "it), every hand-written and raw-echo server, and every client process including "
         "numpy.copy; not in the acumos runner (1-row messages only)."
