@@ -13,7 +13,7 @@ ci=false
 case "${CI:-}" in true | TRUE | True | 1 | yes) ci=true ;; esac
 if [ "$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then
   echo "== docker (scripts/docker-setup.sh)"
-  if ! scripts/docker-setup.sh; then
+  if ! timeout 1500 scripts/docker-setup.sh; then
     [ "$ci" = true ] && { echo "docker setup failed; CI must run the docker tests" >&2; exit 1; }
     echo "note: docker setup failed; the docker tests will be skipped" >&2
   fi
