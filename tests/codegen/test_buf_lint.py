@@ -94,12 +94,21 @@ def describe(x: CamelCase) -> int:
     return 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="field names are the Python names; codegen does not rename camelCase fields",
-)
 def test_camel_case_python_fields_pass_buf_lint(tmp_path: Path):
+    """A generated proto keeps the Python field names (buf.yaml says why)."""
     assert lint_one(Model(describe=describe), "camel", "1.0.0", tmp_path) == []
+
+
+def test_the_project_s_own_protos_must_still_be_snake_case(tmp_path: Path):
+    """The exception for Python field names covers generated model protos only."""
+    assert BUF is not None
+    schema, _ = Model(describe=describe).named("camel", "1.0.0")
+    text = render_proto(schema).replace(schema.package, "modelwire.camel.v1")
+    findings = buf_lint(BUF, {"modelwire/camel/v1/camel.proto": text}, tmp_path)
+    assert findings["modelwire/camel/v1/camel.proto"] == [
+        'proto/modelwire/camel/v1/camel.proto:11:19:Field name "sepalLength" should be '
+        'lower_snake_case, such as "sepal_length".'
+    ]
 
 
 def test_pre_release_model_version_passes_buf_lint(tmp_path: Path):
