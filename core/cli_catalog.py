@@ -223,7 +223,7 @@ def search(
             "public" if m.published else "private",
             m.category,
             ", ".join(x["name"] for x in m.methods),
-            m.description[:50],
+            m.description if len(m.description) <= 50 else m.description[:49] + "…",
         ]
         for m in found
     ]

@@ -108,6 +108,21 @@ def test_search_prints_a_table(
     assert (empty.exit_code, empty.stdout) == (0, "no models found\n")
 
 
+def test_a_long_description_is_cut_in_the_table_with_an_ellipsis_and_whole_in_json(
+    populated: tuple[Catalog, dict[str, str]], cli: Callable[..., Result]
+):
+    catalog, env = populated
+    long = "Tags every token with its part of speech, trained on the Brown corpus"
+    with catalog.client(env["MODELWIRE_TOKEN"]) as client:
+        client.publish("tagger:1.0.0", description=long, category="nlp", tags=())
+    table = cli("search", "tagger", env=env)
+    assert table.stdout.splitlines()[1].endswith(
+        "Tags every token with its part of speech, trained…"
+    )
+    found = json.loads(cli("search", "--json", "tagger", env=env).stdout)
+    assert [m["description"] for m in found] == [long]
+
+
 def test_search_json_lists_objects_with_name_version_and_methods(
     populated: tuple[Catalog, dict[str, str]], cli: Callable[..., Result], bundles: dict[str, Path]
 ):
