@@ -4,6 +4,7 @@ reflection), per-step timeout and retry."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -265,6 +266,36 @@ def test_an_unreachable_address_is_a_diagnostic_at_the_model():
             help="start the service first, or use 'bundle:' to have it started",
         )
     ]
+
+
+THREE_ADDRESSED = """
+name: three
+models:
+  a: {address: "127.0.0.1:1"}
+  b: {address: "127.0.0.1:2"}
+  c: {address: "127.0.0.1:3"}
+methods:
+  m:
+    steps:
+      x: {call: a.f, with: $input}
+      y: {call: b.f, with: x}
+      z: {call: c.f, with: y}
+    output: z
+"""
+
+
+@pytest.mark.timeout(30)
+def test_unreachable_addresses_are_waited_for_at_once_and_reported_in_order():
+    """Three services that do not answer cost one 5 s wait, not three in a row."""
+    started = time.monotonic()
+    resolved = resolve(_parse(THREE_ADDRESSED))
+    took = time.monotonic() - started
+    assert [(d.location.line, d.message) for d in resolved.diagnostics] == [
+        (4, "model 'a': cannot reach 127.0.0.1:1: no connection within 5 s"),
+        (5, "model 'b': cannot reach 127.0.0.1:2: no connection within 5 s"),
+        (6, "model 'c': cannot reach 127.0.0.1:3: no connection within 5 s"),
+    ]
+    assert took < 12, f"{took:.1f} s: the addresses were asked one after another"
 
 
 def test_a_streaming_rpc_cannot_be_a_step(model_server):
