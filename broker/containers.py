@@ -53,6 +53,20 @@ def signals_to(handler: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(s, h)
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived before the solution served (a BaseException, like
+    KeyboardInterrupt, so no `except Exception` on the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler: unwind with Interrupted."""
+    raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def uninterrupted() -> Iterator[None]:
     """SIGTERM and SIGINT take effect after the block: whatever the engine creates in it is
@@ -61,7 +75,7 @@ def uninterrupted() -> Iterator[None]:
     with signals_to(lambda signum, frame: received.append(signum)):
         yield
     if received:
-        raise KeyboardInterrupt
+        raise Interrupted(received[0])
 
 
 class DockerModels:

@@ -20,7 +20,6 @@ before its models.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from typing import Protocol
 import grpc
 
 from modelwire.broker.blueprint import load_blueprint
-from modelwire.broker.containers import DockerModels, signals_to
+from modelwire.broker.containers import DockerModels, Interrupted, interrupt, signals_to
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
 from modelwire.broker.service import start_solution
@@ -299,20 +298,19 @@ def run(
     else:
         models = LocalModels(bundles, max_message_mb=config.max_message_mb)
     try:
-        # containers outlive this process unless it stops them: a SIGTERM before the
-        # solution serves (and handles it) must unwind through `finally` like Ctrl-C does
-        # (local models die with us)
-        with signals_to(_interrupt) if config.docker else contextlib.nullcontext():
+        # A SIGTERM or Ctrl-C before the solution serves (and handles them) unwinds through
+        # `finally`, which stops what was started: containers would outlive us otherwise,
+        # and local models, which die with us anyway, would be cut off mid-load.
+        with signals_to(interrupt):
             addresses = {**addresses, **models.start(config.startup_seconds)}
             return asyncio.run(_serve(plan, addresses, config, announce))
+    except Interrupted as stop:
+        logger.warning("%s received while the models were starting: stopping them", stop)
+        return 128 + stop.signum
     finally:
-        with signals_to(_already_stopping) if config.docker else contextlib.nullcontext():
+        with signals_to(_already_stopping):
             models.stop(config.grace_seconds)
         logger.info("stopped")
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _already_stopping(signum: int, frame: object) -> None:

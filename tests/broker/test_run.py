@@ -11,6 +11,8 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -131,6 +133,44 @@ def test_a_model_that_cannot_start_stops_the_others(blueprint, bundles_root, cli
         f"error: bundle {broken}: model.pkl cannot be unpickled "
         "(ImportError('the advisor needs a GPU'))",
     ]
+    assert processes_mentioning(blueprint.parent.name) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_signal_while_the_models_load_stops_them_at_once(blueprint, bundles_root, signum):
+    """The advisor takes a minute to load: the signal reaches `run` while it waits for it,
+    and `run` stops both models itself (exit 128 + the signal), not leaving them to notice
+    their parent's death once loaded."""
+    slow = blueprint.parent / "slow"
+    shutil.copytree(bundles_root / "_bundles" / "advisor", slow)
+    code = slow / "code" / "tests" / "fixtures" / "models" / "advisor.py"
+    code.write_text(code.read_text() + "\nimport time\ntime.sleep(60)\n")
+    manifest = json.loads((slow / "modelwire.json").read_text())
+    manifest["files"][str(code.relative_to(slow))] = hashlib.sha256(code.read_bytes()).hexdigest()
+    (slow / "modelwire.json").write_text(json.dumps(manifest))
+    blueprint.write_text(PHOTO.replace("../_bundles/advisor", "slow"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelwire", "run", str(blueprint), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MODELWIRE_LOG_FORMAT": "json"},
+    )
+    try:
+        wait_for(lambda: len(children_of(proc.pid)) == 2, 30, "both models to be started")
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert (proc.returncode, stdout) == (128 + signum, ""), stderr
+    messages = [r["message"] for r in json_logs(stderr)]
+    assert (
+        f"{signal.Signals(signum).name} received while the models were starting: "
+        "stopping them" in messages
+    )
+    assert messages[-1] == "stopped"
     assert processes_mentioning(blueprint.parent.name) == []
 
 

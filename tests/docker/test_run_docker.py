@@ -3,6 +3,7 @@ images built once per bundle digest, and nothing left behind however the run end
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -161,9 +162,10 @@ def test_a_sigterm_while_the_models_start_leaves_nothing_behind(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 1, stderr
-    assert stdout == ""
-    assert stderr.endswith("\nAborted!\n")
+    assert (proc.returncode, stdout) == (128 + signal.SIGTERM, ""), stderr
+    messages = [json.loads(line)["message"] for line in stderr.splitlines()]
+    assert "SIGTERM received while the models were starting: stopping them" in messages
+    assert messages[-1] == "stopped"
     assert docker_client.containers.list(all=True, filters=mine) == []
     assert docker_client.networks.list(filters=mine) == []
 
