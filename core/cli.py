@@ -309,10 +309,25 @@ def stubs(bundle: str, output: Path, module: str) -> None:
 # ---------------------------------------------------------------- call
 
 
+def _reply_json(reply: Any) -> Any:
+    """A reply as JSON: Python field names, every field (a model's 0 is an answer, not an
+    absence), 64-bit integers as numbers where the protobuf release can do it exactly."""
+    from google.protobuf import json_format
+
+    options: dict[str, Any] = {
+        "preserving_proto_field_name": True,
+        "always_print_fields_with_no_presence": True,
+    }
+    try:
+        return json_format.MessageToDict(reply, **options, unquote_int64_if_possible=True)
+    except TypeError:  # older protobuf releases quote every int64
+        return json_format.MessageToDict(reply, **options)
+
+
 @main.command()
 @click.argument("address")
 @click.argument("method")
-@click.argument("request_json", metavar="JSON", default="{}")
+@click.argument("request_json", metavar="[JSON]", default="{}")
 @click.option(
     "--timeout",
     type=click.FloatRange(0, min_open=True),
@@ -324,8 +339,10 @@ def stubs(bundle: str, output: Path, module: str) -> None:
 def call(address: str, method: str, request_json: str, timeout: float) -> None:
     """Call METHOD on the service at ADDRESS with a JSON request; print the JSON reply.
 
-    The request's fields are given by name, e.g. '{"sepal_length": [5.1]}'.
-    The schema is read through server reflection, as grpcurl does.
+    The request's fields are given by name, e.g. '{"sepal_length": [5.1]}'; JSON is
+    '{}' (every field at its default) when left out, and read from stdin when '-'.
+    The schema is read through server reflection, as grpcurl does. The reply is
+    protobuf's JSON mapping, with every field: bytes and Tensor data are base64.
     """
     import grpc
     from google.protobuf import json_format
@@ -333,6 +350,8 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
     from modelwire.codegen.descriptors import message_classes
     from modelwire.services import reflect, wait_ready
 
+    if request_json == "-":
+        request_json = sys.stdin.read()
     try:
         payload = json.loads(request_json)
     except ValueError as exc:
@@ -360,6 +379,19 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         classes = message_classes(fdp)
         req_cls = classes.get(rpc.input_type.rsplit(".", 1)[-1])
         resp_cls = classes.get(rpc.output_type.rsplit(".", 1)[-1])
+        fields = [f.name for f in req_cls.DESCRIPTOR.fields]
+        json_names = {f.json_name for f in req_cls.DESCRIPTOR.fields}
+        for key in payload:
+            if key not in fields and key not in json_names:
+                import difflib
+
+                close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise click.BadParameter(
+                    f"{rpc.name} takes no field {key!r}{hint} "
+                    f"(its fields: {', '.join(fields) or 'none'})",
+                    param_hint="'JSON'",
+                )
         try:
             request = json_format.ParseDict(payload, req_cls())
         except json_format.ParseError as exc:
@@ -376,9 +408,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
             details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
             click.echo(f"error: {code}: {details}", err=True)
             sys.exit(1)
-        click.echo(
-            json.dumps(json_format.MessageToDict(reply, preserving_proto_field_name=True), indent=2)
-        )
+        click.echo(json.dumps(_reply_json(reply), indent=2))
     finally:
         channel.close()
 

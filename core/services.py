@@ -369,8 +369,18 @@ def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
             raise ServiceError(
-                f"cannot reach {address}: no connection within {timeout:g} s", target=address
+                f"cannot reach {address}: no connection within {timeout:g} s{_port_hint(address)}",
+                target=address,
             ) from None
+
+
+def _port_hint(address: str) -> str:
+    """A hint for an address without a port (gRPC would try 443)."""
+    if "://" in address or address.startswith("unix:"):
+        return ""
+    if ":" in address.rpartition("]")[2]:
+        return ""
+    return f" (no port given: write HOST:PORT, e.g. {address}:50051)"
 
 
 def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
@@ -384,6 +394,12 @@ def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
         try:
             reply = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
+            if service and isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise ServiceError(
+                    f"{address}: the health service knows no service {service!r} "
+                    "(leave out --service for the server as a whole)",
+                    target=address,
+                ) from None
             raise rpc_error(address, "Check", exc) from None
     name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     return name

@@ -28,11 +28,12 @@ def keep_logging() -> Iterator[None]:
 
 @pytest.fixture
 def cli() -> Callable[..., Result]:
-    """cli(*args, env=None) -> the Result of `modelwire ARGS` run by click's CliRunner."""
+    """cli(*args, env=None, input=None) -> the Result of `modelwire ARGS` (click's CliRunner);
+    `input` is its stdin."""
     runner = CliRunner()
 
-    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(main, list(args), env=env, prog_name="modelwire")
+    def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), env=env, input=input, prog_name="modelwire")
 
     return invoke
 

@@ -1,4 +1,4 @@
-"""`modelwire call ADDRESS METHOD JSON`: JSON in, JSON out, schema by reflection."""
+"""`modelwire call ADDRESS METHOD [JSON]`: JSON in, JSON out, schema by reflection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.cli.conftest import usage
 
 
 def _call_usage(message: str) -> str:
-    return usage("call", "ADDRESS METHOD JSON", message)
+    return usage("call", "ADDRESS METHOD [JSON]", message)
 
 
 @pytest.mark.parametrize("method", ["add", "Add"])
@@ -72,11 +72,36 @@ def test_bad_arguments_are_usage_errors(cli, echo_address, args, message):
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", _call_usage(message))
 
 
-def test_unknown_field_is_a_usage_error_naming_the_fields(cli, echo_address):
-    result = cli("call", echo_address, "add", '{"c": 1}')
+@pytest.mark.parametrize(
+    ("field", "hint"),
+    [
+        pytest.param("c", "", id="no-close-name"),
+        pytest.param("aa", "; did you mean 'a'?", id="near-miss"),
+    ],
+)
+def test_unknown_field_is_a_usage_error_naming_the_fields(cli, echo_address, field, hint):
+    result = cli("call", echo_address, "add", json.dumps({field: 1}))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        _call_usage(
+            f"Invalid value for 'JSON': Add takes no field {field!r}{hint} (its fields: a, b)"
+        ),
+    )
+
+
+def test_a_nested_unknown_field_is_a_usage_error_too(cli, echo_address):
+    request = {"name": "a", "where": {"x": 1, "z": 2}}
+    result = cli("call", echo_address, "echo_record", json.dumps(request))
     assert result.exit_code == 2
-    assert result.stderr.startswith(_call_usage("")[: -len("\n")])
-    assert 'has no field named "c"' in result.stderr
+    assert 'has no field named "z"' in result.stderr
+
+
+def test_without_json_every_field_has_its_default_and_dash_reads_stdin(cli, echo_address):
+    empty = cli("call", echo_address, "add")
+    assert (empty.exit_code, empty.stdout) == (0, '{\n  "value": 0.0\n}\n'), empty.stderr
+    piped = cli("call", echo_address, "add", "-", input='{"a": 1, "b": 2}')
+    assert (piped.exit_code, piped.stdout) == (0, '{\n  "value": 3.0\n}\n'), piped.stderr
 
 
 @pytest.mark.parametrize(
@@ -114,4 +139,14 @@ def test_unreachable_address_is_one_error_line(cli):
         1,
         "",
         f"error: cannot reach 127.0.0.1:{port}: no connection within 0.5 s\n",
+    )
+
+
+def test_an_address_without_a_port_gets_a_hint(cli):
+    result = cli("call", "127.0.0.1", "add", "{}", "--timeout", "0.5")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        "error: cannot reach 127.0.0.1: no connection within 0.5 s (no port given: write "
+        "HOST:PORT, e.g. 127.0.0.1:50051)\n",
     )
