@@ -214,7 +214,7 @@ class CatalogSettings:
                     data = tomllib.loads(path.read_text())
                 except (tomllib.TOMLDecodeError, OSError) as exc:
                     raise ConfigError(
-                        str(path), "", f"not a valid config file ({exc})", source="file"
+                        str(path), None, f"not a valid config file ({exc})", source="file"
                     ) from exc
                 section = data.get("catalog", {})
                 address = address or section.get("address")
@@ -223,16 +223,17 @@ class CatalogSettings:
         if not address:
             raise ConfigError(
                 ENV_CATALOG,
-                "",
-                f"no catalog address: pass --catalog HOST:PORT or set {ENV_CATALOG}",
+                None,
+                f"no catalog address: pass --catalog HOST:PORT, set {ENV_CATALOG}, or put "
+                f"it in {path} ([catalog] address = ...)",
                 source="default",
             )
         if not token:
             raise ConfigError(
                 ENV_TOKEN,
-                "",
-                f"no catalog token: pass --token or set {ENV_TOKEN} "
-                "(modelwire catalog user add NAME prints one)",
+                None,
+                f"no catalog token: pass --token, set {ENV_TOKEN}, or put it in {path} "
+                "([catalog] token = ...); modelwire catalog user add NAME prints one",
                 source="default",
             )
         return cls(str(address), str(token), source or "default")

@@ -88,7 +88,7 @@ class ConfigError(ModelwireError):
 
     Attributes:
         key: the setting, e.g. ``'port'`` or ``'MODELWIRE_PORT'``.
-        value: the rejected value as given.
+        value: the rejected value as given (None: nothing was given, or nothing to show).
         source: where it came from: ``'flag'``, ``'env'``, ``'file'`` or ``'default'``.
     """
 
@@ -96,7 +96,10 @@ class ConfigError(ModelwireError):
         self.key = key
         self.value = value
         self.source = source
-        super().__init__(f"{key}={value!r}: {reason}")
+        if value is None:  # nothing to show: the setting is missing, or the key says it all
+            super().__init__(reason if source == "default" else f"{key}: {reason}")
+        else:
+            super().__init__(f"{key}={value!r}: {reason}")
 
 
 class ToolError(ModelwireError):

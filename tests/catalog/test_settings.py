@@ -96,20 +96,21 @@ def test_settings_precedence(
 
 
 def test_missing_settings_say_where_to_put_them(cli: Callable[..., Result], tmp_path: Path):
+    config = Path.home() / ".config" / "modelwire" / "config.toml"
     no_address = cli("search", env={})
     assert (no_address.exit_code, no_address.stderr) == (
         1,
-        "error: MODELWIRE_CATALOG='': no catalog address: pass --catalog HOST:PORT or set "
-        "MODELWIRE_CATALOG\n",
+        "error: no catalog address: pass --catalog HOST:PORT, set MODELWIRE_CATALOG, or put it "
+        f"in {config} ([catalog] address = ...)\n",
     )
     no_token = cli("search", env={"MODELWIRE_CATALOG": NOWHERE})
     assert (no_token.exit_code, no_token.stderr) == (
         1,
-        "error: MODELWIRE_TOKEN='': no catalog token: pass --token or set MODELWIRE_TOKEN "
-        "(modelwire catalog user add NAME prints one)\n",
+        f"error: no catalog token: pass --token, set MODELWIRE_TOKEN, or put it in {config} "
+        "([catalog] token = ...); modelwire catalog user add NAME prints one\n",
     )
     broken = tmp_path / "broken.toml"
     broken.write_text("[catalog\n")
     result = cli("search", env={"MODELWIRE_CONFIG": str(broken)})
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: {broken}='': not a valid config file (")
+    assert result.stderr.startswith(f"error: {broken}: not a valid config file (")
