@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv and install modelwire with its dev extras (strict editable install,
-# see STYLE.md §1). Re-runs only when pyproject.toml or the package layout changed.
+# Create .venv and install modelwire with its dev extras: a strict editable install, so
+# only the packages pyproject.toml maps into `modelwire` import (core/ as modelwire,
+# codegen/ as modelwire.codegen, ...). Re-runs only when pyproject.toml or the package
+# layout changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
