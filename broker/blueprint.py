@@ -82,6 +82,9 @@ class Step:
     call_location: Location
     timeout: float | None = None
     retry: int = 0
+    # False when a reference in `with:` could not be read (reported by the loader): the
+    # inputs are partial, so the type check skips this step's request
+    complete: bool = True
 
     def refs(self) -> Iterator[Ref]:
         if isinstance(self.inputs, Ref):
@@ -96,6 +99,9 @@ class SolutionMethod:
     steps: dict[str, Step]
     output: Ref
     location: Location
+    # steps the loader could not read at all (reported there): references to them are
+    # not reported again as unknown steps
+    unreadable: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,9 @@ class Blueprint:
     models: dict[str, ModelRef]
     methods: dict[str, SolutionMethod]
     location: Location = field(default_factory=lambda: Location("", 1, 1))
+    # models the loader could not read (reported there): steps calling them are not
+    # reported again as calling unknown models
+    unreadable: frozenset[str] = frozenset()
 
 
 class _Reader:
@@ -256,6 +265,7 @@ class _Reader:
             return None
         wnode = values["with"][1]
         inputs: Ref | dict[str, Ref] | None
+        complete = True
         if isinstance(wnode, yaml.MappingNode):
             fields = self.mapping(wnode, f"'with' of {what}")
             if fields is None:
@@ -264,17 +274,20 @@ class _Reader:
             for fname, fkey, fval in fields:
                 if not _IDENT.match(fname):
                     self.error(fkey, f"'with' of {what}: {fname!r} is not a field name")
+                    complete = False
                     continue
                 r = self.ref(fval, f"'with.{fname}' of {what}")
-                if r is not None:
+                if r is None:
+                    complete = False
+                else:
                     inputs[fname] = r
             if not inputs and not fields:
                 self.error(wnode, f"'with' of {what} is empty")
                 return None
         else:
             inputs = self.ref(wnode, f"'with' of {what}")
-            if inputs is None:
-                return None
+            if inputs is None:  # the step is kept, so the rest of the method is checked
+                inputs, complete = {}, False
         timeout = None
         if "timeout" in values:
             timeout = self.duration(values["timeout"][1], f"'timeout' of {what}")
@@ -290,7 +303,9 @@ class _Reader:
                     )
                 else:
                     retry = int(text)
-        return Step(name, model, mname, inputs, self.loc(key), self.loc(call_node), timeout, retry)
+        return Step(
+            name, model, mname, inputs, self.loc(key), self.loc(call_node), timeout, retry, complete
+        )
 
     def method(self, name: str, key: yaml.Node, node: yaml.Node) -> SolutionMethod | None:
         if not _IDENT.match(name):
@@ -308,6 +323,7 @@ class _Reader:
                     help="a method has 'steps' and 'output'",
                 )
         steps: dict[str, Step] = {}
+        unreadable: set[str] = set()
         if "steps" not in values:
             self.error(key, f"method {name!r} has no 'steps'")
         else:
@@ -315,13 +331,15 @@ class _Reader:
                 s = self.step(sname, skey, snode, name)
                 if s is not None:
                     steps[sname] = s
+                else:
+                    unreadable.add(sname)
         if "output" not in values:
             self.error(key, f"method {name!r} has no 'output' (the step whose reply it returns)")
             return None
         output = self.ref(values["output"][1], f"'output' of method {name!r}")
         if output is None:
             return None
-        return SolutionMethod(name, steps, output, self.loc(key))
+        return SolutionMethod(name, steps, output, self.loc(key), frozenset(unreadable))
 
     def blueprint(self, root: yaml.Node) -> Blueprint | None:
         items = self.mapping(root, "the blueprint")
@@ -346,6 +364,7 @@ class _Reader:
         else:
             self.error(root, "the blueprint has no 'name'")
         models: dict[str, ModelRef] = {}
+        unreadable_models: set[str] = set()
         if "models" not in values:
             self.error(root, "the blueprint has no 'models'")
         else:
@@ -353,6 +372,8 @@ class _Reader:
                 m = self.model(mname, mkey, mnode)
                 if m is not None:
                     models[mname] = m
+                else:
+                    unreadable_models.add(mname)
         methods: dict[str, SolutionMethod] = {}
         if "methods" not in values:
             self.error(root, "the blueprint has no 'methods'")
@@ -361,7 +382,9 @@ class _Reader:
                 meth = self.method(mname, mkey, mnode)
                 if meth is not None:
                     methods[mname] = meth
-        return Blueprint(name, self.file, models, methods, self.loc(root))
+        return Blueprint(
+            name, self.file, models, methods, self.loc(root), frozenset(unreadable_models)
+        )
 
 
 def parse_blueprint(

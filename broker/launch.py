@@ -84,11 +84,13 @@ def check_file(
         OSError: the file cannot be read.
     """
     bp, diags = load_blueprint(path)
-    if bp is None or diags:
+    if bp is None:
         raise CheckFailed(diags, str(path))
+    # what loaded is checked too, so one run reports every problem: the checker skips
+    # what the loader could not read
     resolved = resolve(bp, catalog=catalog)
     plan, more = check(bp, resolved.schemas)
-    diags = resolved.diagnostics + more
+    diags = diags + resolved.diagnostics + more
     if plan is None or diags:
         raise CheckFailed(sorted(diags, key=Diagnostic.sort_key), str(path))
     return plan, resolved.bundles, resolved.addresses

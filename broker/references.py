@@ -91,6 +91,8 @@ class ReferenceChecker:
         what: str,
     ) -> Typed | None:
         assert ref.step is not None
+        if ref.step in method.unreadable:
+            return None  # the loader reported that step
         if ref.step not in method.steps:
             self.error(
                 "MW103",

@@ -59,9 +59,14 @@ class _Checker(ReferenceChecker):
     ) -> tuple[MethodPlan, Method] | None:
         errors_before = len(self.diags)
         resolved: dict[str, tuple[Step, ModelSchema, Method]] = {}
+        # what the loader could not read, it reported; checks that would only repeat it, or
+        # be wrong for want of it, are skipped
+        incomplete = bool(method.unreadable) or any(not s.complete for s in method.steps.values())
         for step in method.steps.values():
             node = self.bp.models.get(step.model)
             if node is None:
+                if step.model in self.bp.unreadable:
+                    continue
                 self.error(
                     "MW101",
                     f"step {step.name!r} calls unknown model {step.model!r}"
@@ -132,6 +137,8 @@ class _Checker(ReferenceChecker):
                 f"the output of method {method.name!r} must be a step, not $input",
                 out.location,
             )
+        elif out.step in method.unreadable:
+            pass
         elif out.step not in method.steps:
             self.error(
                 "MW103",
@@ -142,7 +149,7 @@ class _Checker(ReferenceChecker):
             output_step = suggest(out.step, method.steps)
         else:
             output_step = out.step
-        if output_step is not None and not cyclic:
+        if output_step is not None and not cyclic and not incomplete:
             needed = nx.ancestors(assumed, output_step) | {output_step}
             for s in method.steps.values():
                 if s.name not in needed:
@@ -162,7 +169,8 @@ class _Checker(ReferenceChecker):
             if isinstance(step.inputs, Ref) and step.inputs.is_input and not step.inputs.path
         ]
         # a taker whose call did not resolve leaves $input's type unknown: skip its checks
-        input_unknown = any(t.name not in resolved for t in takers)
+        # (an incomplete step may have been one: its `with:` could not be read)
+        input_unknown = incomplete or any(t.name not in resolved for t in takers)
         needs = {
             t.name: Typed(resolved[t.name][1], MessageType(resolved[t.name][2].request))
             for t in takers
@@ -250,7 +258,7 @@ class _Checker(ReferenceChecker):
 
         step_plans: dict[str, StepPlan] = {}
         for step in method.steps.values():
-            if step.name not in resolved:
+            if step.name not in resolved or not step.complete:
                 # its request type is unknown, but what it refers to must still exist
                 refs = (
                     [(f"'with' of step {step.name!r}", step.inputs)]
@@ -347,7 +355,7 @@ class _Checker(ReferenceChecker):
         output: Typed | None = None
         if out.step is not None and out.step in method.steps:
             output = self.step_reply(method, resolved, out, f"'output' of method {method.name!r}")
-        if len(self.diags) > errors_before or output is None or out.step is None:
+        if len(self.diags) > errors_before or output is None or out.step is None or incomplete:
             return None
 
         # ---- the solution's request and response messages

@@ -43,6 +43,7 @@ CASES = [
     pytest.param("bad-call-and-reference", 1, id="bad-call-and-reference"),
     pytest.param("typo-is-not-unused", 1, id="typo-is-not-unused"),
     pytest.param("several-methods", 1, id="several-methods"),
+    pytest.param("load-and-type-errors", 1, id="load-and-type-errors"),
 ]
 
 
