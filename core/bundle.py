@@ -22,6 +22,7 @@ import pickle
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,13 @@ class Bundle:
                 "model again",
                 bundle=self.path,
             ) from exc
-        except (OSError, zipfile.BadZipFile) as exc:
+        except (zipfile.BadZipFile, zlib.error) as exc:  # a bad CRC, or garbled deflate data
+            raise BundleError(
+                f"file {rel} is corrupt in the zip ({exc}); copy the bundle again or dump the "
+                "model again",
+                bundle=self.path,
+            ) from exc
+        except OSError as exc:
             raise BundleError(f"file {rel} cannot be read ({exc})", bundle=self.path) from exc
 
     def _stored(self) -> list[str]:

@@ -75,23 +75,61 @@ class Manifest:
                 + ("upgrade modelwire to load it" if newer else "dump the model again"),
                 bundle=bundle,
             )
+        for key in _ENTRIES:
+            if key not in raw:
+                raise BundleError(
+                    f"{MANIFEST} has no {key!r} entry; dump the model again", bundle=bundle
+                )
+        for key, kind in (*_ENTRIES.items(), *_OPTIONAL.items()):
+            value = raw.get(key)
+            problem = None if value is None and key in _OPTIONAL else _problem(value, kind)
+            if problem:
+                raise BundleError(
+                    f"{MANIFEST} has a malformed {key!r} entry: {problem}; dump the model again",
+                    bundle=bundle,
+                )
         try:
-            return cls(
-                name=raw["name"],
-                version=raw["version"],
-                description=raw.get("description"),
-                tags=tuple(raw.get("tags") or ()),
-                python=raw["python"],
-                modelwire=raw.get("modelwire", ""),
-                requirements=tuple(raw.get("requirements") or ()),
-                files=dict(raw["files"]),
-                schema=ModelSchema.from_json(raw["schema"]),
-                raw=raw,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            schema = ModelSchema.from_json(raw["schema"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleError(
-                f"{MANIFEST} is missing or has a malformed entry ({exc!r})", bundle=bundle
+                f"{MANIFEST} has a malformed 'schema' entry ({exc!r}); dump the model again",
+                bundle=bundle,
             ) from exc
+        return cls(
+            name=raw["name"],
+            version=raw["version"],
+            description=raw.get("description"),
+            tags=tuple(raw.get("tags") or ()),
+            python=raw["python"],
+            modelwire=raw.get("modelwire") or "",
+            requirements=tuple(raw.get("requirements") or ()),
+            files=dict(raw["files"]),
+            schema=schema,
+            raw=raw,
+        )
+
+
+# entry -> kind: "str" a string, "list" a list of strings, "files" {path: sha256},
+# "object" any JSON object (the schema, checked as it is parsed)
+_ENTRIES = {"name": "str", "version": "str", "python": "str", "files": "files", "schema": "object"}
+_OPTIONAL = {"description": "str", "tags": "list", "requirements": "list", "modelwire": "str"}
+
+
+def _problem(value: object, kind: str) -> str | None:
+    """What is wrong with a manifest entry's value, or None."""
+    if kind == "str":
+        return None if isinstance(value, str) else f"expected a string, got {value!r}"
+    if kind == "list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"expected a list of strings, got {value!r}"
+        return None
+    if not isinstance(value, dict):
+        return f"expected an object, got {value!r}"
+    if kind == "files":
+        for rel, digest in value.items():
+            if not isinstance(digest, str):
+                return f"the sha256 of {rel!r} must be a string, got {digest!r}"
+    return None
 
 
 def sha256_hex(data: bytes) -> str:

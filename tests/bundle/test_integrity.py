@@ -139,6 +139,41 @@ def test_a_manifest_that_is_not_an_object_is_refused(bundle):
     assert load_error(bundle) == f"bundle {bundle}: modelwire.json must hold a JSON object"
 
 
+@pytest.mark.parametrize("key", ["name", "version", "python", "files", "schema"])
+def test_a_missing_manifest_entry_is_named(bundle, key):
+    doc = json.loads(read(bundle, "modelwire.json"))
+    del doc[key]
+    change(bundle, "modelwire.json", json.dumps(doc).encode())
+    assert load_error(bundle) == (
+        f"bundle {bundle}: modelwire.json has no {key!r} entry; dump the model again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        # a number would be compared with "3.11" and read "dumped with 3.11, this is 3.11"
+        ({"python": 3.11}, "'python' entry: expected a string, got 3.11"),
+        # a string would become one requirement per character
+        ({"requirements": "numpy"},
+         "'requirements' entry: expected a list of strings, got 'numpy'"),
+        ({"tags": [1, 2]}, "'tags' entry: expected a list of strings, got [1, 2]"),
+        ({"name": 5}, "'name' entry: expected a string, got 5"),
+        ({"files": []}, "'files' entry: expected an object, got []"),
+        ({"files": {"model.pkl": 5}},
+         "'files' entry: the sha256 of 'model.pkl' must be a string, got 5"),
+        ({"schema": {"methods": []}}, "'schema' entry (KeyError('name'))"),
+    ],
+    ids=["python-number", "requirements-string", "tags-numbers", "name-number", "files-list",
+         "digest-number", "schema-incomplete"],
+)  # fmt: skip
+def test_a_malformed_manifest_entry_is_named(bundle, changes, problem):
+    edit_manifest(bundle, **changes)
+    assert load_error(bundle) == (
+        f"bundle {bundle}: modelwire.json has a malformed {problem}; dump the model again"
+    )
+
+
 def test_a_manifest_listing_a_path_outside_the_bundle_is_refused(bundle):
     edit_manifest(bundle, files={"model.pkl": "0" * 64, "../x.py": "0" * 64})
     assert load_error(bundle) == f"bundle {bundle}: modelwire.json lists an invalid path '../x.py'"
@@ -178,6 +213,19 @@ def test_a_truncated_zip_is_not_a_bundle(tmp_path):
     path = tmp_path / "cut.zip"
     path.write_bytes(good[: len(good) // 2])
     assert load_error(path) == f"bundle {path}: not a bundle: neither a directory nor a zip file"
+
+
+def test_garbled_compressed_data_in_a_zip_is_named(tmp_path):
+    path = dump(acumos_namedtuple.model, "scorer", tmp_path / "scorer.zip")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("model.pkl")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start : start + 8] = b"\xff" * 8  # not valid deflate data: zlib fails, not the CRC
+    path.write_bytes(bytes(data))
+    error = load_error(path)
+    assert error.startswith(f"bundle {path}: file model.pkl is corrupt in the zip (Error -3 ")
+    assert error.endswith("); copy the bundle again or dump the model again")
 
 
 def test_a_zip_without_a_manifest_is_not_a_bundle(tmp_path):
