@@ -4,9 +4,11 @@ The kernel spreads new connections over the workers, so a CPU-bound model uses
 more than one core despite the GIL. Workers are fresh interpreters (`python -m
 modelwire.runtime.workers`), never forks: grpcio does not survive fork.
 
-Each worker reports ``ready <port> <snapshot-port>`` on stdout once SERVING; the
-supervisor then announces the service, serves merged metrics, restarts a worker
-that dies, and on SIGTERM stops them all and waits for them.
+Each worker reports ``ready <port> <snapshot-port>`` on stdout once SERVING, or
+``failed <JSON string>`` with the one-line error it stops on (a broken bundle, which
+the supervisor then reports once, without a traceback). The supervisor announces the
+service, serves merged metrics, restarts a worker that dies, and on SIGTERM stops
+them all and waits for them.
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ class _Worker:
     proc: subprocess.Popen[str]
     snapshot_port: int | None = None
     ready: threading.Event = dataclasses.field(default_factory=threading.Event)
+    error: str | None = None  # what the worker failed on, as it reported it
+    reader: threading.Thread | None = None
+
+    def failure(self) -> str | None:
+        """The error an exited worker reported (once its stdout is read to the end)."""
+        if self.reader is not None:
+            self.reader.join(5)
+        return self.error
 
 
 def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
@@ -87,8 +97,11 @@ def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
             if parts[:1] == ["ready"]:
                 worker.snapshot_port = int(parts[2]) if parts[2] != "-" else None
                 worker.ready.set()
+            elif parts[:1] == ["failed"]:
+                worker.error = str(json.loads(line.split(" ", 1)[1]))
 
-    threading.Thread(target=read, daemon=True, name=f"worker-{index}-stdout").start()
+    worker.reader = threading.Thread(target=read, daemon=True, name=f"worker-{index}-stdout")
+    worker.reader.start()
     return worker
 
 
@@ -130,6 +143,9 @@ def supervise(
         for w in workers:
             while not w.ready.wait(0.1):
                 if w.proc.poll() is not None:
+                    error = w.failure()
+                    if error is not None:  # every worker fails alike: report it once
+                        raise ModelwireError(error)
                     raise ModelwireError(
                         f"worker {w.index} exited with status {w.proc.returncode} "
                         "before it was ready; its log is above"
@@ -163,10 +179,12 @@ def supervise(
         while not stop.wait(0.5):
             for i, w in enumerate(workers):
                 if w.proc.poll() is not None:
+                    error = w.failure()
                     logger.error(
-                        "worker %d exited with status %s; starting a new one",
+                        "worker %d exited with status %s%s; starting a new one",
                         w.index,
                         w.proc.returncode,
+                        f" ({error})" if error else "",
                     )
                     workers[i] = _spawn(w.index, bundle, config)
         logger.info(
@@ -207,7 +225,11 @@ def _worker_main(argv: list[str]) -> int:
         print(f"ready {port} {metrics_port if metrics_port is not None else '-'}", flush=True)
 
     # the snapshot server is for the supervisor only, which fetches it from loopback
-    return serve(bundle, config, reuse_port=True, on_ready=ready, metrics_host="127.0.0.1")
+    try:
+        return serve(bundle, config, reuse_port=True, on_ready=ready, metrics_host="127.0.0.1")
+    except ModelwireError as exc:
+        print(f"failed {json.dumps(str(exc))}", flush=True)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ subprocess in tests/runtime."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -125,6 +129,32 @@ def test_tampered_bundle_is_one_error_line(cli, bundles, tmp_path, workers):
         "",
         f"error: bundle {tampered}: file model.pkl does not match its sha256 in modelwire.json; "
         "the bundle was modified after it was written\n",
+    )
+
+
+@pytest.mark.parametrize("args", [["--workers", "1"], ["--workers", "3"], ["--server", "aio"]])
+def test_a_pickle_that_cannot_load_is_one_error_line_from_every_worker_count(
+    bundles, tmp_path, args
+):
+    """Workers are subprocesses: their failure reaches the supervisor, not a traceback."""
+    broken = tmp_path / "broken"
+    shutil.copytree(bundles["echo"], broken)
+    (broken / "model.pkl").write_bytes(b"garbage")
+    manifest = json.loads((broken / "modelwire.json").read_text())
+    manifest["files"]["model.pkl"] = hashlib.sha256(b"garbage").hexdigest()
+    (broken / "modelwire.json").write_text(json.dumps(manifest))
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelwire", "serve", str(broken), "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        1,
+        "",
+        f"error: bundle {broken}: model.pkl cannot be unpickled "
+        "(UnpicklingError('pickle data was truncated'))\n",
     )
 
 
