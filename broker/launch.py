@@ -36,7 +36,13 @@ from typing import Protocol
 import grpc
 
 from modelwire.broker.blueprint import load_blueprint
-from modelwire.broker.containers import DockerModels, Interrupted, interrupt, signals_to
+from modelwire.broker.containers import (
+    DockerModels,
+    Interrupted,
+    interrupt,
+    signals_to,
+    uninterrupted,
+)
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
 from modelwire.broker.service import start_solution
@@ -127,31 +133,9 @@ class LocalModels:
     def start(self, timeout: float) -> dict[str, str]:
         """Start every model at once; wait until each reports SERVING. Returns addresses."""
         for name, path in self.bundles.items():
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "modelwire",
-                    "serve",
-                    str(path),
-                    "--port",
-                    "0",
-                    "--host",
-                    "127.0.0.1",
-                    "--max-message-mb",
-                    str(self.max_message_mb),
-                    "--log-format",
-                    "json",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**os.environ, ENV_PARENT_PID: str(os.getpid())},
-            )
-            child = _Child(name, proc)
-            self.children[name] = child
-            threading.Thread(target=self._read_stdout, args=(child,), daemon=True).start()
-            threading.Thread(target=self._read_stderr, args=(child,), daemon=True).start()
+            # a signal between the fork and the registration would lose the child to stop()
+            with uninterrupted():
+                self._spawn(name, path)
         deadline = time.monotonic() + timeout
         for child in self.children.values():
             while not child.ready.wait(0.05):
@@ -182,6 +166,33 @@ class LocalModels:
                 extra={"model": child.name, "address": child.address},
             )
         return {name: c.address for name, c in self.children.items() if c.address}
+
+    def _spawn(self, name: str, path: Path) -> None:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelwire",
+                "serve",
+                str(path),
+                "--port",
+                "0",
+                "--host",
+                "127.0.0.1",
+                "--max-message-mb",
+                str(self.max_message_mb),
+                "--log-format",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, ENV_PARENT_PID: str(os.getpid())},
+        )
+        child = _Child(name, proc)
+        self.children[name] = child
+        threading.Thread(target=self._read_stdout, args=(child,), daemon=True).start()
+        threading.Thread(target=self._read_stderr, args=(child,), daemon=True).start()
 
     def _read_stdout(self, child: _Child) -> None:
         assert child.proc.stdout is not None

@@ -113,17 +113,26 @@ def test_run_serves_then_leaves_no_model_behind(blueprint, servers, signum, stat
     assert broker.stdout_lines == [f"{LISTENING} {broker.address}\n"]
 
 
+def _advisor_that_also_runs(code_text: str, blueprint: Path, bundles_root: Path, name: str) -> Path:
+    """A copy of the advisor bundle whose module runs `code_text` at import, its manifest
+    digests kept sound (so the bundle checks), in place of the advisor in `blueprint`."""
+    copy = blueprint.parent / name
+    shutil.copytree(bundles_root / "_bundles" / "advisor", copy)
+    code = copy / "code" / "tests" / "fixtures" / "models" / "advisor.py"
+    code.write_text(code.read_text() + "\n" + code_text)
+    manifest = json.loads((copy / "modelwire.json").read_text())
+    manifest["files"][str(code.relative_to(copy))] = hashlib.sha256(code.read_bytes()).hexdigest()
+    (copy / "modelwire.json").write_text(json.dumps(manifest))
+    blueprint.write_text(PHOTO.replace("../_bundles/advisor", name))
+    return copy
+
+
 def test_a_model_that_cannot_start_stops_the_others(blueprint, bundles_root, cli):
     """The bundle checks (its manifest and digests are sound) but its code fails to import
     where it is served, as when a library is missing."""
-    broken = blueprint.parent / "broken"
-    shutil.copytree(bundles_root / "_bundles" / "advisor", broken)
-    code = broken / "code" / "tests" / "fixtures" / "models" / "advisor.py"
-    code.write_text(code.read_text() + '\nraise ImportError("the advisor needs a GPU")\n')
-    manifest = json.loads((broken / "modelwire.json").read_text())
-    manifest["files"][str(code.relative_to(broken))] = hashlib.sha256(code.read_bytes()).hexdigest()
-    (broken / "modelwire.json").write_text(json.dumps(manifest))
-    blueprint.write_text(PHOTO.replace("../_bundles/advisor", "broken"))
+    broken = _advisor_that_also_runs(
+        'raise ImportError("the advisor needs a GPU")\n', blueprint, bundles_root, "broken"
+    )
 
     result = cli("run", str(blueprint), "--port", "0", "--log-format", "json")
 
@@ -141,14 +150,7 @@ def test_a_signal_while_the_models_load_stops_them_at_once(blueprint, bundles_ro
     """The advisor takes a minute to load: the signal reaches `run` while it waits for it,
     and `run` stops both models itself (exit 128 + the signal), not leaving them to notice
     their parent's death once loaded."""
-    slow = blueprint.parent / "slow"
-    shutil.copytree(bundles_root / "_bundles" / "advisor", slow)
-    code = slow / "code" / "tests" / "fixtures" / "models" / "advisor.py"
-    code.write_text(code.read_text() + "\nimport time\ntime.sleep(60)\n")
-    manifest = json.loads((slow / "modelwire.json").read_text())
-    manifest["files"][str(code.relative_to(slow))] = hashlib.sha256(code.read_bytes()).hexdigest()
-    (slow / "modelwire.json").write_text(json.dumps(manifest))
-    blueprint.write_text(PHOTO.replace("../_bundles/advisor", "slow"))
+    _advisor_that_also_runs("import time\ntime.sleep(60)\n", blueprint, bundles_root, "slow")
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelwire", "run", str(blueprint), "--port", "0"],
         stdout=subprocess.PIPE,
