@@ -130,14 +130,17 @@ def write_zip(files: Mapping[str, bytes], dest: Path) -> None:
             bundle=dest,
         )
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w") as zf:
-        for rel in sorted(files):
-            info = zipfile.ZipInfo(rel, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            zf.writestr(info, files[rel], compresslevel=6)
-    os.replace(tmp, dest)
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            for rel in sorted(files):
+                info = zipfile.ZipInfo(rel, date_time=_ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                info.create_system = 3
+                zf.writestr(info, files[rel], compresslevel=6)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_dir(files: Mapping[str, bytes], dest: Path) -> None:
@@ -174,6 +177,17 @@ def write_dir(files: Mapping[str, bytes], dest: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _os_reason(exc: OSError, dest: Path) -> str:
+    """`strerror: path` as the OS says it (a missing parent, no permission, a full disk),
+    without the name of the temp file the bundle is first written to."""
+    if exc.strerror is None:
+        return str(exc)
+    name = Path(str(exc.filename or "")).name
+    if not exc.filename or name.startswith(f".{dest.name}."):
+        return exc.strerror
+    return f"{exc.strerror}: {exc.filename}"
+
+
 def dump(
     model: Model,
     name: str,
@@ -202,7 +216,7 @@ def dump(
         The bundle's path.
 
     Raises:
-        BundleError: `path` exists and is not a bundle.
+        BundleError: `path` exists and is not a bundle, or cannot be written.
 
     Example:
         >>> dump(Model(classify=classify), "iris", "build/iris")  # doctest: +SKIP
@@ -216,10 +230,13 @@ def dump(
         requirements=requirements,
     )
     dest = Path(path)
-    if dest.suffix == ".zip":
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_zip(files, dest)
-    else:
-        write_dir(files, dest)
+    try:
+        if dest.suffix == ".zip":
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_zip(files, dest)
+        else:
+            write_dir(files, dest)
+    except OSError as exc:
+        raise BundleError(f"cannot write it ({_os_reason(exc, dest)})", bundle=dest) from exc
     logger.info("dumped model %s %s to %s", name, version, dest)
     return dest

@@ -7,12 +7,14 @@ results, stderr logs and errors. Exit status: 0 success, 1 a modelwire error
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,6 +31,7 @@ from modelwire.config import (
     ENV_WORKERS,
     RuntimeConfig,
 )
+from modelwire.errors import ModelwireError
 from modelwire.requirements import SCRIPT_MODULE
 
 __all__ = ["main"]
@@ -41,6 +44,41 @@ def main() -> None:
 
 
 # ---------------------------------------------------------------- dump
+
+
+@contextlib.contextmanager
+def _running(target: str, path: Path | None) -> Iterator[None]:
+    """Report an error raised by the model's own code in one line: where, and what."""
+    try:
+        yield
+    except SyntaxError as exc:
+        raise ModelwireError(
+            f"cannot load {target}: {exc.filename}, line {exc.lineno}: SyntaxError: {exc.msg}"
+        ) from exc
+    except ImportError:
+        if path is None:  # MODULE:ATTR that does not import is a usage error
+            raise
+        _raise_from_code(target, path)
+    except Exception:
+        _raise_from_code(target, path)
+    except SystemExit as exc:
+        raise ModelwireError(
+            f"cannot load {target}: it called sys.exit({exc.code!r}) while it ran"
+        ) from exc
+
+
+def _raise_from_code(target: str, path: Path | None) -> NoReturn:
+    import traceback
+
+    exc = sys.exc_info()[1]
+    assert exc is not None
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if path is not None and Path(f.filename) == path.resolve()]
+    where = (own or frames)[-1]
+    raise ModelwireError(
+        f"cannot load {target}: running it raised {type(exc).__name__}: {exc} "
+        f"({where.filename}, line {where.lineno})"
+    ) from exc
 
 
 def _load_object(ref: str) -> Any:
@@ -64,14 +102,16 @@ def _load_object(ref: str) -> Any:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[SCRIPT_MODULE] = module
-        spec.loader.exec_module(module)
+        with _running(target, path):
+            spec.loader.exec_module(module)
         import cloudpickle
 
         cloudpickle.register_pickle_by_value(module)
     else:
         sys.path.insert(0, str(Path.cwd()))
         try:
-            module = importlib.import_module(target)
+            with _running(target, None):
+                module = importlib.import_module(target)
         except ImportError as exc:
             raise click.BadParameter(
                 f"cannot import {target!r}: {exc}", param_hint="'MODEL'"

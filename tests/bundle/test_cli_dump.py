@@ -163,3 +163,44 @@ def test_a_script_model_is_pickled_by_value_and_loads_without_the_script(dump_cl
 
     assert hasattr(json, "dumps")
     assert load(out).scale(2.0) == 6.0
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("def f(:\n", "{file}, line 1: SyntaxError: invalid syntax"),
+        ("def helper():\n    return 1 / 0\n\nmodel = helper()\n",
+         "running it raised ZeroDivisionError: division by zero ({file}, line 2)"),
+        ("import no_such_module_xyz\n",
+         "running it raised ModuleNotFoundError: No module named 'no_such_module_xyz' "
+         "({file}, line 1)"),
+        ("import sys\nsys.exit(3)\n", "it called sys.exit(3) while it ran"),
+    ],
+    ids=["syntax-error", "raises", "missing-import", "exits"],
+)  # fmt: skip
+def test_a_model_file_that_fails_to_run_is_one_error_line(dump_cli, tmp_path, source, error):
+    """The model's own code failing is not a usage error, but still no traceback: the
+    line says where it failed and why."""
+    path = tmp_path / "broken_model.py"
+    path.write_text(source)
+    result = dump_cli(f"{path}:model", "doubler", "-o", tmp_path / "out")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: cannot load {path}: {error.format(file=path)}\n"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["out", "out.zip"])
+def test_an_output_path_that_cannot_be_written_is_one_error_line(
+    dump_cli, model_file, tmp_path, name
+):
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("precious")
+    out = in_the_way / name
+    result = dump_cli(f"{model_file}:model", "doubler", "-o", out)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: bundle {out}: cannot write it (File exists: {in_the_way})\n",
+    )
+    assert in_the_way.read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["doubler_model.py", "notes.txt"]
