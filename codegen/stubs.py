@@ -7,6 +7,7 @@ protobuf at run time: `<module>_pb2.py`, `<module>_pb2.pyi` and
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def compile_stubs(proto: str, out_dir: Path, *, module: str = "model") -> list[P
     Raises:
         ToolError: protoc rejected the proto or cannot run.
         ValueError: `module` is not a Python identifier.
+        OSError: `out_dir` cannot be created.
     """
     if not _MODULE.match(module):
         raise ValueError(f"module name {module!r} must be a Python identifier")
@@ -57,9 +59,10 @@ def compile_stubs(proto: str, out_dir: Path, *, module: str = "model") -> list[P
             "grpc_tools.protoc",
             f"-I{tmp}",
             f"-I{include}",
-            f"--python_out={out_dir}",
-            f"--pyi_out={out_dir}",
-            f"--grpc_python_out={out_dir}",
+            # the trailing separator: protoc writes an archive to a path ending in .zip
+            f"--python_out={out_dir}{os.sep}",
+            f"--pyi_out={out_dir}{os.sep}",
+            f"--grpc_python_out={out_dir}{os.sep}",
             src.name,
         ]
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -342,6 +342,9 @@ def stubs(bundle: str, output: Path, module: str) -> None:
         files = compile_stubs(proto, output, module=module)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--module'") from None
+    except OSError as exc:
+        reason = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+        raise ModelwireError(f"cannot write the stubs to {output} ({reason})") from exc
     for f in files:
         click.echo(f"wrote {f}")
 

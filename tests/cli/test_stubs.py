@@ -110,6 +110,26 @@ def test_tampered_bundle_is_one_error_line(cli, bundles, tmp_path):
     )
 
 
+def test_an_output_path_that_cannot_be_a_directory_is_one_error_line(cli, bundles, tmp_path):
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("precious")
+    result = cli("stubs", str(bundles["echo"]), "-o", str(in_the_way))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: cannot write the stubs to {in_the_way} (File exists: {in_the_way})\n",
+    )
+    assert in_the_way.read_text() == "precious"
+
+
+def test_an_output_directory_ending_in_zip_is_a_directory(cli, bundles, tmp_path):
+    """protoc writes an archive to an output path ending in .zip; -o is a directory."""
+    out = tmp_path / "stubs.zip"
+    result = cli("stubs", str(bundles["echo"]), "-o", str(out))
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+
+
 # ---------------------------------------------------------------- an application's venv
 
 CLIENT = """
