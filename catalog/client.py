@@ -269,7 +269,8 @@ class CatalogClient:
         """Download NAME[:VERSION] into `dest`: a directory (extracted) or a path ending .zip.
 
         Raises:
-            BundleError: `dest` exists and is not a bundle (it is not overwritten).
+            BundleError: `dest` exists and is not a bundle (it is not overwritten), or
+                cannot be written.
             ServiceError: the catalog refused, or the download was cut or corrupted.
         """
         name, version = parse_ref(ref)
@@ -285,8 +286,13 @@ class CatalogClient:
             f"/{CATALOG_SERVICE}/PullBundle",
             request_serializer=lambda m: m.SerializeToString(),
         )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
+            )
+        except OSError as exc:
+            raise BundleError(f"cannot write it ({_os_reason(exc)})", bundle=dest) from exc
         tmp = Path(tmp_name)
         parse = self.pb.get("PullBundleResponse").FromString
         try:
@@ -326,6 +332,8 @@ class CatalogClient:
             else:
                 _extract(tmp, dest)
             return info
+        except OSError as exc:  # a full disk, a file in the way of the bundle directory
+            raise BundleError(f"cannot write it ({_os_reason(exc)})", bundle=dest) from exc
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -420,6 +428,13 @@ def _file_sha256(path: Path) -> str:
         while n := f.readinto(view):
             h.update(view[:n])
     return h.hexdigest()
+
+
+def _os_reason(exc: OSError) -> str:
+    """The OS's reason, with the path it names unless that is the download's temp file."""
+    reason = exc.strerror or str(exc)
+    name = str(exc.filename or "")
+    return f"{reason}: {name}" if name and not name.endswith(".part") else reason
 
 
 def bundle_ref(bundle: str | os.PathLike[str]) -> tuple[str, str]:

@@ -33,6 +33,19 @@ def _client(address: str | None, token: str | None) -> object:
     return CatalogClient(CatalogSettings.resolve(address, token))
 
 
+def _checked_ref(ref: str, hint: str, *, need_version: bool = False) -> str:
+    """REF if it is NAME[:VERSION] (NAME:VERSION with need_version), else a usage error."""
+    from modelwire.catalog.client import parse_ref
+
+    try:
+        _, version = parse_ref(ref)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{hint}'") from None
+    if need_version and not version:
+        raise click.BadParameter(f"{ref!r} is not NAME:VERSION", param_hint=f"'{hint}'")
+    return ref
+
+
 class _Bar:
     """A progress bar on stderr, drawn only when stderr is a terminal."""
 
@@ -118,6 +131,7 @@ def pull(ref: str, output: Path, address: str | None, token: str | None) -> None
     """Download a model's bundle (the latest version unless NAME:VERSION)."""
     from modelwire.services import tune_malloc
 
+    _checked_ref(ref, "NAME[:VERSION]")
     tune_malloc()
     bar = _Bar(f"pulling {ref}")
     try:
@@ -146,6 +160,7 @@ def publish(
     """Make a model version public, with a description and a category."""
     if ":" not in ref:
         raise click.BadParameter("publish needs NAME:VERSION", param_hint="'NAME:VERSION'")
+    _checked_ref(ref, "NAME:VERSION", need_version=True)
     with _client(address, token) as client:  # type: ignore[attr-defined]
         info = client.publish(ref, description=description, category=category, tags=tags)
     click.echo(f"published {info.name}:{info.version} ({info.category})")
@@ -238,6 +253,7 @@ def search(
 @reports_errors
 def show(ref: str, address: str | None, token: str | None) -> None:
     """Print a model's metadata and its proto."""
+    _checked_ref(ref, "NAME[:VERSION]")
     with _client(address, token) as client:  # type: ignore[attr-defined]
         info, proto, manifest, versions = client.show(ref)
     click.echo(

@@ -215,6 +215,55 @@ def test_cli_pull_writes_a_directory_or_a_zip_and_never_overwrites_other_files(
     ]
 
 
+@pytest.mark.parametrize("name", ["out", "out.zip"])
+def test_cli_pull_to_a_path_that_cannot_be_written_is_one_error_line(
+    catalog: Catalog,
+    bundles: dict[str, Path],
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    name: str,
+):
+    env = _env(catalog, catalog.user("alice"))
+    cli("push", str(bundles["tokenizer"]), env=env)
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("mine")
+    out = in_the_way / name
+    result = cli("pull", "tokenizer", "-o", str(out), env=env)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: bundle {out}: cannot write it (File exists: {in_the_way})\n",
+    )
+    assert in_the_way.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("args", "hint", "message"),
+    [
+        (["pull", ":1.0.0", "-o", "x"], "NAME[:VERSION]", "':1.0.0' is not NAME or NAME:VERSION"),
+        (["show", ""], "NAME[:VERSION]", "'' is not NAME or NAME:VERSION"),
+        (["publish", "tokenizer:", "--description", "d", "--category", "c"],
+         "NAME:VERSION", "'tokenizer:' is not NAME:VERSION"),
+        (["publish", ":1.0.0", "--description", "d", "--category", "c"],
+         "NAME:VERSION", "':1.0.0' is not NAME or NAME:VERSION"),
+    ],
+    ids=["pull-no-name", "show-empty", "publish-no-version", "publish-no-name"],
+)  # fmt: skip
+def test_a_malformed_model_reference_is_a_usage_error(
+    cli: Callable[..., Result], args: list[str], hint: str, message: str
+):
+    """Checked before any catalog is asked (none is configured here)."""
+    result = cli(*args)
+    command = args[0]
+    arguments = {"pull": "NAME[:VERSION]", "show": "NAME[:VERSION]", "publish": "NAME:VERSION"}
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"Usage: modelwire {command} [OPTIONS] {arguments[command]}\n"
+        f"Try 'modelwire {command} --help' for help.\n\n"
+        f"Error: Invalid value for '{hint}': {message}\n"
+    )
+
+
 def test_an_unreachable_catalog_is_one_clear_error(
     bundles: dict[str, Path], cli: Callable[..., Result]
 ):
