@@ -35,6 +35,7 @@ from typing import Any
 
 from modelwire.catalog.errors import CatalogError
 from modelwire.catalog.upload import Upload, clear_stale
+from modelwire.errors import ConfigError
 
 __all__ = [
     "FIELD_SEP",
@@ -216,12 +217,28 @@ class Store:
         self.data = Path(data)
         self.blobs = self.data / "blobs"
         self.uploads = self.data / "uploads"
-        for d in (self.data, self.blobs, self.uploads):
-            d.mkdir(parents=True, exist_ok=True)
+        try:
+            for d in (self.data, self.blobs, self.uploads):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
+            raise ConfigError(
+                "data", str(data), f"cannot create the data directory ({reason})"
+            ) from exc
         self.db_path = self.data / "catalog.db"
         self._local = threading.local()
-        # executescript() manages its own transaction (it commits first)
-        self._conn().executescript(_SCHEMA)
+        try:
+            # executescript() manages its own transaction (it commits first)
+            self._conn().executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            # never recreated: the file may be all that is left of the catalog's users
+            # and models
+            raise ConfigError(
+                "data",
+                str(data),
+                f"{self.db_path} cannot be opened as the catalog's SQLite database ({exc}); "
+                "restore it from a backup, or choose another data directory",
+            ) from exc
 
     # ------------------------------------------------------------ connections
 
@@ -232,9 +249,13 @@ class Store:
                 self.db_path, timeout=30, isolation_level=None, check_same_thread=True
             )
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.DatabaseError:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 

@@ -87,6 +87,44 @@ def test_user_add_prints_the_token_last_and_stores_only_its_hash(
     )
 
 
+CORRUPT = b"SQLite format 2\0" + b"not a database, but maybe all that is left of one" * 100
+
+
+@pytest.mark.parametrize(
+    "command", [["catalog", "user", "add", "bob"], ["catalog", "serve", "--port", "0"]]
+)
+def test_a_corrupt_database_is_one_error_line_and_is_left_as_it_was(
+    tmp_path: Path, cli: Callable[..., Result], command: list[str]
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "catalog.db").write_bytes(CORRUPT)
+    result = cli(*command, "--data", str(data))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: data={str(data)!r}: {data / 'catalog.db'} cannot be opened as the catalog's "
+        "SQLite database (file is not a database); restore it from a backup, or choose "
+        "another data directory\n",
+    )
+    assert (data / "catalog.db").read_bytes() == CORRUPT
+
+
+def test_a_data_directory_that_cannot_be_created_is_one_error_line(
+    tmp_path: Path, cli: Callable[..., Result]
+):
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("mine")
+    data = in_the_way / "data"
+    result = cli("catalog", "user", "add", "bob", "--data", str(data))
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: data={str(data)!r}: cannot create the data directory (Not a directory: {data})\n",
+    )
+    assert in_the_way.read_text() == "mine"
+
+
 @pytest.mark.parametrize(
     ("token", "message"),
     [
