@@ -217,6 +217,21 @@ class CatalogSettings:
                         str(path), None, f"not a valid config file ({exc})", source="file"
                     ) from exc
                 section = data.get("catalog", {})
+                if not isinstance(section, dict):
+                    raise ConfigError(
+                        str(path),
+                        None,
+                        f"catalog must be a [catalog] table, got {section!r}",
+                        source="file",
+                    )
+                for key in ("address", "token"):
+                    if not isinstance(section.get(key, ""), str):
+                        raise ConfigError(
+                            str(path),
+                            None,
+                            f"[catalog] {key} must be a string, got {section[key]!r}",
+                            source="file",
+                        )
                 address = address or section.get("address")
                 token = token or section.get("token")
                 source = source or "file"

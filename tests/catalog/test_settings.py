@@ -114,3 +114,25 @@ def test_missing_settings_say_where_to_put_them(cli: Callable[..., Result], tmp_
     result = cli("search", env={"MODELWIRE_CONFIG": str(broken)})
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {broken}: not a valid config file (")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("catalog = 5\n", "catalog must be a [catalog] table, got 5"),
+        ("[catalog]\naddress = 8080\n", "[catalog] address must be a string, got 8080"),
+        ("[catalog]\ntoken = true\n", "[catalog] token must be a string, got True"),
+    ],
+    ids=["not-a-table", "address-number", "token-bool"],
+)
+def test_a_config_file_with_values_of_the_wrong_type_is_one_error_line(
+    cli: Callable[..., Result], tmp_path: Path, text: str, problem: str
+):
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    result = cli("search", env={"MODELWIRE_CONFIG": str(config)})
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: {config}: {problem}\n",
+    )
