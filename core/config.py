@@ -73,6 +73,10 @@ class RuntimeConfig:
     def __post_init__(self) -> None:
         _check_port("port", self.port)
         _check_port("metrics_port", self.metrics_port, allow_none=True)
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ConfigError(
+                "metrics_port", self.metrics_port, "is the gRPC port too; choose another one"
+            )
         if not isinstance(self.workers, int) or not 1 <= self.workers <= 256:
             raise ConfigError("workers", self.workers, "expected an integer from 1 to 256")
         if not isinstance(self.threads, int) or not 1 <= self.threads <= 1024:

@@ -219,3 +219,17 @@ def test_metrics_port_in_use_is_one_error_line(cli, bundles, busy_port, args):
         f"error: metrics_port={busy_port}: cannot serve metrics on 127.0.0.1:{busy_port} "
         "(Address already in use)\n",
     )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_metrics_port_equal_to_the_port_is_one_error_line(cli, bundles, workers):
+    """Said as it is, not as 'cannot serve metrics (Address already in use)'."""
+    result = cli(
+        "serve", str(bundles["slow"]), "--port", "47219", "--metrics-port", "47219",
+        "--workers", workers,
+    )  # fmt: skip
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        "error: metrics_port=47219: is the gRPC port too; choose another one\n",
+    )
