@@ -28,7 +28,9 @@ from modelwire.services import health_status
 from tests.fixtures.models import faulty
 
 REPO = Path(__file__).resolve().parents[2]
-PREFIX = "modelwire-test"
+# one prefix per test session, so two sessions on one engine never remove each other's
+# images; a session removes its own at the end, and what dead sessions left at its start
+PREFIX = f"modelwire-test-{os.getpid()}"
 IRIS_CHAIN = ("iris-scaler", "iris-classifier", "iris-labels")
 
 
@@ -70,16 +72,34 @@ def wait_serving(address: str, timeout: float, what: Callable[[], str] = lambda:
     raise AssertionError(f"{address} never reported SERVING\n{what()}")
 
 
+def _ours_or_orphaned(name: str) -> bool:
+    """An image name of this session's, or of a test session that is no longer running."""
+    repo = name.split("/", 1)[0]
+    if repo == PREFIX or repo == "modelwire-test":  # (the prefix of older sessions)
+        return "/" in name
+    pid = repo.removeprefix("modelwire-test-")
+    if pid == repo or not pid.isdigit() or "/" not in name:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def remove_test_images(client: Any) -> None:
-    """Every container of a test image, then every image tagged under PREFIX."""
+    """Every container of a test image, then every image tagged under PREFIX (and under
+    the prefix of a test session that has died)."""
     import docker.errors
 
     for c in client.containers.list(all=True):
-        if str(c.attrs["Config"]["Image"]).startswith(f"{PREFIX}/"):
+        if _ours_or_orphaned(str(c.attrs["Config"]["Image"])):
             c.remove(force=True)
     for image in client.images.list():
         for tag in image.tags:
-            if tag.startswith(f"{PREFIX}/"):
+            if _ours_or_orphaned(tag):
                 with contextlib.suppress(docker.errors.NotFound):
                     client.images.remove(tag, force=True)
 
