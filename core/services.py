@@ -12,6 +12,7 @@ them imports another (the broker reaches models only over gRPC).
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import signal
@@ -158,28 +159,39 @@ def grpc_options(max_message_bytes: int, *, reuse_port: bool = False) -> list[tu
 
 
 def check_port_free(host: str, port: int, key: str = "port") -> None:
-    """Fail with the OS's reason if the port is taken, before grpcio tries.
+    """Fail with the OS's reason if the host or the port cannot be listened on, before
+    grpcio tries (an unresolvable host, an address of another machine, a taken port).
 
     grpcio logs its own bind error on stderr and only says "Failed to bind";
     SO_REUSEADDR keeps a port whose old connections linger in TIME_WAIT usable.
     """
-    if port == 0:
-        return
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return  # grpcio reports an unresolvable host itself
+    except OSError as exc:
+        raise ConfigError(
+            "host",
+            host,
+            f"cannot resolve it ({exc.strerror or exc}); use a name or an IP address "
+            "of this machine",
+        ) from None
     family, kind, proto, _, sockaddr = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(sockaddr)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(
+                    "host",
+                    host,
+                    f"not an address of this machine ({exc.strerror}); use 127.0.0.1, "
+                    "0.0.0.0 for every interface, or one of its own addresses",
+                ) from None
+            hint = "; is another server using it?" if exc.errno == errno.EADDRINUSE else ""
             raise ConfigError(
                 key,
                 port,
-                f"cannot listen on {format_host(host)}:{port} ({exc.strerror}); "
-                "is another server using it?",
+                f"cannot listen on {format_host(host)}:{port} ({exc.strerror}){hint}",
             ) from exc
 
 

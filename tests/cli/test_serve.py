@@ -184,6 +184,26 @@ def test_port_in_use_is_one_error_line(cli, bundles, busy_port, args):
     )
 
 
+def test_an_unresolvable_host_is_one_error_line(cli, bundles):
+    result = cli("serve", str(bundles["slow"]), "--host", "nosuch.invalid", "--port", "0")
+    assert (result.exit_code, result.stdout) == (1, "")
+    # the resolver's reason varies (no such name, or no resolver reachable)
+    assert result.stderr.startswith("error: host='nosuch.invalid': cannot resolve it (")
+    assert result.stderr.endswith("); use a name or an IP address of this machine\n")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_another_machines_address_is_one_error_line(cli, bundles):
+    # 192.0.2.1 is in TEST-NET-1: never an address of this machine
+    result = cli("serve", str(bundles["slow"]), "--host", "192.0.2.1", "--port", "0")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        "error: host='192.0.2.1': not an address of this machine (Cannot assign requested "
+        "address); use 127.0.0.1, 0.0.0.0 for every interface, or one of its own addresses\n",
+    )
+
+
 def test_port_in_use_with_workers_is_one_error_line(cli, bundles, busy_port):
     result = cli("serve", str(bundles["slow"]), "--port", str(busy_port), "--workers", "2")
     assert (result.exit_code, result.stdout, result.stderr) == (
