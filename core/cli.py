@@ -393,6 +393,8 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
     from modelwire.codegen.descriptors import message_classes
     from modelwire.services import reflect, wait_ready
 
+    if not address.strip():
+        raise click.BadParameter("is empty; write HOST:PORT", param_hint="'ADDRESS'")
     if request_json == "-":
         request_json = sys.stdin.read()
     try:

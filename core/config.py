@@ -255,4 +255,17 @@ class CatalogSettings:
                 "([catalog] token = ...); modelwire catalog user add NAME prints one",
                 source="default",
             )
+        key = {"flag": "--catalog", "env": ENV_CATALOG}.get(source, "[catalog] address")
+        _check_address(str(address), key, source)
         return cls(str(address), str(token), source or "default")
+
+
+def _check_address(address: str, key: str, source: str) -> None:
+    """HOST:PORT with a port from 1 to 65535 (grpc would wrap a larger one silently)."""
+    if "://" in address or address.startswith("unix:"):
+        return  # a gRPC target URI: grpc checks it
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or "]" in port:
+        raise ConfigError(key, address, "expected HOST:PORT, e.g. localhost:50060", source=source)
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(key, address, f"port {port!r} is not 1-65535", source=source)

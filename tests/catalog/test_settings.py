@@ -136,3 +136,33 @@ def test_a_config_file_with_values_of_the_wrong_type_is_one_error_line(
         "",
         f"error: {config}: {problem}\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        pytest.param(
+            ["--catalog", "127.0.0.1:99999"],
+            {},
+            "--catalog='127.0.0.1:99999': port '99999' is not 1-65535",
+            id="port-out-of-range",
+        ),
+        pytest.param(
+            ["--catalog", "localhost"],
+            {},
+            "--catalog='localhost': expected HOST:PORT, e.g. localhost:50060",
+            id="no-port",
+        ),
+        pytest.param(
+            [],
+            {"MODELWIRE_CATALOG": "localhost:0"},
+            "MODELWIRE_CATALOG='localhost:0': port '0' is not 1-65535",
+            id="env-port-zero",
+        ),
+    ],
+)
+def test_a_malformed_catalog_address_is_refused_before_any_call(
+    cli: Callable[..., Result], args: list[str], env: dict[str, str], message: str
+):
+    result = cli("search", *args, "--token", "t", env=env)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {message}\n")

@@ -36,6 +36,11 @@ def test_call_with_nested_fields_and_enums(cli, echo_address):
     ("args", "message"),
     [
         pytest.param([], "Missing argument 'ADDRESS'.", id="no-address"),
+        pytest.param(
+            ["", "add"],
+            "Invalid value for 'ADDRESS': is empty; write HOST:PORT",
+            id="empty-address",
+        ),
         pytest.param(["{address}"], "Missing argument 'METHOD'.", id="no-method"),
         pytest.param(
             ["{address}", "add", "{not json"],
