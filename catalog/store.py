@@ -376,6 +376,13 @@ class Store:
             args.append(version)
         row = self._conn().execute(query + " ORDER BY m.vkey DESC LIMIT 1", args).fetchone()
         if row is None:
+            visible = [r.version for r in self.versions(name, viewer)] if version else []
+            if visible:  # only versions this viewer may see are named
+                raise CatalogError(
+                    "NOT_FOUND",
+                    f"no version {version!r} of model {name!r}; its versions: "
+                    f"{', '.join(visible)}",
+                )
             raise _not_found(name, version)
         return self._row(row)
 

@@ -202,8 +202,8 @@ def test_cli_pull_writes_a_directory_or_a_zip_and_never_overwrites_other_files(
     missing = cli("pull", "tokenizer:9.9.9", "-o", str(tmp_path / "x"), env=env)
     assert (missing.exit_code, missing.stderr) == (
         1,
-        f"error: {catalog.address} PullBundle: NOT_FOUND: no model 'tokenizer:9.9.9' in the "
-        "catalog\n",
+        f"error: {catalog.address} PullBundle: NOT_FOUND: no version '9.9.9' of model "
+        "'tokenizer'; its versions: 1.0.0, 1.1.0\n",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "data",
