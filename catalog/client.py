@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 
 from modelwire.bundle import Bundle
-from modelwire.bundle_writer import build_files, write_dir, write_zip
+from modelwire.bundle_writer import build_files, is_bundle_zip, write_dir, write_zip
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
 from modelwire.config import CatalogSettings
 from modelwire.errors import BundleError, ServiceError
@@ -276,7 +276,7 @@ class CatalogClient:
         name, version = parse_ref(ref)
         dest = Path(dest)
         zipped = dest.suffix == ".zip"
-        if zipped and dest.exists() and not _is_bundle_zip(dest):
+        if zipped and dest.exists() and not is_bundle_zip(dest):
             raise BundleError(
                 "the path exists and is not a bundle zip; refusing to overwrite it "
                 "(choose another path or remove it)",
@@ -469,14 +469,6 @@ def _zip_manifest(path: Path) -> Manifest:
             bundle=path,
         ) from exc
     return Manifest.parse(data, path)
-
-
-def _is_bundle_zip(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return MANIFEST in zf.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 @contextlib.contextmanager

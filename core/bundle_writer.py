@@ -24,7 +24,7 @@ from modelwire.manifest import CODE_DIR, MANIFEST, PICKLE, PROTO, REQUIREMENTS, 
 from modelwire.modeling import Model
 from modelwire.requirements import Requirements, module_imports, normalize, resolve_modules
 
-__all__ = ["build_files", "dump", "write_dir", "write_zip"]
+__all__ = ["build_files", "dump", "is_bundle_zip", "write_dir", "write_zip"]
 
 # the logger these lines had before bundle.py was split; log filters may name it
 logger = logging.getLogger("modelwire.bundle")
@@ -113,7 +113,8 @@ def build_files(
     return files
 
 
-def _is_bundle_zip(path: Path) -> bool:
+def is_bundle_zip(path: Path) -> bool:
+    """Whether `path` is a zip with a bundle manifest in it (so it may be overwritten)."""
     try:
         with zipfile.ZipFile(path) as zf:
             return MANIFEST in zf.namelist()
@@ -123,7 +124,7 @@ def _is_bundle_zip(path: Path) -> bool:
 
 def write_zip(files: Mapping[str, bytes], dest: Path) -> None:
     """A deterministic zip: sorted entries, fixed timestamps and permissions."""
-    if dest.exists() and not (dest.is_file() and _is_bundle_zip(dest)):
+    if dest.exists() and not (dest.is_file() and is_bundle_zip(dest)):
         raise BundleError(
             "the path exists and is not a bundle zip; refusing to overwrite it "
             "(choose another path or remove it)",
