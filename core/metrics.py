@@ -194,8 +194,13 @@ class MetricsServer:
             ) from exc
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
+        # shutdown() waits for the loop's next poll: 0.1 s, not the default 0.5 s, so a
+        # server with metrics stops as fast as one without (at 10 wakeups a second)
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="modelwire-metrics", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="modelwire-metrics",
+            daemon=True,
         )
         self._thread.start()
 
