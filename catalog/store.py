@@ -380,8 +380,7 @@ class Store:
             if visible:  # only versions this viewer may see are named
                 raise CatalogError(
                     "NOT_FOUND",
-                    f"no version {version!r} of model {name!r}; its versions: "
-                    f"{', '.join(visible)}",
+                    f"no version {version!r} of model {name!r}; its versions: {', '.join(visible)}",
                 )
             raise _not_found(name, version)
         return self._row(row)
