@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything CI checks: lint, types, import layers, then the test suite (docker tests too).
+# Everything CI checks: lint and formatting, types, import layers, then the test suite
+# (docker tests too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -26,6 +27,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
 ruff check .
+ruff format --check .
 echo "== mypy --strict"
 mypy -p modelwire
 echo "== import layers (import-linter)"
