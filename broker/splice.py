@@ -24,6 +24,8 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message as PbMessage
 
+from modelwire.codegen.wire import encode_varint, read_varint
+
 __all__ = [
     "Record",
     "SpliceError",
@@ -43,33 +45,6 @@ class SpliceError(ValueError):
     """Malformed bytes from a model service."""
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end:
-            raise SpliceError("truncated varint")
-        c = buf[pos]
-        pos += 1
-        result |= (c & 0x7F) << shift
-        if not c & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 64:
-            raise SpliceError("varint longer than 10 bytes")
-
-
 @dataclass(frozen=True, slots=True)
 class Record:
     """One field occurrence: `value` spans the value bytes (without a LEN prefix)."""
@@ -85,19 +60,19 @@ def records(buf: bytes, start: int = 0, end: int | None = None) -> Iterator[Reco
     end = len(buf) if end is None else end
     pos = start
     while pos < end:
-        key, pos = _read_varint(buf, pos, end)
+        key, pos = read_varint(buf, pos, end, SpliceError)
         number, wt = key >> 3, key & 7
         if number == 0:
             raise SpliceError("field number 0")
         if wt == _WT_VARINT:
             vstart = pos
-            _, pos = _read_varint(buf, pos, end)
+            _, pos = read_varint(buf, pos, end, SpliceError)
         elif wt == _WT_I64:
             vstart, pos = pos, pos + 8
         elif wt == _WT_I32:
             vstart, pos = pos, pos + 4
         elif wt == _WT_LEN:
-            ln, vstart = _read_varint(buf, pos, end)
+            ln, vstart = read_varint(buf, pos, end, SpliceError)
             pos = vstart + ln
         else:
             raise SpliceError(f"unsupported wire type {wt}")
@@ -125,9 +100,9 @@ def retag(buf: bytes, recs: list[Record], number: int) -> list[bytes | memoryvie
     mv = memoryview(buf)
     out: list[bytes | memoryview] = []
     for r in recs:
-        tag = _varint((number << 3) | r.wire_type)
+        tag = encode_varint((number << 3) | r.wire_type)
         if r.wire_type == _WT_LEN:
-            out.append(tag + _varint(r.end - r.start))
+            out.append(tag + encode_varint(r.end - r.start))
         else:
             out.append(tag)
         out.append(mv[r.start : r.end])
@@ -136,7 +111,7 @@ def retag(buf: bytes, recs: list[Record], number: int) -> list[bytes | memoryvie
 
 def wrap(number: int, payload: bytes | memoryview) -> list[bytes | memoryview]:
     """`payload` (a serialized message) as field `number` of an enclosing message."""
-    return [_varint((number << 3) | _WT_LEN) + _varint(len(payload)), payload]
+    return [encode_varint((number << 3) | _WT_LEN) + encode_varint(len(payload)), payload]
 
 
 def merged_payload(buf: bytes, recs: list[Record]) -> list[bytes | memoryview]:

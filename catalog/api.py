@@ -22,6 +22,7 @@ from modelwire.codegen.schema import (
     ScalarType,
     lower,
 )
+from modelwire.codegen.wire import WireError, encode_varint, read_varint
 
 __all__ = [
     "CATALOG_FILE",
@@ -221,25 +222,13 @@ CHUNK_FIELD = 2
 _CHUNK_TAG = bytes([CHUNK_FIELD << 3 | 2])
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def chunk_message(data: bytes) -> bytes:
     """The wire form of a message holding only `chunk = data`.
 
     The same bytes protobuf would write, without building a message object and
     copying a MiB twice on the way.
     """
-    return b"".join((_CHUNK_TAG, _varint(len(data)), data))
+    return b"".join((_CHUNK_TAG, encode_varint(len(data)), data))
 
 
 def chunk_of(message: bytes) -> memoryview | None:
@@ -250,15 +239,8 @@ def chunk_of(message: bytes) -> memoryview | None:
     """
     if len(message) < 2 or message[0] != _CHUNK_TAG[0]:
         return None
-    length = shift = 0
-    pos = 1
-    while pos < len(message) and pos <= 10:
-        byte = message[pos]
-        pos += 1
-        length |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            if pos + length == len(message):
-                return memoryview(message)[pos:]
-            return None
-    return None
+    try:
+        length, pos = read_varint(message, 1, len(message))
+    except WireError:
+        return None
+    return memoryview(message)[pos:] if pos + length == len(message) else None

@@ -34,6 +34,8 @@ __all__ = [
     "append_tensor_data",
     "array_from_wire",
     "array_to_wire",
+    "encode_varint",
+    "read_varint",
     "split_tensors",
 ]
 
@@ -62,7 +64,8 @@ class WireError(ValueError):
         self.path = path
 
 
-def _varint(n: int) -> bytes:
+def encode_varint(n: int) -> bytes:
+    """A non-negative int as a protobuf varint."""
     out = bytearray()
     while True:
         b = n & 0x7F
@@ -74,12 +77,15 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+def read_varint(
+    buf: bytes | memoryview, pos: int, end: int, error: type[ValueError] = WireError
+) -> tuple[int, int]:
+    """The varint at `pos` (before `end`) and the position after it; `error` if malformed."""
     result = 0
     shift = 0
     while True:
         if pos >= end:
-            raise WireError("truncated varint")
+            raise error("truncated varint")
         c = buf[pos]
         pos += 1
         result |= (c & 0x7F) << shift
@@ -87,19 +93,19 @@ def _read_varint(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, int]
             return result, pos
         shift += 7
         if shift >= 64:
-            raise WireError("varint longer than 10 bytes")
+            raise error("varint longer than 10 bytes")
 
 
 def _skip(buf: bytes, wt: int, pos: int, end: int) -> int:
     if wt == _WT_VARINT:
-        _, pos = _read_varint(buf, pos, end)
+        _, pos = read_varint(buf, pos, end)
         return pos
     if wt == _WT_I64:
         pos += 8
     elif wt == _WT_I32:
         pos += 4
     elif wt == _WT_LEN:
-        ln, pos = _read_varint(buf, pos, end)
+        ln, pos = read_varint(buf, pos, end)
         pos += ln
     else:
         raise WireError(f"unsupported wire type {wt}")
@@ -185,10 +191,10 @@ def append_tensor_data(path: tuple[int, ...], data: memoryview) -> list[bytes | 
     `path` lists field numbers from the top-level message down to the Tensor field.
     """
     n = len(data)
-    headers: list[bytes] = [_DATA_TAG + _varint(n)]
+    headers: list[bytes] = [_DATA_TAG + encode_varint(n)]
     inner = len(headers[0]) + n
     for number in reversed(path):
-        h = _varint((number << 3) | _WT_LEN) + _varint(inner)
+        h = encode_varint((number << 3) | _WT_LEN) + encode_varint(inner)
         headers.append(h)
         inner += len(h)
     return [*reversed(headers), data]
@@ -211,27 +217,27 @@ class TensorPlan:
 def _parse_tensor(buf: bytes, pos: int, end: int, state: list[object]) -> None:
     """Parse one occurrence of a Tensor message into state [dtype, shape list, data range]."""
     while pos < end:
-        key, pos = _read_varint(buf, pos, end)
+        key, pos = read_varint(buf, pos, end)
         field, wt = key >> 3, key & 7
         if field == _T_DTYPE and wt == _WT_VARINT:
-            state[0], pos = _read_varint(buf, pos, end)
+            state[0], pos = read_varint(buf, pos, end)
         elif field == _T_SHAPE and wt == _WT_LEN:
-            ln, pos = _read_varint(buf, pos, end)
+            ln, pos = read_varint(buf, pos, end)
             stop = pos + ln
             if stop > end:
                 raise WireError("Tensor shape runs past the end of the message")
             shape = state[1]
             assert isinstance(shape, list)
             while pos < stop:
-                d, pos = _read_varint(buf, pos, stop)
+                d, pos = read_varint(buf, pos, stop)
                 shape.append(d if d < 1 << 63 else d - (1 << 64))
         elif field == _T_SHAPE and wt == _WT_VARINT:
-            d, pos = _read_varint(buf, pos, end)
+            d, pos = read_varint(buf, pos, end)
             shape = state[1]
             assert isinstance(shape, list)
             shape.append(d if d < 1 << 63 else d - (1 << 64))
         elif field == _T_DATA and wt == _WT_LEN:
-            ln, pos = _read_varint(buf, pos, end)
+            ln, pos = read_varint(buf, pos, end)
             if pos + ln > end:
                 raise WireError("Tensor data runs past the end of the message")
             state[2] = (pos, ln)
@@ -255,12 +261,12 @@ def _split(
     keep_from = pos
     while pos < end:
         start = pos
-        key, pos = _read_varint(buf, pos, end)
+        key, pos = read_varint(buf, pos, end)
         field, wt = key >> 3, key & 7
         if field == 0:
             raise WireError("field number 0 is invalid")
         if field in plan.children and wt == _WT_LEN:
-            ln, body = _read_varint(buf, pos, end)
+            ln, body = read_varint(buf, pos, end)
             stop = body + ln
             if stop > end:
                 raise WireError("field runs past the end of the message")
@@ -274,7 +280,7 @@ def _split(
             else:
                 inner = _split(buf, body, stop, sub, fpath, states)
                 size = sum(len(p) for p in inner)
-                parts.append(_varint(key) + _varint(size))
+                parts.append(encode_varint(key) + encode_varint(size))
                 parts.extend(inner)
             pos = keep_from = stop
         else:
