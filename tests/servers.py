@@ -1,4 +1,6 @@
-"""Real model servers for tests: in-process (`serve_in_process`) and as subprocesses."""
+"""Real model servers for tests: in-process (`serve_in_process`) and as subprocesses
+(`ServeProcess`), and `ModelwireProcess`, the subprocess wrapper the broker's and the
+catalog's servers share."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import grpc
@@ -32,43 +35,65 @@ def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-class ServeProcess:
-    """`modelwire serve BUNDLE --port 0 ...` as a subprocess.
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without MODELWIRE_* settings (the developer's shell's), plus
+    `extra`: for a CLI subprocess started where the autouse `clean_environ` does not reach."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWIRE_")}
+    return {**env, **extra}
 
-    Waits for the listening line and for health SERVING; any failure message
-    includes the server's captured stderr.
+
+def modelwire_popen(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """`python -m modelwire ARGS`, its stdout and stderr piped (text); `env` is the whole
+    environment (None: this process's)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "modelwire", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+class ModelwireProcess:
+    """`python -m modelwire ARGS` as a subprocess, once it printed its listening line (and,
+    with `serving`, once its health check answers SERVING).
+
+    Its stderr is drained in a thread (a full pipe would block the server's logging) and is
+    part of every failure message; stdout is kept line by line up to the listening line.
+
+    Attributes:
+        argv: the command line.
+        listening_line: the line that announced the address (without its newline).
+        address: host:port from that line.
     """
 
     def __init__(
-        self, bundle: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+        self,
+        *args: str,
+        listening: str,
+        what: str,
+        timeout: float,
+        serving: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "modelwire",
-            "serve",
-            bundle,
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            *args,
-        ]
-        self.argv = argv
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
+        """`listening`: the prefix of the line that announces the address; `what`: the command
+        as failure messages name it (`serve`, `run`, `catalog serve`)."""
+        self.what = what
+        self.proc = modelwire_popen(*args, env=env, cwd=cwd)
+        self.argv: list[str] = self.proc.args  # type: ignore[assignment]
         self.stderr_lines: list[str] = []
         self.stdout_lines: list[str] = []
         self.rest_of_stdout = ""
         self.drained = threading.Event()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-        self.address = self._wait_listening(timeout)
-        self._wait_serving(timeout)
+        self.listening_line = self._wait_listening(listening, timeout)
+        self.address = self.listening_line[len(listening) :].strip()
+        if serving:
+            self._wait_serving(timeout)
 
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -83,20 +108,22 @@ class ServeProcess:
     def stderr(self) -> str:
         return "".join(self.stderr_lines)
 
-    def _wait_listening(self, timeout: float) -> str:
+    def _wait_listening(self, listening: str, timeout: float) -> str:
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
-                self.proc.wait(5)
+                self.proc.wait(10)
+                self.drained.wait(10)
                 raise AssertionError(
-                    f"serve exited with {self.proc.returncode} before listening:\n{self.stderr}"
+                    f"{self.what} exited with {self.proc.returncode} before listening:\n"
+                    f"{self.stderr}"
                 )
             self.stdout_lines.append(line)
-            if line.startswith(LISTENING):
-                return line[len(LISTENING) :].strip()
-        raise AssertionError(f"serve did not announce its address:\n{self.stderr}")
+            if line.startswith(listening):
+                return line.rstrip("\n")
+        raise AssertionError(f"{self.what} did not announce its address:\n{self.stderr}")
 
     def _wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -108,7 +135,7 @@ class ServeProcess:
             except grpc.RpcError as exc:
                 last = exc
             time.sleep(0.05)
-        raise AssertionError(f"serve never reported SERVING ({last}):\n{self.stderr}")
+        raise AssertionError(f"{self.what} never reported SERVING ({last}):\n{self.stderr}")
 
     def _close_stdout(self) -> None:
         if self.proc.stdout is not None and not self.proc.stdout.closed:
@@ -125,7 +152,7 @@ class ServeProcess:
         return code
 
     def kill(self) -> None:
-        """SIGKILL (a supervisor's workers follow it: they ask for SIGTERM on its death)."""
+        """SIGKILL if still running, then wait for its stderr to end."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
@@ -133,3 +160,30 @@ class ServeProcess:
         self.drained.wait(10)
 
     close = kill
+
+
+class ServeProcess(ModelwireProcess):
+    """`modelwire serve BUNDLE --port 0 ...` as a subprocess.
+
+    Waits for the listening line and for health SERVING; any failure message
+    includes the server's captured stderr. `kill` (and `close`): SIGKILL; a supervisor's
+    workers follow it (they ask for SIGTERM on its death).
+    """
+
+    def __init__(
+        self, bundle: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> None:
+        super().__init__(
+            "serve",
+            bundle,
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            *args,
+            listening=LISTENING,
+            what="serve",
+            timeout=timeout,
+            serving=True,
+            env={**os.environ, **(env or {})},
+        )

@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent import futures
 from pathlib import Path
@@ -38,6 +35,7 @@ from modelwire.services import (
     grpc_options,
     info_handler,
 )
+from tests.servers import ModelwireProcess
 
 # handler(request message, context) -> the reply's fields, or raw reply bytes
 Handler = Callable[[Any, grpc.ServicerContext], "Mapping[str, Any] | bytes"]
@@ -180,7 +178,7 @@ def children_of(pid: int) -> list[int]:
     return sorted(out)
 
 
-class BrokerProcess:
+class BrokerProcess(ModelwireProcess):
     """`modelwire run BLUEPRINT --port 0 ...` as a subprocess, once it announced its address.
 
     Any failure message includes the broker's captured stderr (its log and its models').
@@ -193,10 +191,7 @@ class BrokerProcess:
         timeout: float = 60.0,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.argv = [
-            sys.executable,
-            "-m",
-            "modelwire",
+        super().__init__(
             "run",
             str(blueprint),
             "--port",
@@ -204,62 +199,26 @@ class BrokerProcess:
             "--log-format",
             "json",
             *args,
-        ]
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            listening=LISTENING,
+            what="run",
+            timeout=timeout,
             env={**os.environ, **(env or {})},
         )
-        self.stderr_lines: list[str] = []
-        self.stdout_lines: list[str] = []
-        self._drained = threading.Event()
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-        self.address = self._wait_listening(timeout)
-
-    def _drain_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        try:
-            for line in self.proc.stderr:
-                self.stderr_lines.append(line)
-        finally:
-            self._drained.set()
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.stderr_lines)
-
-    def _wait_listening(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait(10)
-                self._drained.wait(10)
-                raise AssertionError(
-                    f"run exited with {self.proc.returncode} before listening:\n{self.stderr}"
-                )
-            self.stdout_lines.append(line)
-            if line.startswith(LISTENING):
-                return line[len(LISTENING) :].strip()
-        raise AssertionError(f"run did not announce its address:\n{self.stderr}")
 
     def signal(self, signum: int, timeout: float = 30.0) -> int | None:
         """Send `signum`; wait for the exit status (None after SIGKILL: nobody cleans up)."""
         self.proc.send_signal(signum)
         code = self.proc.wait(timeout)
-        self._drained.wait(10)
+        self.drained.wait(10)
         return None if signum == signal.SIGKILL else code
 
     def close(self) -> None:
+        """SIGKILL if still running; stdout is closed, but stderr is not waited for: the
+        models, which hold it too, may take their time to follow the broker."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None and not stream.closed and self._drained.is_set():
-                stream.close()
+        self._close_stdout()
 
 
 class RawClient:

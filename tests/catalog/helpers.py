@@ -8,12 +8,7 @@ no well-behaved client would: garbage, wrong headers, malformed protobuf.
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes
 from modelwire.catalog.client import CatalogClient
 from modelwire.catalog.server import LISTENING, RunningCatalog, start
 from modelwire.config import CatalogConfig, CatalogSettings
+from tests.servers import ModelwireProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PB = catalog_classes()
@@ -59,17 +54,14 @@ class Catalog:
         self.running.stop(0)
 
 
-class CatalogProcess:
+class CatalogProcess(ModelwireProcess):
     """`modelwire catalog serve --data DATA --port 0 ...` as a subprocess.
 
     Waits for the listening line and for health SERVING; failures include its stderr.
     """
 
     def __init__(self, data: Path, *args: str, timeout: float = 30.0) -> None:
-        self.argv = [
-            sys.executable,
-            "-m",
-            "modelwire",
+        super().__init__(
             "catalog",
             "serve",
             "--data",
@@ -79,83 +71,15 @@ class CatalogProcess:
             "--log-format",
             "json",
             *args,
-        ]
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            listening=LISTENING,
+            what="catalog serve",
+            timeout=timeout,
+            serving=True,
             cwd=ROOT,
         )
-        self.stderr_lines: list[str] = []
-        self._drained = threading.Event()
-        threading.Thread(target=self._drain, daemon=True).start()
-        self.listening_line = self._wait_listening(timeout)
-        self.address = self.listening_line[len(LISTENING) :].strip()
-        self._wait_serving(timeout)
-
-    def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
-        self.proc.stderr.close()
-        self._drained.set()
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.stderr_lines)
-
-    def _wait_listening(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait(5)
-                self._drained.wait(5)
-                raise AssertionError(
-                    f"catalog serve exited with {self.proc.returncode}:\n{self.stderr}"
-                )
-            if line.startswith(LISTENING):
-                return line.rstrip("\n")
-        raise AssertionError(f"catalog serve did not announce its address:\n{self.stderr}")
-
-    def _wait_serving(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if health(self.address) == "SERVING":
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"catalog serve never reported SERVING:\n{self.stderr}")
 
     def terminate(self, timeout: float = 20.0) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._close()
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._close()
-
-    def _close(self) -> None:
-        if self.proc.stdout is not None and not self.proc.stdout.closed:
-            self.proc.stdout.close()
-        self._drained.wait(10)
-
-
-def health(address: str, service: str = "") -> str:
-    with grpc.insecure_channel(address) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=service), timeout=5
-        )
-    name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    return name
+        return super().terminate(timeout)
 
 
 # ---------------------------------------------------------------- the raw protocol
@@ -256,10 +180,3 @@ def wait_until(predicate: object, timeout: float = 10.0, what: str = "") -> None
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def environ(**values: str) -> dict[str, str]:
-    """The environment for a CLI subprocess: ours without MODELWIRE_*, plus `values`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWIRE_")}
-    env.update(values)
-    return env

@@ -17,8 +17,9 @@ from click.testing import Result
 import modelwire
 from modelwire.bundle import load
 from modelwire.errors import ServiceError
-from tests.catalog.helpers import ROOT, Catalog, contents, environ, integrity_problems, sha256
+from tests.catalog.helpers import ROOT, Catalog, contents, integrity_problems, sha256
 from tests.fixtures.models import tokenizer
+from tests.servers import clean_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -305,7 +306,7 @@ def test_push_and_pull_draw_a_progress_bar_on_a_terminal_only(
     catalog: Catalog, big_bundle: Path, tmp_path: Path
 ):
     token = catalog.user("alice")
-    env = environ(MODELWIRE_CATALOG=catalog.address, MODELWIRE_TOKEN=token)
+    env = clean_env(MODELWIRE_CATALOG=catalog.address, MODELWIRE_TOKEN=token)
     cmd = [sys.executable, "-m", "modelwire"]
     size = big_bundle.stat().st_size
 

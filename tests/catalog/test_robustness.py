@@ -27,13 +27,13 @@ from tests.catalog.helpers import (
     Contents,
     chunk,
     contents,
-    environ,
     header,
     integrity_problems,
     raw_push,
     sha256,
     wait_until,
 )
+from tests.servers import clean_env
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -147,7 +147,7 @@ def test_a_client_killed_mid_push_leaves_nothing_and_the_next_push_succeeds(
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env=environ(),
+        env=clean_env(),
     )
     try:
         assert pusher.stdout is not None

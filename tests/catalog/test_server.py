@@ -19,7 +19,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from modelwire.catalog.api import CATALOG_SERVICE
-from tests.catalog.helpers import PB, Catalog, CatalogProcess, contents, health, raw_unary
+from tests.catalog.helpers import PB, Catalog, CatalogProcess, contents, raw_unary
+from tests.servers import health_status as health
 
 pytestmark = pytest.mark.timeout(60)
 
