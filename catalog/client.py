@@ -484,14 +484,12 @@ def _zipped(files: dict[str, bytes]) -> Iterator[Path]:
 
 
 def _extract(zip_path: Path, dest: Path) -> None:
-    """Extract a pulled zip as a bundle directory (checked before it replaces `dest`)."""
+    """Extract a pulled zip as a bundle directory, checked before it replaces `dest`."""
     try:
-        with zipfile.ZipFile(zip_path) as zf:
-            files = {n: zf.read(n) for n in zf.namelist() if not n.endswith("/")}
-    except zipfile.BadZipFile as exc:
-        raise BundleError("the pulled file is not a zip", bundle=dest) from exc
+        files = Bundle(zip_path).files()  # every digest verified, in the zip
+    except BundleError as exc:
+        raise BundleError(f"the pulled file is not a sound bundle ({exc})", bundle=dest) from exc
     write_dir(files, dest)
-    Bundle(dest)  # digests verified
 
 
 def push(
