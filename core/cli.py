@@ -428,12 +428,10 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         json_names = {f.json_name for f in req_cls.DESCRIPTOR.fields}
         for key in payload:
             if key not in fields and key not in json_names:
-                import difflib
+                from modelwire.broker.references import did_you_mean
 
-                close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise click.BadParameter(
-                    f"{rpc.name} takes no field {key!r}{hint} "
+                    f"{rpc.name} takes no field {key!r}{did_you_mean(key, fields)} "
                     f"(its fields: {', '.join(fields) or 'none'})",
                     param_hint="'JSON'",
                 )
