@@ -26,17 +26,13 @@ import pytest
 from modelwire.bundle import dump
 from modelwire.services import health_status
 from tests.fixtures.models import faulty
+from tests.servers import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 # one prefix per test session, so two sessions on one engine never remove each other's
 # images; a session removes its own at the end, and what dead sessions left at its start
 PREFIX = f"modelwire-test-{os.getpid()}"
 IRIS_CHAIN = ("iris-scaler", "iris-classifier", "iris-labels")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWIRE_")}
-    return {**env, **extra}
 
 
 def modelwire(

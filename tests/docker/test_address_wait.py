@@ -17,9 +17,9 @@ import pytest
 
 from modelwire.bundle import dump
 from modelwire.runtime.client import connect
-from tests.docker.conftest import clean_env, free_port
+from tests.docker.conftest import free_port
 from tests.fixtures.models import echo
-from tests.servers import ServeProcess
+from tests.servers import ServeProcess, clean_env, modelwire_popen
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,23 +37,8 @@ def blueprint(tmp_path: Path, port: int) -> Path:
 
 
 def start_run(path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelwire",
-            "run",
-            str(path),
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
+    return modelwire_popen(
+        "run", str(path), "--port", "0", "--log-format", "json", *args, env=clean_env()
     )
 
 

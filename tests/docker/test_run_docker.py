@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,9 @@ from modelwire.bundle import Bundle
 from modelwire.images import digest_tag
 from modelwire.runtime.client import connect
 from tests.broker.helpers import BrokerProcess
-from tests.docker.conftest import clean_env, modelwire
+from tests.docker.conftest import modelwire
 from tests.runtime.serving import json_logs, wait_for
+from tests.servers import clean_env, modelwire_popen
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -130,24 +129,16 @@ def test_a_sigterm_while_the_models_start_leaves_nothing_behind(
 ):
     """SIGTERM as soon as the first container is up (the others are being started or
     waited for): the run unwinds and removes what it made, found by its labels."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelwire",
-            "run",
-            str(blueprint),
-            "--docker",
-            "--port",
-            "0",
-            "--image-prefix",
-            test_images,
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = modelwire_popen(
+        "run",
+        str(blueprint),
+        "--docker",
+        "--port",
+        "0",
+        "--image-prefix",
+        test_images,
+        "--log-format",
+        "json",
         env=clean_env(),
     )
     mine = {"label": f"io.modelwire.pid={proc.pid}"}

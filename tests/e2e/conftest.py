@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.solutions import Solution, clean_env
+from tests.e2e.solutions import Solution
+from tests.servers import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 BLUEPRINTS = sorted((REPO / "blueprints").glob("*.yaml"))

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers import clean_env, modelwire_popen
+
 LISTENING = "modelwire broker listening on "
 _METRICS = re.compile(r"metrics at (http://\S+/metrics)")
 _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def clean_env() -> dict[str, str]:
-    """This process's environment without MODELWIRE_* settings from the developer's shell."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MODELWIRE_")}
 
 
 @dataclass(frozen=True)
@@ -93,25 +88,17 @@ class Solution:
 
     def __init__(self, blueprint: Path, *, timeout: float = 60.0, grace: float = 5.0) -> None:
         self.blueprint = blueprint
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "modelwire",
-                "run",
-                str(blueprint),
-                "--port",
-                "0",
-                "--metrics-port",
-                "0",
-                "--grace",
-                str(grace),
-                "--log-format",
-                "json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        self.proc = modelwire_popen(
+            "run",
+            str(blueprint),
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--grace",
+            str(grace),
+            "--log-format",
+            "json",
             env=clean_env(),
         )
         self.stdout_lines: list[str] = []

@@ -16,7 +16,8 @@ from skimage import data
 
 import modelwire
 from tests.e2e.conftest import BLUEPRINTS, BUILD_DIR, BUILD_SCRIPT, REPO, bundle_refs
-from tests.e2e.solutions import Solution, clean_env
+from tests.e2e.solutions import Solution
+from tests.servers import clean_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
