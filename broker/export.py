@@ -23,7 +23,7 @@ import yaml
 from modelwire import __version__
 from modelwire.broker.launch import check_file
 from modelwire.broker.resolve import CatalogResolver
-from modelwire.bundle import read_manifest
+from modelwire.bundle import Bundle
 from modelwire.codegen.deploy import (
     MODEL_PORT,
     DeployedModel,
@@ -67,12 +67,14 @@ def deployed_blueprint(path: Path, hosts: dict[str, str]) -> str:
 
 def _deployment(
     path: Path, port: int, catalog: CatalogResolver | None, prefix: str
-) -> tuple[Deployment, dict[str, Path]]:
-    plan, bundles, _ = check_file(path, catalog=catalog)
+) -> tuple[Deployment, dict[str, Bundle]]:
+    plan, paths, _ = check_file(path, catalog=catalog)
     solution = plan.schema.name
+    # opened (and verified) once here; the contexts and builds below use them as they are
+    bundles = {key: Bundle(p) for key, p in paths.items()}
     models = []
     for key, bundle in bundles.items():
-        m = read_manifest(bundle)
+        m = bundle.manifest
         image = default_tag(m.name, m.version, prefix)
         host = model_host(solution, key)
         models.append(DeployedModel(key, host, image, f"models/{dns_name(key)}"))
@@ -111,7 +113,7 @@ def export_compose(
         written.append(
             write_context(bundles[m.key], dest / m.context, base=base, progress=progress)
         )
-    pythons = sorted({read_manifest(b).python for b in bundles.values()})
+    pythons = sorted({b.manifest.python for b in bundles.values()})
     written.append(
         write_broker_context(
             d.blueprint,
@@ -164,7 +166,7 @@ def build_images(
     d, bundles = _deployment(path, 50051, catalog, prefix)
     results = []
     for m in d.models:
-        progress(f"model {m.key} ({bundles[m.key]}) -> {m.image}")
+        progress(f"model {m.key} ({bundles[m.key].path}) -> {m.image}")
         ctx = context_dir / m.context if context_dir else None
         results.append(
             (

@@ -29,6 +29,7 @@ from typing import Any
 from modelwire import __version__
 from modelwire._wheelhouse import Target, cache_root, platforms, write_wheelhouse
 from modelwire.bundle import Bundle
+from modelwire.bundle_writer import write_dir
 from modelwire.codegen.dockerfile import (
     DockerfileSpec,
     render_broker_dockerfile,
@@ -220,7 +221,7 @@ def spec_for(bundle: Bundle, base: str, base_digest: str = "") -> DockerfileSpec
 
 
 def write_context(
-    bundle_path: str | os.PathLike[str],
+    bundle_path: str | os.PathLike[str] | Bundle,
     dest: Path,
     *,
     base: str = DEFAULT_BASE,
@@ -230,9 +231,10 @@ def write_context(
     """Write a complete build context (Dockerfile, wheelhouse, bundle) into `dest`.
 
     Wheels are for `base_image` as probed, or, without it, for the bundle's Python
-    on this machine's platform (no Docker engine needed).
+    on this machine's platform (no Docker engine needed). A `Bundle` already opened
+    (and so verified) is used as it is.
     """
-    bundle = Bundle(bundle_path)
+    bundle = bundle_path if isinstance(bundle_path, Bundle) else Bundle(bundle_path)
     m = bundle.manifest
     target = base_image.target if base_image else Target.host(m.python)
     dest.mkdir(parents=True, exist_ok=True)
@@ -242,10 +244,7 @@ def write_context(
     bundle_dir = dest / "bundle"
     if bundle_dir.exists():
         shutil.rmtree(bundle_dir)
-    for rel, data in bundle.files().items():
-        p = bundle_dir / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
+    write_dir(bundle.files(), bundle_dir)
     # readable by the image's user whatever this machine's umask is
     for p in [bundle_dir, *bundle_dir.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
@@ -377,7 +376,7 @@ def _stream(
 
 
 def build_image(
-    bundle_path: str | os.PathLike[str],
+    bundle_path: str | os.PathLike[str] | Bundle,
     tag: str,
     *,
     base: str = DEFAULT_BASE,
@@ -393,11 +392,11 @@ def build_image(
         ToolError: Docker is not reachable, pip or the build failed.
         BundleError: the bundle is invalid.
     """
-    bundle = Bundle(bundle_path)
+    bundle = bundle_path if isinstance(bundle_path, Bundle) else Bundle(bundle_path)
     with _engine() as client, _context(context_dir) as ctx:
         base_image = inspect_base(client, base, progress=progress)
         check_python(base_image, bundle)
-        write_context(bundle_path, ctx, base=base, base_image=base_image, progress=progress)
+        write_context(bundle, ctx, base=base, base_image=base_image, progress=progress)
         return build_context(ctx, tag, progress=progress, nocache=nocache, client=client)
 
 
@@ -471,6 +470,6 @@ def ensure_image(
             progress(f"reusing {tag}")
             return ImageRef(tag, image.id, built=False)
         with _context(None) as ctx:
-            write_context(bundle_path, ctx, base=base, base_image=base_image, progress=progress)
+            write_context(bundle, ctx, base=base, base_image=base_image, progress=progress)
             result = build_context(ctx, tag, progress=progress, client=engine)
     return ImageRef(tag, result.image_id, built=True)
