@@ -1,14 +1,18 @@
-"""Shared fixtures: a clean environment, Hypothesis profiles, real servers on loopback."""
+"""Shared fixtures: a clean environment, Hypothesis profiles, real servers on loopback, the
+CLI in this process."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 
+from modelwire.cli import main
 from tests.servers import ServeProcess, serve_in_process
 
 # the `docker` marker: skip without an engine, but fail a CI run that skipped (STYLE.md §11)
@@ -61,3 +65,27 @@ def serve_process() -> Iterator[Callable[..., ServeProcess]]:
     yield start
     for p in procs:
         p.kill()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The CLI points the `modelwire` logger at the runner's stderr, closed after the call;
+    put the logger back as it was so later tests log normally."""
+    logger = logging.getLogger("modelwire")
+    state = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = state[0]
+    logger.setLevel(state[1])
+    logger.propagate = state[2]
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """cli(*args, env=None, input=None) -> the Result of `modelwire ARGS` run by click's
+    CliRunner in this process; `input` is its stdin."""
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        return runner.invoke(main, list(args), env=env, input=input, prog_name="modelwire")
+
+    return invoke

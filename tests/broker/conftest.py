@@ -1,17 +1,15 @@
-"""Broker fixtures: the fixture models as bundles, a CLI runner, servers stopped after a test."""
+"""Broker fixtures: the fixture models as bundles, logging left as each test found it (for
+the `cli` runner of tests/conftest.py), servers stopped after a test."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from modelwire.bundle import dump, load
-from modelwire.cli import main
 from modelwire.config import RuntimeConfig
 from modelwire.runtime.server import RunningServer, start
 from tests.broker.helpers import BrokerProcess, HandlerServer, InProcessSolution, RawClient
@@ -43,24 +41,9 @@ def bundle(bundles_root: Path) -> Callable[[str], Path]:
 
 
 @pytest.fixture(autouse=True)
-def keep_logging() -> Iterator[None]:
-    """Commands configure the 'modelwire' logger to write to the runner's (then closed)
-    stderr; put it back so later tests log normally."""
-    logger = logging.getLogger("modelwire")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
-
-
-@pytest.fixture
-def cli() -> Callable[..., Result]:
-    """cli(*args) -> the Result of `modelwire ARGS` run by click's CliRunner."""
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(main, list(args), prog_name="modelwire")
-
-    return invoke
+def keep_logging(restore_logging: None) -> None:
+    """Every test here runs commands in this process: each leaves the 'modelwire' logger as
+    it found it (tests/conftest.py's `restore_logging`)."""
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -25,17 +24,6 @@ def restore_import_state() -> Iterator[None]:
     for name in set(sys.modules) - modules:
         if (getattr(sys.modules[name], "__file__", None) or "").startswith(tmp):
             del sys.modules[name]
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The CLI points the `modelwire` logger at the runner's stderr, closed after the call."""
-    logger = logging.getLogger("modelwire")
-    state = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:] = state[0]
-    logger.setLevel(state[1])
-    logger.propagate = state[2]
 
 
 @pytest.fixture

@@ -1,16 +1,14 @@
 """Catalog fixtures: the bundles of the type family, a catalog served in this process,
-users, and the CLI."""
+users (the `cli` runner is tests/conftest.py's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from modelwire.bundle import dump
-from modelwire.cli import main
 from tests.catalog.helpers import Catalog
 from tests.fixtures.models import summarizer, tagger, tokenizer, translator, weights
 
@@ -65,14 +63,3 @@ def catalog(tmp_path: Path) -> Iterator[Catalog]:
     running = Catalog.start(tmp_path / "data")
     yield running
     running.stop()
-
-
-@pytest.fixture
-def cli() -> Callable[..., Result]:
-    """cli(*args, env=None) -> the Result of `modelwire ARGS` run by click's CliRunner."""
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-        return runner.invoke(main, list(args), env=env, prog_name="modelwire")
-
-    return invoke

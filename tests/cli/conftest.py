@@ -1,41 +1,23 @@
-"""CLI fixtures: a CliRunner that leaves logging as it found it, bundles, a running server."""
+"""CLI fixtures: logging left as each test found it, bundles, a running server (the `cli`
+runner itself is tests/conftest.py's)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from modelwire.bundle import dump, load
-from modelwire.cli import main
 from modelwire.config import RuntimeConfig
 from modelwire.runtime.server import RunningServer, start
 from tests.fixtures.models import echo, slow
 
 
 @pytest.fixture(autouse=True)
-def keep_logging() -> Iterator[None]:
-    """Commands configure the 'modelwire' logger to write to the runner's (then closed)
-    stderr; put it back so later tests log normally."""
-    logger = logging.getLogger("modelwire")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
-
-
-@pytest.fixture
-def cli() -> Callable[..., Result]:
-    """cli(*args, env=None, input=None) -> the Result of `modelwire ARGS` (click's CliRunner);
-    `input` is its stdin."""
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
-        return runner.invoke(main, list(args), env=env, input=input, prog_name="modelwire")
-
-    return invoke
+def keep_logging(restore_logging: None) -> None:
+    """Every test here runs commands in this process: each leaves the 'modelwire' logger as
+    it found it (tests/conftest.py's `restore_logging`)."""
 
 
 @pytest.fixture(scope="session")
