@@ -36,13 +36,10 @@ from pathlib import Path
 
 from modelwire.catalog.errors import CatalogError
 from modelwire.errors import BundleError
-from modelwire.manifest import Manifest
+from modelwire.manifest import MANIFEST, PROTO, Manifest, listing_problem
 
 __all__ = ["CheckedBundle", "Upload", "clear_stale", "inspect_bundle"]
 
-MANIFEST = "modelwire.json"
-PROTO = "model.proto"
-PICKLE = "model.pkl"
 _PIECE = 128 * 1024  # inflate and hash in pieces that stay in the CPU cache
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header, 30 bytes
 _LOCAL_MAGIC = b"PK\x03\x04"
@@ -206,13 +203,9 @@ def _inspect(zf: zipfile.ZipFile, raw: io.FileIO, size_limit: int) -> CheckedBun
         )
     _, manifest_bytes = entry(infos[MANIFEST], keep=True)
     manifest = Manifest.parse(manifest_bytes, "")
-    for rel in manifest.files:
-        parts = rel.split("/")
-        if rel.startswith("/") or "\\" in rel or ".." in parts or rel == MANIFEST:
-            raise _invalid(f"{MANIFEST} lists an invalid path {rel!r}")
-    for required in (PROTO, PICKLE):
-        if required not in manifest.files:
-            raise _invalid(f"{MANIFEST} does not list {required}")
+    problem = listing_problem(manifest)
+    if problem is not None:
+        raise _invalid(problem)
     for rel in sorted(infos):
         if rel != MANIFEST and rel not in manifest.files:
             raise _invalid(f"file {rel} is not listed in {MANIFEST}")

@@ -36,10 +36,10 @@ from modelwire.manifest import (
     CODE_DIR,
     MANIFEST,
     PICKLE,
-    PROTO,
     PYTHON,
     REQUIREMENTS,
     Manifest,
+    listing_problem,
     sha256_hex,
 )
 from modelwire.modeling import Model
@@ -107,10 +107,9 @@ class Bundle:
         ]
 
     def _verify(self) -> None:
-        for rel in self.manifest.files:
-            parts = rel.split("/")
-            if rel.startswith("/") or "\\" in rel or ".." in parts or rel == MANIFEST:
-                raise BundleError(f"{MANIFEST} lists an invalid path {rel!r}", bundle=self.path)
+        problem = listing_problem(self.manifest)
+        if problem is not None:
+            raise BundleError(problem, bundle=self.path)
         for rel, digest in sorted(self.manifest.files.items()):
             if digest != sha256_hex(self._read(rel)):
                 raise BundleError(
@@ -118,9 +117,6 @@ class Bundle:
                     "the bundle was modified after it was written",
                     bundle=self.path,
                 )
-        for required in (PROTO, PICKLE):
-            if required not in self.manifest.files:
-                raise BundleError(f"{MANIFEST} does not list {required}", bundle=self.path)
         for rel in sorted(self._stored()):
             if rel != MANIFEST and rel not in self.manifest.files:
                 raise BundleError(

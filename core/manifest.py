@@ -28,6 +28,7 @@ __all__ = [
     "PYTHON",
     "REQUIREMENTS",
     "Manifest",
+    "listing_problem",
     "render_manifest",
     "sha256_hex",
 ]
@@ -172,3 +173,17 @@ def render_manifest(
         "files": {k: sha256_hex(v) for k, v in sorted(files.items())},
     }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def listing_problem(manifest: Manifest) -> str | None:
+    """What is wrong with the file list of a manifest, whatever holds the files: a path
+    that could leave the bundle or names the manifest itself, or a required file missing
+    (model.proto, model.pkl). None if nothing."""
+    for rel in manifest.files:
+        parts = rel.split("/")
+        if rel.startswith("/") or "\\" in rel or ".." in parts or rel == MANIFEST:
+            return f"{MANIFEST} lists an invalid path {rel!r}"
+    for required in (PROTO, PICKLE):
+        if required not in manifest.files:
+            return f"{MANIFEST} does not list {required}"
+    return None
