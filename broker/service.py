@@ -28,6 +28,7 @@ from modelwire.services import (
     AioHealthServicer,
     bind,
     check_port_free,
+    connect_host,
     enable_reflection,
     format_host,
     grpc_options,
@@ -163,5 +164,5 @@ async def start_solution(
             metrics_server.port,
             extra={"metrics_port": metrics_server.port},
         )
-    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    host = connect_host(config.host)
     return RunningSolution(server, port, host, router, health, metrics, metrics_server)

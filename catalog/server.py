@@ -27,6 +27,7 @@ from modelwire.services import (
     HealthServicer,
     bind,
     check_port_free,
+    connect_host,
     enable_reflection,
     format_host,
     grpc_options,
@@ -84,7 +85,7 @@ def start(config: CatalogConfig) -> RunningCatalog:
     server.start()
     for name in ("", CATALOG_SERVICE):
         health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    host = connect_host(config.host)
     return RunningCatalog(server, port, host, store, health)
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "Reflected",
     "bind",
     "check_port_free",
+    "connect_host",
     "enable_reflection",
     "fetch_info",
     "follow_parent",
@@ -146,6 +147,12 @@ def wait_for_signal(on_ready: Callable[[], None] | None = None) -> int:
 def format_host(host: str) -> str:
     """`::1` -> `[::1]`, for `host:port` text."""
     return f"[{host}]" if ":" in host else host
+
+
+def connect_host(host: str) -> str:
+    """Where a client on this machine reaches a server bound to `host` (a wildcard
+    address -> 127.0.0.1)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host
 
 
 def grpc_options(max_message_bytes: int, *, reuse_port: bool = False) -> list[tuple[str, Any]]:

@@ -35,6 +35,7 @@ from modelwire.services import (
     HealthServicer,
     bind,
     check_port_free,
+    connect_host,
     enable_reflection,
     format_host,
     grpc_options,
@@ -97,10 +98,6 @@ class RunningServer:
         self.stop(0)
 
 
-def _connectformat_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host
-
-
 def start(
     loaded: LoadedModel,
     config: RuntimeConfig | None = None,
@@ -154,7 +151,7 @@ def start(
     return RunningServer(
         server,
         port,
-        _connectformat_host(config.host),
+        connect_host(config.host),
         service,
         health_servicer,
         metrics,
