@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,12 @@ from typing import Any
 
 import grpc
 
-from modelwire.bundle import Bundle
+from modelwire.bundle import Bundle, peek_manifest
 from modelwire.bundle_writer import build_files, is_bundle_zip, write_dir, write_zip
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
 from modelwire.config import CatalogSettings
 from modelwire.errors import BundleError, ServiceError
-from modelwire.manifest import MANIFEST, Manifest
+from modelwire.manifest import MANIFEST
 from modelwire.modeling import Model
 from modelwire.services import rpc_error
 
@@ -247,7 +246,7 @@ class CatalogClient:
         """
         path = Path(bundle)
         if path.is_file():
-            m = _zip_manifest(path)
+            m = peek_manifest(path)
             return self.push_bytes(
                 path, m.name, m.version, allow_breaking=allow_breaking, progress=progress
             )
@@ -443,32 +442,8 @@ def bundle_ref(bundle: str | os.PathLike[str]) -> tuple[str, str]:
     Raises:
         BundleError: `bundle` is not a bundle.
     """
-    path = Path(bundle)
-    if path.is_file():
-        m = _zip_manifest(path)
-    else:
-        try:
-            data = (path / MANIFEST).read_bytes()
-        except OSError as exc:
-            raise BundleError(
-                f"not a bundle: {MANIFEST} is missing (write one with modelwire.dump)",
-                bundle=path,
-            ) from exc
-        m = Manifest.parse(data, path)
+    m = peek_manifest(bundle)
     return m.name, m.version
-
-
-def _zip_manifest(path: Path) -> Manifest:
-    """The manifest of a bundle zip, read without checking the other files' digests."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            data = zf.read(MANIFEST)
-    except (zipfile.BadZipFile, KeyError) as exc:
-        raise BundleError(
-            f"not a bundle: not a zip holding {MANIFEST} (write one with modelwire.dump)",
-            bundle=path,
-        ) from exc
-    return Manifest.parse(data, path)
 
 
 @contextlib.contextmanager

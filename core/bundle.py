@@ -44,7 +44,16 @@ from modelwire.manifest import (
 )
 from modelwire.modeling import Model
 
-__all__ = ["Bundle", "LoadedModel", "Manifest", "build_files", "dump", "load", "read_manifest"]
+__all__ = [
+    "Bundle",
+    "LoadedModel",
+    "Manifest",
+    "build_files",
+    "dump",
+    "load",
+    "peek_manifest",
+    "read_manifest",
+]
 
 
 class Bundle:
@@ -52,26 +61,7 @@ class Bundle:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise BundleNotFound("no such file or directory", bundle=self.path)
-        self._zip: zipfile.ZipFile | None = None
-        if self.path.is_file():
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except zipfile.BadZipFile as exc:
-                raise BundleError(
-                    "not a bundle: neither a directory nor a zip file", bundle=self.path
-                ) from exc
-            if MANIFEST not in self._zip.namelist():
-                raise BundleError(
-                    f"not a bundle: the zip holds no {MANIFEST} (write one with modelwire.dump)",
-                    bundle=self.path,
-                )
-        elif not (self.path / MANIFEST).is_file():
-            raise BundleError(
-                f"not a bundle: {MANIFEST} is missing (write one with modelwire.dump)",
-                bundle=self.path,
-            )
+        self._zip = _open(self.path)
         self.manifest = Manifest.parse(self._read(MANIFEST), self.path)
         self._verify()
 
@@ -246,3 +236,44 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     """The manifest of a bundle, digests checked, without unpickling anything."""
     return Bundle(path).manifest
+
+
+def peek_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """The manifest of a bundle directory or zip alone: no other file is read or hashed.
+
+    For a name or a version; what is then done with the bundle verifies it.
+
+    Raises:
+        BundleError: `path` is not a bundle, or its manifest is malformed.
+    """
+    p = Path(path)
+    zf = _open(p)
+    if zf is None:
+        return Manifest.parse((p / MANIFEST).read_bytes(), p)
+    with zf:
+        return Manifest.parse(zf.read(MANIFEST), p)
+
+
+def _open(path: Path) -> zipfile.ZipFile | None:
+    """The zip of a bundle zip, None for a bundle directory; BundleError for neither."""
+    if not path.exists():
+        raise BundleNotFound("no such file or directory", bundle=path)
+    if path.is_file():
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise BundleError(
+                "not a bundle: neither a directory nor a zip file", bundle=path
+            ) from exc
+        if MANIFEST not in zf.namelist():
+            zf.close()
+            raise BundleError(
+                f"not a bundle: the zip holds no {MANIFEST} (write one with modelwire.dump)",
+                bundle=path,
+            )
+        return zf
+    if not (path / MANIFEST).is_file():
+        raise BundleError(
+            f"not a bundle: {MANIFEST} is missing (write one with modelwire.dump)", bundle=path
+        )
+    return None

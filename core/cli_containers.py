@@ -87,9 +87,9 @@ def build(
         ):
             click.echo(f"built {result.tag} for {name} ({_summary(result)})")
         return
-    from modelwire.bundle import read_manifest
+    from modelwire.bundle import peek_manifest
 
-    m = read_manifest(source)
+    m = peek_manifest(source)  # build_image verifies the bundle
     image = tag or default_tag(m.name, m.version, image_prefix)
     click.echo(f"building {image} for {source}", err=True)
     result = build_image(
