@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,59 @@ def lat_summary(lat_ns: list[int], elapsed_s: float, n_warmup: int) -> dict[str,
         "lat_mean_us": statistics.fmean(s) / 1e3 if s else math.nan,
         "lat_min_us": s[0] / 1e3 if s else math.nan,
     }
+
+
+def sync_loop(fn: Callable[[], Any], warmup: float, duration: float) -> dict[str, Any]:
+    """Call `fn` in a loop for `warmup` s, then for `duration` s measured: lat_summary
+    of the measured calls, with this process's CPU per call."""
+    n_warm = 0
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:
+        fn()
+        n_warm += 1
+    lat: list[int] = []
+    pc = time.perf_counter_ns
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    end = t0 + duration
+    while time.perf_counter() < end:
+        s = pc()
+        fn()
+        lat.append(pc() - s)
+    out = lat_summary(lat, time.perf_counter() - t0, n_warm)
+    out["cpu_us_per_call"] = (time.process_time() - c0) / max(1, len(lat)) * 1e6
+    return out
+
+
+async def aio_windows(
+    callers: Sequence[Callable[[], Awaitable[Any]]], warmup: float, duration: float
+) -> tuple[list[int], float, float, int]:
+    """A warm-up window, then the measured one, each running one task per caller that
+    awaits it in a loop until the window ends. Returns the measured window's latencies
+    (ns), its seconds, this process's CPU seconds over it, and the warm-up calls made."""
+    import asyncio
+
+    pc = time.perf_counter_ns
+
+    async def window(seconds: float, lat: list[int]) -> float:
+        stop = time.perf_counter() + seconds
+
+        async def worker(call: Callable[[], Awaitable[Any]]) -> None:
+            while time.perf_counter() < stop:
+                s = pc()
+                await call()
+                lat.append(pc() - s)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in callers))
+        return time.perf_counter() - t0
+
+    warm: list[int] = []
+    await window(warmup, warm)
+    lat: list[int] = []
+    c0 = time.process_time()
+    elapsed = await window(duration, lat)
+    return lat, elapsed, time.process_time() - c0, len(warm)
 
 
 def median(vals: Iterable[float]) -> float:

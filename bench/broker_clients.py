@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from typing import Any
 
-from _common import emit, lat_summary
+from _common import aio_windows, emit, lat_summary, sync_loop
 
 N_ELEMENTS = 1_000_000
 MAX_MESSAGE = 256 * 1024 * 1024
@@ -87,22 +86,8 @@ def run_sync(a: argparse.Namespace, paths: list[str], request: bytes) -> tuple[d
             return data
 
         last = one()
-        n_warm = 0
-        end = time.perf_counter() + a.warmup
-        while time.perf_counter() < end:
-            one()
-            n_warm += 1
-        lat: list[int] = []
-        pc = time.perf_counter_ns
-        c0 = time.process_time()
-        t0 = time.perf_counter()
-        end = t0 + a.duration
-        while time.perf_counter() < end:
-            s = pc()
-            one()
-            lat.append(pc() - s)
-        out = lat_summary(lat, time.perf_counter() - t0, n_warm + 1)
-        out["cpu_us_per_call"] = (time.process_time() - c0) / max(1, len(lat)) * 1e6
+        out = sync_loop(one, a.warmup, a.duration)
+        out["n_total"] += 1  # the first call, before the warm-up
         return out, last
     finally:
         for ch in chans:
@@ -124,31 +109,11 @@ async def _run_aio(a: argparse.Namespace, paths: list[str], request: bytes) -> t
             return data
 
         last = await one()
-        pc = time.perf_counter_ns
-
-        async def window(duration: float, lat: list[int]) -> float:
-            stop = time.perf_counter() + duration
-
-            async def worker() -> None:
-                while time.perf_counter() < stop:
-                    s = pc()
-                    await one()
-                    lat.append(pc() - s)
-
-            t0 = time.perf_counter()
-            await asyncio.gather(*(worker() for _ in range(a.conc)))
-            return time.perf_counter() - t0
-
-        warm: list[int] = []
-        await window(a.warmup, warm)
-        lat: list[int] = []
-        c0 = time.process_time()
-        elapsed = await window(a.duration, lat)
-        cpu = time.process_time() - c0
+        lat, elapsed, cpu, n_warm = await aio_windows([one] * a.conc, a.warmup, a.duration)
     finally:
         for ch in chans:
             await ch.close()
-    out = lat_summary(lat, elapsed, len(warm) + 1)
+    out = lat_summary(lat, elapsed, n_warm + 1)
     out["cpu_us_per_call"] = cpu / max(1, len(lat)) * 1e6
     return out, last
 

@@ -51,6 +51,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from _tables import fmt_range, table  # noqa: E402
+
 PREFIX = "modelwire-bench"
 BASE = "python:3.11-slim"
 GOALS = {"rebuild": 0.25, "size": 1.1, "start_s": 3.0}
@@ -311,28 +315,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------- report
 
 
-def fmt_range(vals: list[float], spec: str = ".1f", suffix: str = "") -> str:
-    vals = [v for v in vals if not math.isnan(v)]
-    if not vals:
-        return "n/a"
-    m = statistics.median(vals)
-    if len(vals) == 1:
-        return f"{m:{spec}}{suffix}"
-    return f"{m:{spec}}{suffix} [{min(vals):{spec}}-{max(vals):{spec}}]"
-
-
-def table(headers: list[str], rows: list[list[str]], align: str) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if a == "l" else c.rjust(w)
-            for c, w, a in zip(cells, widths, align, strict=True)
-        ).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, rows)])
-
-
 def mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB"
 
@@ -353,13 +335,13 @@ def report(r: dict[str, Any]) -> list[str]:
     rows = [
         [
             "cold: iris 1.0.0, no layer cache",
-            fmt_range(cold),
+            fmt_range(cold, ".1f"),
             fmt_range([b["cold"]["before_steps_s"] for b in builds], ".2f"),
             f"{builds[-1]['cold']['cached_steps']} of {builds[-1]['cold']['steps']}",
         ],
         [
             "rebuild: iris 1.1.0 (model only)",
-            fmt_range(warm),
+            fmt_range(warm, ".1f"),
             fmt_range([b["rebuild"]["before_steps_s"] for b in builds], ".2f"),
             f"{builds[-1]['rebuild']['cached_steps']} of {builds[-1]['rebuild']['steps']}",
         ],

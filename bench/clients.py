@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import http.client
 import sys
 import threading
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from _common import emit, lat_summary
+from _common import aio_windows, emit, lat_summary, sync_loop
 
 ROW = (5.1, 3.5, 1.4, 0.2)
 N_ELEMENTS = 1_000_000
@@ -42,26 +43,6 @@ def _tune_malloc() -> bool:
     from modelwire.services import tune_malloc
 
     return tune_malloc()
-
-
-def sync_loop(fn: Callable[[], Any], warmup: float, duration: float) -> dict[str, Any]:
-    n_warm = 0
-    end = time.perf_counter() + warmup
-    while time.perf_counter() < end:
-        fn()
-        n_warm += 1
-    lat: list[int] = []
-    pc = time.perf_counter_ns
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    end = t0 + duration
-    while time.perf_counter() < end:
-        s = pc()
-        fn()
-        lat.append(pc() - s)
-    out = lat_summary(lat, time.perf_counter() - t0, n_warm)
-    out["cpu_us_per_call"] = (time.process_time() - c0) / max(1, len(lat)) * 1e6
-    return out
 
 
 # ---------------------------------------------------------------- iris over gRPC stubs
@@ -114,31 +95,12 @@ async def _iris_aio(a: argparse.Namespace) -> dict[str, Any]:
             reply = await stub.Classify(req)
             assert list(reply.iris_type) == [EXPECTED_CLASS], reply
             stubs.append(stub)
-        pc = time.perf_counter_ns
-
-        async def window(duration: float, lat: list[int]) -> float:
-            stop = time.perf_counter() + duration
-
-            async def worker(stub: Any) -> None:
-                while time.perf_counter() < stop:
-                    s = pc()
-                    await stub.Classify(req)
-                    lat.append(pc() - s)
-
-            t0 = time.perf_counter()
-            await asyncio.gather(*(worker(stubs[i % len(stubs)]) for i in range(a.conc)))
-            return time.perf_counter() - t0
-
-        warm: list[int] = []
-        await window(a.warmup, warm)
-        lat: list[int] = []
-        c0 = time.process_time()
-        elapsed = await window(a.duration, lat)
-        cpu = time.process_time() - c0
+        callers = [functools.partial(stubs[i % len(stubs)].Classify, req) for i in range(a.conc)]
+        lat, elapsed, cpu, n_warm = await aio_windows(callers, a.warmup, a.duration)
     finally:
         for ch in channels:
             await ch.close()
-    out = lat_summary(lat, elapsed, len(warm))
+    out = lat_summary(lat, elapsed, n_warm)
     out["cpu_us_per_call"] = cpu / max(1, len(lat)) * 1e6
     out["channels"] = a.channels
     return out
