@@ -20,62 +20,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from modelwire.codegen.deploy import MODEL_PORT, dns_name
 from modelwire.errors import ModelwireError, ServiceError
 from modelwire.images import DEFAULT_BASE, DEFAULT_PREFIX
-from modelwire.services import health_status
+from modelwire.services import health_status, uninterrupted
 
-__all__ = ["DockerModels", "signals_to", "uninterrupted"]
+__all__ = ["DockerModels"]
 
 logger = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def signals_to(handler: Callable[[int, Any], None]) -> Iterator[None]:
-    """SIGTERM and SIGINT go to `handler` for a while (in the main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-class Interrupted(BaseException):
-    """SIGTERM or SIGINT arrived before the solution served (a BaseException, like
-    KeyboardInterrupt, so no `except Exception` on the way swallows it)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def interrupt(signum: int, frame: object) -> None:
-    """A signal handler: unwind with Interrupted."""
-    raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def uninterrupted() -> Iterator[None]:
-    """SIGTERM and SIGINT take effect after the block: whatever the engine creates in it is
-    created whole, and the run's cleanup (which finds it by label) sees it."""
-    received: list[int] = []
-    with signals_to(lambda signum, frame: received.append(signum)):
-        yield
-    if received:
-        raise Interrupted(received[0])
 
 
 class DockerModels:

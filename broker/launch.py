@@ -36,13 +36,7 @@ from typing import Protocol
 import grpc
 
 from modelwire.broker.blueprint import load_blueprint
-from modelwire.broker.containers import (
-    DockerModels,
-    Interrupted,
-    interrupt,
-    signals_to,
-    uninterrupted,
-)
+from modelwire.broker.containers import DockerModels
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
 from modelwire.broker.service import start_solution
@@ -53,9 +47,13 @@ from modelwire.errors import BlueprintError, ModelwireError, ServiceError
 from modelwire.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.services import (
     ENV_PARENT_PID,
+    Interrupted,
     check_port_free,
     health_status,
+    interrupt,
+    signals_to,
     tune_malloc,
+    uninterrupted,
     wait_ready,
 )
 

@@ -11,6 +11,7 @@ them imports another (the broker reaches models only over gRPC).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -18,7 +19,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "INFO_SERVICE",
     "AioHealthServicer",
     "HealthServicer",
+    "Interrupted",
     "Reflected",
     "bind",
     "check_port_free",
@@ -58,11 +60,15 @@ __all__ = [
     "grpc_options",
     "health_status",
     "info_handler",
+    "interrupt",
     "reflect",
     "reflection_pool",
     "reflection_services",
     "rpc_error",
+    "signals_to",
+    "stop_on_signal",
     "tune_malloc",
+    "uninterrupted",
     "wait_for_signal",
     "wait_ready",
 ]
@@ -115,29 +121,73 @@ def follow_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def wait_for_signal(on_ready: Callable[[], None] | None = None) -> int:
-    """Block until SIGTERM or SIGINT (calling `on_ready` once the handlers are in place)."""
+@contextlib.contextmanager
+def signals_to(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT go to `handler` for a while (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived before the solution served (a BaseException, like
+    KeyboardInterrupt, so no `except Exception` on the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler: unwind with Interrupted."""
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """SIGTERM and SIGINT take effect after the block: whatever the engine creates in it is
+    created whole, and the run's cleanup (which finds it by label) sees it."""
+    received: list[int] = []
+    with signals_to(lambda signum, frame: received.append(signum)):
+        yield
+    if received:
+        raise Interrupted(received[0])
+
+
+@contextlib.contextmanager
+def stop_on_signal() -> Iterator[tuple[threading.Event, list[int]]]:
+    """For a while, SIGTERM and SIGINT set the Event and are recorded in the list.
+
+    Only the first signal touches the Event: Event.set() takes a lock that is not
+    reentrant, and a second signal can run the handler inside the first one's set() (a
+    parent killed with SIGKILL sends PR_SET_PDEATHSIG again for each of its threads that
+    exits), which deadlocked the process for good.
+    """
     stop = threading.Event()
     received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
-        # Only the first signal may touch the Event: Event.set() takes a lock that is not
-        # reentrant, and a second signal can run this handler inside the first one's set()
-        # (a parent killed with SIGKILL sends PR_SET_PDEATHSIG again for each of its threads
-        # that exits), which deadlocked the process for good.
         if not received:
             received.append(signum)
             stop.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with signals_to(handler):
+        yield stop, received
+
+
+def wait_for_signal(on_ready: Callable[[], None] | None = None) -> int:
+    """Block until SIGTERM or SIGINT (calling `on_ready` once the handlers are in place)."""
+    with stop_on_signal() as (stop, received):
         if on_ready is not None:
             on_ready()
         while not stop.wait(3600):
             pass
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     return received[0]
 
 

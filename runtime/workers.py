@@ -30,7 +30,7 @@ from modelwire.bundle import read_manifest
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError, ModelwireError
 from modelwire.metrics import MetricsServer, fetch_snapshot, merge
-from modelwire.services import ENV_PARENT_PID, follow_parent
+from modelwire.services import ENV_PARENT_PID, follow_parent, stop_on_signal
 
 __all__ = ["supervise"]
 
@@ -113,100 +113,89 @@ def supervise(
     holder = _reserve_port(config.host, config.port)
     port = holder.getsockname()[1]
     config = dataclasses.replace(config, port=port)
-    stop = threading.Event()
-    received: list[int] = []
+    with stop_on_signal() as (stop, received):
+        workers: list[_Worker] = []
+        metrics_server = None
+        try:
+            if config.metrics_port is not None:  # bound first: a busy port fails before any spawn
 
-    def on_signal(signum: int, frame: object) -> None:
-        # only the first signal touches the Event: a second one arriving inside the
-        # first handler's Event.set() would deadlock on its non-reentrant lock
-        if not received:
-            received.append(signum)
-            stop.set()
+                def source() -> dict[str, object]:
+                    snaps = []
+                    for w in list(workers):
+                        if w.snapshot_port is not None:
+                            with contextlib.suppress(OSError, ValueError):
+                                snaps.append(fetch_snapshot(w.snapshot_port))
+                    return merge(snaps)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    workers: list[_Worker] = []
-    metrics_server = None
-    try:
-        if config.metrics_port is not None:  # bound first: a busy port fails before any spawn
-
-            def source() -> dict[str, object]:
-                snaps = []
-                for w in list(workers):
-                    if w.snapshot_port is not None:
-                        with contextlib.suppress(OSError, ValueError):
-                            snaps.append(fetch_snapshot(w.snapshot_port))
-                return merge(snaps)
-
-            metrics_server = MetricsServer(config.host, config.metrics_port, source)
-        workers.extend(_spawn(i, bundle, config) for i in range(config.workers))
-        deadline = time.monotonic() + _READY_TIMEOUT
-        for w in workers:
-            while not w.ready.wait(0.1):
-                if w.proc.poll() is not None:
-                    error = w.failure()
-                    if error is not None:  # every worker fails alike: report it once
-                        raise ModelwireError(error)
-                    raise ModelwireError(
-                        f"worker {w.index} exited with status {w.proc.returncode} "
-                        "before it was ready; its log is above"
-                    )
-                if stop.is_set():
-                    break
-                if time.monotonic() > deadline:
-                    raise ModelwireError(f"worker {w.index} was not ready in time")
-        if stop.is_set():  # SIGTERM or Ctrl-C while starting: stop cleanly
-            logger.info("%s received while starting: stopping", signal.Signals(received[0]).name)
-            return 0
-        holder.close()
-        host = f"[{config.host}]" if ":" in config.host else config.host
-        logger.info(
-            "serving %s %s with %d workers on %s:%d",
-            manifest.name,
-            manifest.version,
-            config.workers,
-            host,
-            port,
-        )
-        if metrics_server is not None:
+                metrics_server = MetricsServer(config.host, config.metrics_port, source)
+            workers.extend(_spawn(i, bundle, config) for i in range(config.workers))
+            deadline = time.monotonic() + _READY_TIMEOUT
+            for w in workers:
+                while not w.ready.wait(0.1):
+                    if w.proc.poll() is not None:
+                        error = w.failure()
+                        if error is not None:  # every worker fails alike: report it once
+                            raise ModelwireError(error)
+                        raise ModelwireError(
+                            f"worker {w.index} exited with status {w.proc.returncode} "
+                            "before it was ready; its log is above"
+                        )
+                    if stop.is_set():
+                        break
+                    if time.monotonic() > deadline:
+                        raise ModelwireError(f"worker {w.index} was not ready in time")
+            if stop.is_set():  # SIGTERM or Ctrl-C while starting: stop cleanly
+                name = signal.Signals(received[0]).name
+                logger.info("%s received while starting: stopping", name)
+                return 0
+            holder.close()
+            host = f"[{config.host}]" if ":" in config.host else config.host
             logger.info(
-                "metrics at http://%s:%d/metrics",
+                "serving %s %s with %d workers on %s:%d",
+                manifest.name,
+                manifest.version,
+                config.workers,
                 host,
-                metrics_server.port,
-                extra={"metrics_port": metrics_server.port},
+                port,
             )
-        if announce is not None:
-            announce(f"modelwire runtime listening on {host}:{port}")
-        while not stop.wait(0.5):
-            for i, w in enumerate(workers):
-                if w.proc.poll() is not None:
-                    error = w.failure()
-                    logger.error(
-                        "worker %d exited with status %s%s; starting a new one",
-                        w.index,
-                        w.proc.returncode,
-                        f" ({error})" if error else "",
-                    )
-                    workers[i] = _spawn(w.index, bundle, config)
-        logger.info(
-            "%s received: stopping %d workers", signal.Signals(received[0]).name, len(workers)
-        )
-    finally:
-        for w in workers:
-            if w.proc.poll() is None:
-                w.proc.send_signal(signal.SIGTERM)
-        codes = []
-        for w in workers:
-            try:
-                codes.append(w.proc.wait(config.grace_seconds + 5))
-            except subprocess.TimeoutExpired:
-                w.proc.kill()
-                codes.append(w.proc.wait())
-        if metrics_server is not None:
-            metrics_server.close()
-        holder.close()
-        for s, h in previous.items():
-            signal.signal(s, h)
-    return 0 if all(c == 0 for c in codes) else 1
+            if metrics_server is not None:
+                logger.info(
+                    "metrics at http://%s:%d/metrics",
+                    host,
+                    metrics_server.port,
+                    extra={"metrics_port": metrics_server.port},
+                )
+            if announce is not None:
+                announce(f"modelwire runtime listening on {host}:{port}")
+            while not stop.wait(0.5):
+                for i, w in enumerate(workers):
+                    if w.proc.poll() is not None:
+                        error = w.failure()
+                        logger.error(
+                            "worker %d exited with status %s%s; starting a new one",
+                            w.index,
+                            w.proc.returncode,
+                            f" ({error})" if error else "",
+                        )
+                        workers[i] = _spawn(w.index, bundle, config)
+            logger.info(
+                "%s received: stopping %d workers", signal.Signals(received[0]).name, len(workers)
+            )
+        finally:
+            for w in workers:
+                if w.proc.poll() is None:
+                    w.proc.send_signal(signal.SIGTERM)
+            codes = []
+            for w in workers:
+                try:
+                    codes.append(w.proc.wait(config.grace_seconds + 5))
+                except subprocess.TimeoutExpired:
+                    w.proc.kill()
+                    codes.append(w.proc.wait())
+            if metrics_server is not None:
+                metrics_server.close()
+            holder.close()
+        return 0 if all(c == 0 for c in codes) else 1
 
 
 def _worker_main(argv: list[str]) -> int:
