@@ -24,7 +24,7 @@ from modelwire.bundle import Bundle, peek_manifest
 from modelwire.bundle_writer import build_files, is_bundle_zip, write_dir, write_zip
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
 from modelwire.config import CatalogSettings
-from modelwire.errors import BundleError, ServiceError
+from modelwire.errors import BundleError, ServiceError, os_reason
 from modelwire.manifest import MANIFEST
 from modelwire.modeling import Model
 from modelwire.services import rpc_error
@@ -431,9 +431,7 @@ def _file_sha256(path: Path) -> str:
 
 def _os_reason(exc: OSError) -> str:
     """The OS's reason, with the path it names unless that is the download's temp file."""
-    reason = exc.strerror or str(exc)
-    name = str(exc.filename or "")
-    return f"{reason}: {name}" if name and not name.endswith(".part") else reason
+    return os_reason(exc, hide=lambda name: name.endswith(".part"))
 
 
 def bundle_ref(bundle: str | os.PathLike[str]) -> tuple[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 from modelwire._pickling import ModelPickler
 from modelwire.codegen.proto import render_proto
 from modelwire.codegen.schema import package_name
-from modelwire.errors import BundleError
+from modelwire.errors import BundleError, os_reason
 from modelwire.manifest import CODE_DIR, MANIFEST, PICKLE, PROTO, REQUIREMENTS, render_manifest
 from modelwire.modeling import Model
 from modelwire.requirements import Requirements, module_imports, normalize, resolve_modules
@@ -179,14 +179,8 @@ def write_dir(files: Mapping[str, bytes], dest: Path) -> None:
 
 
 def _os_reason(exc: OSError, dest: Path) -> str:
-    """`strerror: path` as the OS says it (a missing parent, no permission, a full disk),
-    without the name of the temp file the bundle is first written to."""
-    if exc.strerror is None:
-        return str(exc)
-    name = Path(str(exc.filename or "")).name
-    if not exc.filename or name.startswith(f".{dest.name}."):
-        return exc.strerror
-    return f"{exc.strerror}: {exc.filename}"
+    """The OS's reason, without the name of the temp file the bundle is first written to."""
+    return os_reason(exc, hide=lambda name: Path(name).name.startswith(f".{dest.name}."))
 
 
 def dump(

@@ -14,7 +14,7 @@ Programmer errors (API misuse) raise TypeError, ValueError or RuntimeError inste
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "SchemaError",
     "ServiceError",
     "ToolError",
+    "os_reason",
 ]
 
 
@@ -129,3 +130,14 @@ class ToolError(ModelwireError):
         if stderr_tail:
             text += "\n" + stderr_tail
         super().__init__(text)
+
+
+def os_reason(exc: OSError, *, hide: Callable[[str], bool] | None = None) -> str:
+    """`strerror: path` as the OS says it (a missing parent, no permission, a full disk),
+    without the path where `hide(path)` says it is only an internal temp file."""
+    if exc.strerror is None:
+        return str(exc)
+    name = str(exc.filename or "")
+    if not name or (hide is not None and hide(name)):
+        return exc.strerror
+    return f"{exc.strerror}: {name}"
