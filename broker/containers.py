@@ -187,7 +187,7 @@ class DockerModels:
                 logger.warning("could not remove container %s: %s", container.name, exc)
 
         mine = {"label": f"io.modelwire.run={self.run_id}"}
-        containers = client.containers.list(all=True, filters=mine)
+        containers = client.containers.list(all=True, filters=mine, ignore_removed=True)
         stoppers = [threading.Thread(target=stop_one, args=(c,)) for c in containers]
         for t in stoppers:
             t.start()
@@ -213,15 +213,19 @@ class DockerModels:
 def _remove_orphans(client: Any) -> None:
     """Remove the containers and networks of `run --docker` processes on this host that
     died without removing them (SIGKILL)."""
+    import docker.errors
+
     host = socket.gethostname()
     filters = {"label": ["io.modelwire.run", f"io.modelwire.host={host}"]}
     stale = []
-    for c in client.containers.list(all=True, filters=filters):
+    # another run may be removing the same orphans: a container gone meanwhile is fine
+    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
         if not _alive(c.labels.get("io.modelwire.pid", "")):
             stale.append(c)
     for c in stale:
         logger.info("removing container %s of a run that ended without it", c.name)
-        c.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            c.remove(force=True)
     for n in client.networks.list(filters=filters):
         if not _alive(n.attrs.get("Labels", {}).get("io.modelwire.pid", "")):
             logger.info("removing network %s of a run that ended without it", n.name)

@@ -144,7 +144,8 @@ def test_a_sigterm_while_the_models_start_leaves_nothing_behind(
     mine = {"label": f"io.modelwire.pid={proc.pid}"}
     try:
         deadline = time.monotonic() + 300
-        while not docker_client.containers.list(all=True, filters=mine):
+        # (ignore_removed: the run may remove a container between listing and inspecting)
+        while not docker_client.containers.list(all=True, filters=mine, ignore_removed=True):
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
