@@ -38,7 +38,12 @@ from modelwire.broker.splice import (
     wrap,
 )
 from modelwire.codegen.compat import Typed
-from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
+from modelwire.codegen.descriptors import (
+    MessageClass,
+    MessageClasses,
+    file_descriptor,
+    message_classes,
+)
 from modelwire.codegen.schema import MessageType, ModelSchema, OptionalType
 
 __all__ = ["Router", "StepFailed"]
@@ -66,7 +71,7 @@ class _Extractor:
     key: str | None  # the step, or None for the solution's input
     numbers: tuple[int, ...]  # the field path as field numbers
     names: tuple[str, ...]
-    root: type[PbMessage]  # class that parses the source's bytes (for transcoding)
+    root: MessageClass  # class that parses the source's bytes (for transcoding)
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,7 @@ class Router:
             got = self._classes[id(schema)] = message_classes(file_descriptor(schema))
         return got
 
-    def _root(self, method: MethodPlan, source: Source) -> tuple[Typed, type[PbMessage]]:
+    def _root(self, method: MethodPlan, source: Source) -> tuple[Typed, MessageClass]:
         if source.step is None:
             req = method.request
             assert isinstance(req.type, MessageType)

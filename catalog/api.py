@@ -8,9 +8,7 @@ output is shipped.
 
 from __future__ import annotations
 
-from google.protobuf.message import Message as PbMessage
-
-from modelwire.codegen.descriptors import MessageClasses, build_file, message_classes
+from modelwire.codegen.descriptors import MessageClass, MessageClasses, build_file, message_classes
 from modelwire.codegen.schema import (
     Field,
     ListType,
@@ -206,7 +204,7 @@ class CatalogMessages:
         )
         self._by_name = {m.name: self.classes.get(m.name) for m in MESSAGES}
 
-    def get(self, name: str) -> type[PbMessage]:
+    def get(self, name: str) -> MessageClass:
         return self._by_name[name]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor
@@ -156,6 +157,20 @@ def file_descriptor(schema: ModelSchema) -> descriptor_pb2.FileDescriptorProto:
     return build_file(lower(schema), proto_file_name(schema.package))
 
 
+class MessageClass(Protocol):
+    """A message class made at run time, built from field keywords.
+
+    The stubs of types-protobuf 7.35.1.20261122 and later declare no
+    `Message.__init__(**fields)`, so `type[Message]` no longer takes keywords.
+    """
+
+    DESCRIPTOR: Descriptor
+
+    def __call__(self, **fields: Any) -> PbMessage: ...
+
+    def FromString(self, serialized: bytes, /) -> PbMessage: ...  # protobuf's name
+
+
 @dataclass(frozen=True)
 class MessageClasses:
     """Message classes of one proto file, living in their own descriptor pool."""
@@ -164,9 +179,9 @@ class MessageClasses:
     file: FileDescriptor
     package: str
 
-    def get(self, name: str) -> type[PbMessage]:
+    def get(self, name: str) -> MessageClass:
         desc = self.pool.FindMessageTypeByName(f"{self.package}.{name}")
-        return message_factory.GetMessageClass(desc)
+        return cast(MessageClass, message_factory.GetMessageClass(desc))
 
     def descriptor(self, name: str) -> Descriptor:
         return self.pool.FindMessageTypeByName(f"{self.package}.{name}")

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError as PbDecodeError
-from google.protobuf.message import Message as PbMessage
 
 from modelwire.codegen.converters import (
     DecodeError,
@@ -34,7 +33,7 @@ from modelwire.codegen.converters import (
     Path,
 )
 from modelwire.codegen.decoding import MessageDecoders
-from modelwire.codegen.descriptors import MessageClasses
+from modelwire.codegen.descriptors import MessageClass, MessageClasses
 from modelwire.codegen.encoding import MessageEncoders
 from modelwire.codegen.enum_values import EnumTable
 from modelwire.codegen.python_types import Binding
@@ -90,7 +89,7 @@ class MethodCodec:
 
     # -------------------------------------------------- shared
 
-    def _parse(self, cls: type[PbMessage], plan: TensorPlan | None, data: bytes) -> Any:
+    def _parse(self, cls: MessageClass, plan: TensorPlan | None, data: bytes) -> Any:
         arrays = None
         try:
             if plan is not None:
