@@ -82,9 +82,9 @@ def broker_tunes_malloc() -> bool:
     """Whether `modelwire run` calls tune_malloc() (read from its source)."""
     import modelwire.broker.launch
     import modelwire.broker.service
-    import modelwire.cli_blueprints
+    import modelwire.cli.blueprints
 
-    mods = (modelwire.broker.launch, modelwire.broker.service, modelwire.cli_blueprints)
+    mods = (modelwire.broker.launch, modelwire.broker.service, modelwire.cli.blueprints)
     return any("tune_malloc(" in inspect.getsource(m) for m in mods)
 
 
@@ -268,7 +268,7 @@ def print_results(
     interrupted: bool = False,
 ) -> tuple[list[str], bool]:
     preamble = [
-        "glibc malloc: modelwire.services.tune_malloc() is in effect in every client and in "
+        "glibc malloc: modelwire.hosting.process.tune_malloc() is in effect in every client and in "
         "every model process (`modelwire serve` calls it, also when the broker starts it); "
         + (
             "the broker process (`modelwire run`) calls it too."

@@ -128,7 +128,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60.0, help="deadline per RPC, s")
     ap.add_argument("--expect", type=int, default=None, help="chain/fanin: the final value")
     a = ap.parse_args()
-    from modelwire.services import tune_malloc
+    from modelwire.hosting.process import tune_malloc
 
     tuned = tune_malloc()
     methods = [_method(t) for t in a.targets]

@@ -9,7 +9,7 @@ The model is examples/iris/model.py (RandomForest, numpy + scikit-learn), dumped
 start of the run as version 1.0.0, and retrained (random_state=1) as version 1.1.0: a
 new model with the same requirements, as a contributor's next release would be.
 
-(a) build times, `modelwire.images.build_image` end to end (bundle check, base probe,
+(a) build times, `modelwire.containers.images.build_image` end to end (bundle check, base probe,
     build context with its wheelhouse, every build step), per repetition:
     - cold: the 1.0.0 image with no layer cache. Before it, every image this benchmark
       built before (final and every step's image, both stages) is removed, and it builds
@@ -108,7 +108,7 @@ def remove_images(client: Any, ids: list[str]) -> int:
 
 
 def timed_build(bundle: Path, tag: str, *, nocache: bool) -> dict[str, Any]:
-    from modelwire.images import build_image
+    from modelwire.containers.images import build_image
 
     steps: list[tuple[float, str]] = []
     started = time.perf_counter()
@@ -156,7 +156,7 @@ def added_size(client: Any, tag: str) -> dict[str, int]:
 
 def host_venv(bundle: Path, work: Path) -> dict[str, Any]:
     """The image's venv, made the image's way on this host from the same wheelhouse."""
-    from modelwire.images import write_context
+    from modelwire.containers.images import write_context
 
     ctx = write_context(bundle, work / "context")
     venv = work / "host-venv"
@@ -196,7 +196,7 @@ def host_venv(bundle: Path, work: Path) -> dict[str, Any]:
 
 def wait_serving(address: str, started: float, timeout: float = 60) -> float:
     from modelwire.errors import ModelwireError
-    from modelwire.services import health_status
+    from modelwire.hosting.remote import health_status
 
     while time.perf_counter() - started < timeout:
         with contextlib.suppress(ModelwireError):
@@ -244,7 +244,7 @@ def host_start(bundle: Path) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from modelwire import __version__
-    from modelwire.images import docker_client
+    from modelwire.containers.images import docker_client
 
     client = docker_client()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -95,7 +95,7 @@ def client_main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     if a.kind == "dump":
         return _dump_weights(a.size, a.dest)
-    from modelwire.services import tune_malloc
+    from modelwire.hosting.process import tune_malloc
 
     tune_malloc()  # as `modelwire push` and `modelwire pull` do (and the copy, for fairness)
     if a.kind in ("copy", "copy+fsync"):
@@ -174,7 +174,7 @@ def raw_server_main(argv: list[str]) -> int:
     import grpc
     from _common import announce_port
 
-    from modelwire.services import tune_malloc
+    from modelwire.hosting.process import tune_malloc
 
     tune_malloc()
     src = Path(argv[0])

@@ -14,7 +14,7 @@ and prints one JSON line (calls/s, latency percentiles).
     python bench/clients.py http-seq   --url URL        acumos runner, 1 thread
     python bench/clients.py http-conc  --url URL --conc N   acumos runner, N threads
 
-Every client calls `modelwire.services.tune_malloc()` first (the servers do
+Every client calls `modelwire.hosting.process.tune_malloc()` first (the servers do
 too), so that 4 MB messages are compared under the same malloc settings.
 The iris request is one row of 4 floats (5.1, 3.5, 1.4, 0.2), like Acumos' bench.
 """
@@ -40,7 +40,7 @@ EXPECTED_CLASS = 0  # setosa
 
 
 def _tune_malloc() -> bool:
-    from modelwire.services import tune_malloc
+    from modelwire.hosting.process import tune_malloc
 
     return tune_malloc()
 

@@ -302,7 +302,7 @@ def print_results(
 ) -> tuple[list[str], bool]:
     """Print the tables and verdicts; return the verdicts and whether the report worked."""
     preamble = [
-        "glibc malloc: modelwire.services.tune_malloc() (mmap threshold 256 MiB, trim "
+        "glibc malloc: modelwire.hosting.process.tune_malloc() (mmap threshold 256 MiB, trim "
         "threshold 512 MiB) is in effect in every modelwire server (`modelwire serve` calls "
         "it), every hand-written and raw-echo server, and every client process including "
         "numpy.copy; not in the acumos runner (1-row messages only).",

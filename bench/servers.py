@@ -12,7 +12,7 @@ serves until SIGTERM.
         The transport's limit for scenario (b): a generic handler with identity
         (de)serializers that returns the request bytes.
 
-Both call `modelwire.services.tune_malloc()` at start, exactly as
+Both call `modelwire.hosting.process.tune_malloc()` at start, exactly as
 `modelwire serve` does, and use the same channel options as modelwire.
 """
 
@@ -29,7 +29,7 @@ import grpc
 from _common import announce_port
 
 from modelwire.config import RuntimeConfig
-from modelwire.services import tune_malloc
+from modelwire.hosting.process import tune_malloc
 
 ECHO_SERVICE = "bench.RawEcho"
 ECHO_METHOD = f"/{ECHO_SERVICE}/Echo"

@@ -33,7 +33,7 @@ from modelwire.codegen.deploy import (
     render_compose,
     render_k8s,
 )
-from modelwire.images import (
+from modelwire.containers.images import (
     DEFAULT_BASE,
     DEFAULT_PREFIX,
     BuildResult,

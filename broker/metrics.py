@@ -12,7 +12,7 @@ import bisect
 import threading
 from typing import Any
 
-from modelwire.metrics import BUCKETS
+from modelwire.hosting.metrics import BUCKETS
 
 __all__ = ["BrokerMetrics", "render_broker"]
 

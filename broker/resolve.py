@@ -20,7 +20,7 @@ from modelwire.codegen.descriptors import schema_from_descriptor
 from modelwire.codegen.schema import ModelSchema
 from modelwire.diagnostics import Diagnostic
 from modelwire.errors import BundleError, ModelwireError, ServiceError
-from modelwire.services import fetch_info, reflect, wait_ready
+from modelwire.hosting.remote import fetch_info, reflect, wait_ready
 
 __all__ = ["CatalogResolver", "Resolved", "resolve", "schema_at"]
 

@@ -23,17 +23,11 @@ from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.router import Router, StepFailed
 from modelwire.codegen.descriptors import file_descriptor
 from modelwire.config import BrokerConfig
-from modelwire.metrics import MetricsServer
-from modelwire.services import (
-    AioHealthServicer,
-    bind,
-    check_port_free,
-    connect_host,
-    enable_reflection,
-    format_host,
-    grpc_options,
-    info_handler,
-)
+from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
+from modelwire.hosting.health import AioHealthServicer
+from modelwire.hosting.info import info_handler
+from modelwire.hosting.metrics import MetricsServer
+from modelwire.hosting.reflection import enable_reflection
 
 __all__ = ["RunningSolution", "solution_manifest", "start_solution"]
 

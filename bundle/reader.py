@@ -11,8 +11,8 @@ A bundle is a directory, or the same content as one deterministic `.zip`:
 
 Loading checks the format, every digest and the Python minor version before it
 unpickles anything, and says what is wrong and what to do. The manifest format is
-`modelwire.manifest`; writing bundles (`dump`, `build_files`) is
-`modelwire.bundle_writer`, re-exported here.
+`modelwire.bundle.manifest`; writing bundles (`dump`, `build_files`) is
+`modelwire.bundle.writer`, re-exported here.
 """
 
 from __future__ import annotations
@@ -28,11 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelwire.bundle_writer import build_files, dump
-from modelwire.codegen.annotations import Binding
-from modelwire.codegen.schema import ModelSchema
-from modelwire.errors import BundleError, BundleNotFound, SchemaError
-from modelwire.manifest import (
+from modelwire.bundle.manifest import (
     CODE_DIR,
     MANIFEST,
     PICKLE,
@@ -42,7 +38,11 @@ from modelwire.manifest import (
     listing_problem,
     sha256_hex,
 )
-from modelwire.modeling import Model
+from modelwire.bundle.model import Model
+from modelwire.bundle.writer import build_files, dump
+from modelwire.codegen.annotations import Binding
+from modelwire.codegen.schema import ModelSchema
+from modelwire.errors import BundleError, BundleNotFound, SchemaError
 
 __all__ = [
     "Bundle",

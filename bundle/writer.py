@@ -16,13 +16,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelwire._pickling import ModelPickler
+from modelwire.bundle._pickling import ModelPickler
+from modelwire.bundle.manifest import (
+    CODE_DIR,
+    MANIFEST,
+    PICKLE,
+    PROTO,
+    REQUIREMENTS,
+    render_manifest,
+)
+from modelwire.bundle.model import Model
+from modelwire.bundle.requirements import Requirements, module_imports, normalize, resolve_modules
 from modelwire.codegen.proto import render_proto
 from modelwire.codegen.schema import package_name
 from modelwire.errors import BundleError, os_reason
-from modelwire.manifest import CODE_DIR, MANIFEST, PICKLE, PROTO, REQUIREMENTS, render_manifest
-from modelwire.modeling import Model
-from modelwire.requirements import Requirements, module_imports, normalize, resolve_modules
 
 __all__ = ["build_files", "dump", "is_bundle_zip", "write_dir", "write_zip"]
 

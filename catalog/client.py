@@ -21,13 +21,13 @@ from typing import Any
 import grpc
 
 from modelwire.bundle import Bundle, peek_manifest
-from modelwire.bundle_writer import build_files, is_bundle_zip, write_dir, write_zip
+from modelwire.bundle.manifest import MANIFEST
+from modelwire.bundle.model import Model
+from modelwire.bundle.writer import build_files, is_bundle_zip, write_dir, write_zip
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
 from modelwire.config import CatalogSettings
 from modelwire.errors import BundleError, ServiceError, os_reason
-from modelwire.manifest import MANIFEST
-from modelwire.modeling import Model
-from modelwire.services import rpc_error
+from modelwire.hosting.remote import rpc_error
 
 __all__ = [
     "CatalogClient",

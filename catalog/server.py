@@ -23,17 +23,10 @@ from modelwire.catalog.store import Store
 from modelwire.codegen.descriptors import build_file
 from modelwire.codegen.schema import lower
 from modelwire.config import CatalogConfig
-from modelwire.services import (
-    HealthServicer,
-    bind,
-    check_port_free,
-    connect_host,
-    enable_reflection,
-    format_host,
-    grpc_options,
-    tune_malloc,
-    wait_for_signal,
-)
+from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
+from modelwire.hosting.health import HealthServicer
+from modelwire.hosting.process import tune_malloc, wait_for_signal
+from modelwire.hosting.reflection import enable_reflection
 
 __all__ = ["LISTENING", "RunningCatalog", "serve", "start"]
 

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import DecodeError as PbDecodeError
 
+from modelwire.bundle.manifest import Manifest
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
 from modelwire.catalog.errors import CatalogError
 from modelwire.catalog.search import Hit, find
@@ -44,7 +45,6 @@ from modelwire.catalog.store import (
 from modelwire.catalog.upload import EXPANSION_LIMIT, inspect_bundle
 from modelwire.codegen.compat import Typed, assignable, breaking_changes, render_type
 from modelwire.codegen.schema import Field, MessageType, Method, ModelSchema, OptionalType
-from modelwire.manifest import Manifest
 
 __all__ = ["CHUNK", "DEFAULT_MAX_UPLOAD_MB", "CatalogServicer", "index_rows", "version_record"]
 

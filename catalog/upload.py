@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelwire.bundle.manifest import MANIFEST, PROTO, Manifest, listing_problem
 from modelwire.catalog.errors import CatalogError
 from modelwire.errors import BundleError
-from modelwire.manifest import MANIFEST, PROTO, Manifest, listing_problem
 
 __all__ = ["CheckedBundle", "Upload", "clear_stale", "inspect_bundle"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from modelwire._clikit import catalog_resolver, logging_options, reports_errors, setup_logging
+from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
 from modelwire.config import DEFAULT_MAX_MESSAGE_MB, DEFAULT_PORT, ENV_HOST, BrokerConfig
 
 __all__ = ["check", "graph", "run"]
@@ -132,7 +132,7 @@ def run(
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
-    from modelwire.images import DEFAULT_BASE
+    from modelwire.containers.images import DEFAULT_BASE
 
     config = BrokerConfig(
         host=host,

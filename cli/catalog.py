@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from modelwire._clikit import logging_options, reports_errors, setup_logging
+from modelwire.cli._kit import logging_options, reports_errors, setup_logging
 from modelwire.config import DEFAULT_CATALOG_PORT, ENV_CATALOG, ENV_TOKEN, CatalogSettings
 
 __all__ = ["catalog", "publish", "pull", "push", "search", "show"]
@@ -97,7 +97,7 @@ class _Bar:
 def push(bundle: Path, allow_breaking: bool, address: str | None, token: str | None) -> None:
     """Upload BUNDLE (directory or zip) to the catalog, private to you until published."""
     from modelwire.catalog.client import bundle_ref
-    from modelwire.services import tune_malloc
+    from modelwire.hosting.process import tune_malloc
 
     tune_malloc()  # as the catalog server: its 1 MiB chunks stay on the heap
     name, version = bundle_ref(bundle)
@@ -129,7 +129,7 @@ def push(bundle: Path, allow_breaking: bool, address: str | None, token: str | N
 @reports_errors
 def pull(ref: str, output: Path, address: str | None, token: str | None) -> None:
     """Download a model's bundle (the latest version unless NAME:VERSION)."""
-    from modelwire.services import tune_malloc
+    from modelwire.hosting.process import tune_malloc
 
     _checked_ref(ref, "NAME[:VERSION]")
     tune_malloc()

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modelwire._clikit import catalog_resolver, logging_options, reports_errors, setup_logging
+from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
 
 if TYPE_CHECKING:
-    from modelwire.images import BuildResult
+    from modelwire.containers.images import BuildResult
 
 __all__ = ["build", "export"]
 
@@ -65,7 +65,7 @@ def build(
     broker's image: the images `modelwire export` names.
     """
     setup_logging(log_level, log_format)
-    from modelwire.images import DEFAULT_BASE, build_image, default_tag
+    from modelwire.containers.images import DEFAULT_BASE, build_image, default_tag
 
     base = base or DEFAULT_BASE
     if source.suffix in (".yaml", ".yml"):
@@ -140,7 +140,7 @@ def export(
     if compose_dir is None and k8s_dir is None:
         raise click.UsageError("say where: --compose DIR and/or --k8s DIR")
     from modelwire.broker.export import export_compose, export_k8s
-    from modelwire.images import DEFAULT_BASE
+    from modelwire.containers.images import DEFAULT_BASE
 
     if compose_dir is not None:
         export_compose(

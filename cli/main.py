@@ -19,7 +19,8 @@ from typing import Any, NoReturn
 import click
 
 from modelwire import __version__
-from modelwire._clikit import catalog_resolver, logging_options, reports_errors, setup_logging
+from modelwire.bundle.requirements import SCRIPT_MODULE
+from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
 from modelwire.config import (
     DEFAULT_MAX_MESSAGE_MB,
     DEFAULT_PORT,
@@ -32,7 +33,6 @@ from modelwire.config import (
     RuntimeConfig,
 )
 from modelwire.errors import ModelwireError
-from modelwire.requirements import SCRIPT_MODULE
 
 __all__ = ["main"]
 
@@ -167,7 +167,7 @@ def dump(
     setup_logging(log_level, log_format)
     from modelwire.bundle import dump as dump_bundle
     from modelwire.bundle import read_manifest
-    from modelwire.modeling import Model
+    from modelwire.bundle.model import Model
 
     model = _load_object(model_ref)
     if not isinstance(model, Model):
@@ -282,8 +282,8 @@ def serve(
 ) -> None:
     """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM."""
     setup_logging(log_level, log_format)
+    from modelwire.hosting.process import follow_parent
     from modelwire.runtime.server import serve as run
-    from modelwire.services import follow_parent
 
     follow_parent()  # started by `modelwire run` or a supervisor: die with it
 
@@ -335,7 +335,7 @@ def stubs(bundle: str, output: Path, module: str) -> None:
         proto = render_proto(plan.schema)
     else:
         from modelwire.bundle import Bundle
-        from modelwire.manifest import PROTO
+        from modelwire.bundle.manifest import PROTO
 
         proto = Bundle(bundle).read(PROTO).decode()
     try:
@@ -391,7 +391,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
     from google.protobuf import json_format
 
     from modelwire.codegen.descriptors import message_classes
-    from modelwire.services import reflect, wait_ready
+    from modelwire.hosting.remote import reflect, wait_ready
 
     if not address.strip():
         raise click.BadParameter("is empty; write HOST:PORT", param_hint="'ADDRESS'")
@@ -472,7 +472,7 @@ def health(address: str, service: str, timeout: float) -> None:
     Prints the status; container HEALTHCHECKs and scripts use it.
     """
     from modelwire.errors import ServiceError
-    from modelwire.services import health_status
+    from modelwire.hosting.remote import health_status
 
     try:
         status = health_status(address, service, timeout=timeout)
@@ -484,9 +484,9 @@ def health(address: str, service: str, timeout: float) -> None:
 
 
 def _register() -> None:
-    from modelwire.cli_blueprints import check, graph, run
-    from modelwire.cli_catalog import catalog, publish, pull, push, search, show
-    from modelwire.cli_containers import build, export
+    from modelwire.cli.blueprints import check, graph, run
+    from modelwire.cli.catalog import catalog, publish, pull, push, search, show
+    from modelwire.cli.containers import build, export
 
     for command in (check, run, graph, build, export, push, pull, publish, search, show, catalog):
         main.add_command(command)

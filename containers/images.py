@@ -1,7 +1,7 @@
 """Docker images of bundles (and of a solution's broker), built with the Docker SDK.
 
 The build context holds the Dockerfile (`modelwire.codegen.dockerfile`), a
-wheelhouse prepared on the host with pip (`modelwire._wheelhouse`), and the
+wheelhouse prepared on the host with pip (`modelwire.containers.wheelhouse`), and the
 bundle; the image build runs with no network at all (`network_mode="none"`).
 
 The base image is probed once per image id (its Python minor version, libc and
@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from modelwire import __version__
-from modelwire._wheelhouse import Target, cache_root, platforms, write_wheelhouse
 from modelwire.bundle import Bundle
-from modelwire.bundle_writer import write_dir
+from modelwire.bundle.writer import write_dir
 from modelwire.codegen.dockerfile import (
     DockerfileSpec,
     render_broker_dockerfile,
     render_dockerfile,
 )
+from modelwire.containers.wheelhouse import Target, cache_root, platforms, write_wheelhouse
 from modelwire.errors import ConfigError, ToolError
 
 __all__ = [

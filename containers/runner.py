@@ -1,7 +1,7 @@
 """The Docker side of `modelwire run --docker`: models as containers, and signal handling.
 
 `DockerModels` has `LocalModels`' interface (`modelwire.broker.launch.Models`).
-Images come from `modelwire.images.ensure_image`: one per exact bundle, built
+Images come from `modelwire.containers.images.ensure_image`: one per exact bundle, built
 once and reused while the bundle is unchanged. Every run makes a network of its
 own; each container joins it and publishes its port 50051 on a free loopback
 port, which is the address the broker (on this host) uses. That works the same
@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from modelwire.codegen.deploy import MODEL_PORT, dns_name
+from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.errors import ModelwireError, ServiceError
-from modelwire.images import DEFAULT_BASE, DEFAULT_PREFIX
-from modelwire.services import health_status, uninterrupted
+from modelwire.hosting.process import uninterrupted
+from modelwire.hosting.remote import health_status
 
 __all__ = ["DockerModels"]
 
@@ -78,7 +79,7 @@ class DockerModels:
 
     def start(self, timeout: float) -> dict[str, str]:
         """Build or reuse the images, start the containers, wait until each reports SERVING."""
-        from modelwire.images import docker_client, ensure_image
+        from modelwire.containers.images import docker_client, ensure_image
 
         self._client = client = docker_client()
         _remove_orphans(client)

@@ -1,4 +1,4 @@
-"""The wheelhouse of a build context, prepared on the host with pip (for modelwire.images).
+"""The wheelhouse of a build context, prepared on the host with pip (for `images`).
 
 Three folders, each cached under ~/.cache/modelwire/wheels and hard-linked into
 the context, so that the image build itself needs no network:

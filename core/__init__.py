@@ -21,18 +21,18 @@ __version__ = "0.1.0"
 __all__ = ["Model", "__version__", "connect", "create_namedtuple", "dump", "load", "push"]
 
 _LAZY = {
-    "Model": "modelwire.modeling",
-    "create_namedtuple": "modelwire.modeling",
-    "dump": "modelwire.bundle",
-    "load": "modelwire.bundle",
+    "Model": "modelwire.bundle.model",
+    "create_namedtuple": "modelwire.bundle.model",
+    "dump": "modelwire.bundle.writer",
+    "load": "modelwire.bundle.reader",
     "connect": "modelwire.runtime.client",
     "push": "modelwire.catalog.client",
 }
 
 if TYPE_CHECKING:
     from modelwire.bundle import dump, load
+    from modelwire.bundle.model import Model, create_namedtuple
     from modelwire.catalog.client import push
-    from modelwire.modeling import Model, create_namedtuple
     from modelwire.runtime.client import connect
 
 

@@ -16,7 +16,8 @@ from modelwire.codegen.descriptors import message_classes, schema_from_descripto
 from modelwire.codegen.schema import ModelSchema
 from modelwire.codegen.values import DecodeError, MethodCodec, ValueCodec
 from modelwire.errors import ServiceError
-from modelwire.services import INFO_SERVICE, fetch_info, reflect, rpc_error, wait_ready
+from modelwire.hosting.info import INFO_SERVICE
+from modelwire.hosting.remote import fetch_info, reflect, rpc_error, wait_ready
 
 __all__ = ["RemoteMethod", "RemoteModel", "connect"]
 

@@ -28,21 +28,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelwire.bundle import LoadedModel, load
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError
-from modelwire.metrics import Metrics, MetricsServer
+from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
+from modelwire.hosting.health import AioHealthServicer, HealthServicer
+from modelwire.hosting.info import info_handler
+from modelwire.hosting.metrics import Metrics, MetricsServer
+from modelwire.hosting.process import tune_malloc, wait_for_signal
+from modelwire.hosting.reflection import enable_reflection
 from modelwire.runtime.service import ModelService
-from modelwire.services import (
-    AioHealthServicer,
-    HealthServicer,
-    bind,
-    check_port_free,
-    connect_host,
-    enable_reflection,
-    format_host,
-    grpc_options,
-    info_handler,
-    tune_malloc,
-    wait_for_signal,
-)
 
 __all__ = [
     "LISTENING",

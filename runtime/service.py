@@ -20,7 +20,7 @@ from google.protobuf import descriptor_pb2
 from modelwire.bundle import LoadedModel
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
 from modelwire.codegen.values import DecodeError, EncodeError, MethodCodec, ValueCodec
-from modelwire.metrics import Metrics
+from modelwire.hosting.metrics import Metrics
 
 __all__ = ["ModelService", "status_for"]
 

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from modelwire.bundle import read_manifest
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError, ModelwireError
-from modelwire.metrics import MetricsServer, fetch_snapshot, merge
-from modelwire.services import ENV_PARENT_PID, follow_parent, stop_on_signal
+from modelwire.hosting.metrics import MetricsServer, fetch_snapshot, merge
+from modelwire.hosting.process import ENV_PARENT_PID, follow_parent, stop_on_signal
 
 __all__ = ["supervise"]
 

@@ -12,7 +12,7 @@ PYTHON="${PYTHON:-python3}"
   exit 1
 }
 stamp=".venv/.modelwire-installed"
-want="$( { cat pyproject.toml; find core codegen runtime catalog broker -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
+want="$( { cat pyproject.toml; find core cli bundle hosting containers codegen runtime catalog broker -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi

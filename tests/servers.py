@@ -17,8 +17,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.bundle import dump, load
+from modelwire.bundle.model import Model
 from modelwire.config import RuntimeConfig
-from modelwire.modeling import Model
 from modelwire.runtime.server import LISTENING, RunningServer, start
 
 

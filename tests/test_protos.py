@@ -9,12 +9,12 @@ from pathlib import Path
 
 from modelwire.codegen.proto import render_file
 from modelwire.codegen.schema import lower
-from modelwire.services import INFO_FILE, INFO_SCHEMA
+from modelwire.hosting.info import INFO_FILE, INFO_SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = (
     "The model-info service every modelwire runtime serves beside the model.\n"
-    "Rendered from modelwire.services.INFO_SCHEMA; tests/test_protos.py keeps the two equal."
+    "Rendered from modelwire.hosting.info.INFO_SCHEMA; tests/test_protos.py keeps the two equal."
 )
 
 

@@ -25,16 +25,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelwire.broker.launch import LISTENING, check_file
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.service import RunningSolution, start_solution
+from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import file_descriptor, message_classes
 from modelwire.config import BrokerConfig
-from modelwire.modeling import Model
-from modelwire.services import (
-    HealthServicer,
-    bind,
-    enable_reflection,
-    grpc_options,
-    info_handler,
-)
+from modelwire.hosting.binding import bind, grpc_options
+from modelwire.hosting.health import HealthServicer
+from modelwire.hosting.info import info_handler
+from modelwire.hosting.reflection import enable_reflection
 from tests.servers import ModelwireProcess
 
 # handler(request message, context) -> the reply's fields, or raw reply bytes

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.compat import Typed, assignable, render_type, wire_identical
 from modelwire.codegen.schema import (
     EnumSchema,
@@ -25,7 +26,6 @@ from modelwire.codegen.schema import (
     TensorType,
     TypeNode,
 )
-from modelwire.modeling import Model
 from tests.strategies import annotations
 
 I32, I64 = ScalarType(Scalar.INT32), ScalarType(Scalar.INT64)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from modelwire.bundle import build_files, dump, read_manifest
-from modelwire.requirements import LocalModule, module_imports, resolve_modules
+from modelwire.bundle.requirements import LocalModule, module_imports, resolve_modules
 from tests.fixtures.models import forest, stdlib_only
 
 NUMPY = f"numpy=={md.version('numpy')}"

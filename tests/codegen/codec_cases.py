@@ -10,10 +10,10 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import file_descriptor, message_classes
 from modelwire.codegen.proto import render_proto
 from modelwire.codegen.values import MethodCodec, ValueCodec
-from modelwire.modeling import Model
 from tests.codegen.toolchain import StubCache
 
 

@@ -16,9 +16,9 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 from numpy.typing import NDArray
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.annotations import Binding
 from modelwire.codegen.schema import ModelSchema
-from modelwire.modeling import Model
 from tests.fixtures.models import echo, future_annotations
 
 # ---------------------------------------------------------------- the DESIGN.md example

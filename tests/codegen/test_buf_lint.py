@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import proto_file_name
 from modelwire.codegen.proto import render_proto
-from modelwire.modeling import Model
 from tests.codegen.samples import SAMPLES, sample
 from tests.codegen.toolchain import buf_executable, buf_lint
 from tests.strategies import annotations

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import (
     file_descriptor,
     message_classes,
@@ -26,7 +27,6 @@ from modelwire.codegen.schema import (
     TensorType,
     TypeNode,
 )
-from modelwire.modeling import Model
 from tests.codegen.samples import SAMPLES, sample
 from tests.codegen.toolchain import protoc_descriptor
 

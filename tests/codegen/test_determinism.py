@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 import pytest
 
 from modelwire import __version__
+from modelwire.bundle.model import Model
 from modelwire.codegen.proto import render_proto
 from modelwire.codegen.schema import package_name, service_name
-from modelwire.modeling import Model
 from tests.codegen.samples import SAMPLES, sample
 from tests.codegen.toolchain import REPO
 

@@ -19,6 +19,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import (
     file_descriptor,
     message_classes,
@@ -29,7 +30,6 @@ from modelwire.codegen.proto import render_proto
 from modelwire.codegen.schema import ModelSchema
 from modelwire.codegen.values import ValueCodec
 from modelwire.errors import SchemaError
-from modelwire.modeling import Model
 from tests.codegen.stubvalues import plain, read_fields, write_fields
 from tests.codegen.toolchain import StubCache, protoc_descriptor
 from tests.strategies import annotations, any_annotations, field_lists, kind_of, values

@@ -13,8 +13,8 @@ from typing import Any, NamedTuple, Optional
 import numpy as np
 import pytest
 
+from modelwire.bundle.model import Model
 from modelwire.errors import ModelwireError, SchemaError
-from modelwire.modeling import Model
 from tests.codegen import samples
 
 SUPPORTED = (

@@ -8,10 +8,10 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import file_descriptor, message_classes
 from modelwire.codegen.values import DecodeError, EncodeError, ValueCodec
 from modelwire.codegen.wire import append_tensor_data, array_to_wire
-from modelwire.modeling import Model
 from tests.codegen.codec_cases import Image, Scene, method, stub_module
 from tests.codegen.toolchain import StubCache
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from modelwire.bundle.model import Model
 from modelwire.codegen.proto import render_proto
 from modelwire.codegen.schema import (
     ListType,
@@ -23,7 +24,6 @@ from modelwire.codegen.schema import (
     TensorType,
     TypeNode,
 )
-from modelwire.modeling import Model
 from tests.fixtures.models import future_annotations
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from modelwire.bundle import dump
-from modelwire.services import health_status
+from modelwire.hosting.remote import health_status
 from tests.fixtures.models import faulty
 from tests.servers import clean_env
 
@@ -192,7 +192,7 @@ def iris_image(
 
 @pytest.fixture(scope="session")
 def faulty_image(test_images: str, bundles: dict[str, Path]) -> str:
-    from modelwire.images import build_image
+    from modelwire.containers.images import build_image
 
     return build_image(bundles["faulty"], f"{test_images}/faulty:1.0.0").tag
 

@@ -17,11 +17,11 @@ import time
 import pytest
 
 from modelwire import __version__
-from modelwire._wheelhouse import runtime_pins
 from modelwire.bundle import Bundle, read_manifest
 from modelwire.codegen.dockerfile import render_dockerfile
+from modelwire.containers.images import build_context, build_image, spec_for
+from modelwire.containers.wheelhouse import runtime_pins
 from modelwire.errors import ToolError
-from modelwire.images import build_context, build_image, spec_for
 from tests.docker.conftest import free_port, modelwire, wait_serving
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]

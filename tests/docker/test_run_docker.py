@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from modelwire.bundle import Bundle
-from modelwire.images import digest_tag
+from modelwire.containers.images import digest_tag
 from modelwire.runtime.client import connect
 from tests.broker.helpers import BrokerProcess
 from tests.docker.conftest import modelwire

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tomllib
 
-from modelwire._wheelhouse import Target, platforms, runtime_pins
+from modelwire.containers.wheelhouse import Target, platforms, runtime_pins
 
 PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
 

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from modelwire.errors import ServiceError
-from modelwire.metrics import BUCKETS
+from modelwire.hosting.metrics import BUCKETS
 from tests.runtime import prometheus
 from tests.runtime.serving import Served, json_logs
 

@@ -15,8 +15,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from modelwire.hosting.info import INFO_SERVICE
 from modelwire.runtime.server import LISTENING
-from modelwire.services import INFO_SERVICE
 from tests.runtime.serving import SERVER_KINDS, has_ipv6_loopback, json_logs, wait_for
 from tests.servers import health_status
 

@@ -1,0 +1,11 @@
+"""The service host: what every modelwire server shares, below the components that serve.
+
+Binding a port with clear errors, health whose watches end on shutdown, reflection,
+`ModelInfoService`, metrics, signals and draining; and the client side of the same
+services (readiness, health, reflection, model info). The runtime, the broker's
+solution service and the catalog all serve through it.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,158 @@
+"""The client side of every modelwire service: readiness, health, reflection, model info.
+
+`connect()`, `modelwire call` and `health`, the broker's `address:` models and the
+catalog client read a service through these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+from grpc_health.v1 import health_pb2
+
+from modelwire.codegen.descriptors import message_classes
+from modelwire.errors import ServiceError
+from modelwire.hosting.health import HEALTH_SERVICE
+from modelwire.hosting.info import INFO_SERVICE, info_file
+
+__all__ = ["Reflected", "fetch_info", "health_status", "reflect", "rpc_error", "wait_ready"]
+
+_INFRA = ("grpc.health.", "grpc.reflection.", "modelwire.runtime.v1.")
+
+
+def rpc_error(target: str, rpc: str, exc: grpc.RpcError) -> ServiceError:
+    """A ServiceError for a failed call, with the status and details."""
+    code = exc.code() if isinstance(exc, grpc.Call) else None
+    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    name = code.name if code is not None else "UNKNOWN"
+    return ServiceError(
+        f"{target} {rpc}: {name}: {details}", target=target, status=name, details=details or ""
+    )
+
+
+def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
+    """Wait until a server answers on `channel`.
+
+    The first call waits for the connection. (grpc.channel_ready_future would do,
+    but it polls connectivity every 200 ms.) Any answer, even UNIMPLEMENTED from a
+    server without health checks, proves the server is there.
+    """
+    check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        f"/{HEALTH_SERVICE}/Check"
+    )
+    try:
+        check(b"", timeout=timeout, wait_for_ready=True)
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+            raise ServiceError(
+                f"cannot reach {address}: no connection within {timeout:g} s{_port_hint(address)}",
+                target=address,
+            ) from None
+
+
+def _port_hint(address: str) -> str:
+    """A hint for an address without a port (gRPC would try 443)."""
+    if "://" in address or address.startswith("unix:"):
+        return ""
+    if ":" in address.rpartition("]")[2]:
+        return ""
+    return f" (no port given: write HOST:PORT, e.g. {address}:50051)"
+
+
+def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
+    """The health of a service: SERVING, NOT_SERVING, ... (ServiceError if unreachable)."""
+    with grpc.insecure_channel(address) as channel:
+        check: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
+            f"/{HEALTH_SERVICE}/Check",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        try:
+            reply = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as exc:
+            if service and isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise ServiceError(
+                    f"{address}: the health service knows no service {service!r} "
+                    "(leave out --service for the server as a whole)",
+                    target=address,
+                ) from None
+            raise rpc_error(address, "Check", exc) from None
+    name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return name
+
+
+@dataclass(frozen=True)
+class Reflected:
+    """A service read through reflection: its file, full name, and all services served."""
+
+    file: descriptor_pb2.FileDescriptorProto
+    service: str
+    services: tuple[str, ...]
+
+
+def reflect(channel: grpc.Channel, address: str, service: str | None = None) -> Reflected:
+    """Read a service's proto through server reflection.
+
+    Without `service`, the server must serve exactly one service besides health,
+    reflection and model info.
+
+    Raises:
+        ServiceError: no reflection, no such service, or several to choose from.
+    """
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    db = ProtoReflectionDescriptorDatabase(channel)
+    try:
+        services = list(db.get_services())
+    except grpc.RpcError as exc:
+        raise rpc_error(address, "ServerReflectionInfo", exc) from None
+    candidates = [s for s in services if not s.startswith(_INFRA)]
+    if service is not None:
+        if service not in services:
+            raise ServiceError(
+                f"{address} has no service {service!r}; it has {', '.join(candidates) or 'none'}",
+                target=address,
+            )
+        chosen = service
+    elif len(candidates) == 1:
+        chosen = candidates[0]
+    else:
+        raise ServiceError(
+            f"{address} serves {len(candidates)} services ({', '.join(candidates) or 'none'}); "
+            "choose one with connect(address, service=...)",
+            target=address,
+        )
+    pool = descriptor_pool.DescriptorPool(db)
+    try:
+        desc = pool.FindServiceByName(chosen)
+    except (KeyError, grpc.RpcError) as exc:
+        raise ServiceError(
+            f"{address}: cannot read the schema of {chosen}: {exc}", target=address
+        ) from None
+    fdp = descriptor_pb2.FileDescriptorProto()
+    desc.file.CopyToProto(fdp)
+    return Reflected(fdp, desc.full_name, tuple(services))
+
+
+def fetch_info(channel: grpc.Channel, timeout: float = 10.0) -> dict[str, Any] | None:
+    """The manifest a modelwire service publishes, or None if it has none."""
+    resp_cls = message_classes(info_file()).get("GetModelInfoResponse")
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+        f"/{INFO_SERVICE}/GetModelInfo"
+    )
+    try:
+        reply = resp_cls.FromString(call(b"", timeout=timeout))
+    except grpc.RpcError:
+        return None
+    try:
+        data: dict[str, Any] = json.loads(reply.manifest_json)  # type: ignore[attr-defined]
+    except ValueError:
+        return None
+    return data
