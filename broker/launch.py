@@ -2,10 +2,10 @@
 
 The embedded default (`LocalModels`) starts every `bundle:` model as a local
 `modelwire serve --port 0` process. Each child asks the kernel for SIGTERM when
-this process dies (MODELWIRE_PARENT_PID, see `modelwire.services.follow_parent`),
+this process dies (MODELWIRE_PARENT_PID, see `modelwire.hosting.process.follow_parent`),
 so even a SIGKILLed broker leaves no model processes behind.
 
-With `--docker` (`modelwire.broker.containers.DockerModels`) every bundle model
+With `--docker` (`modelwire.containers.runner.DockerModels`) every bundle model
 runs as a container of its image, built once per bundle digest, on a Docker
 network made for this run; the broker stays on this host and reaches them
 through loopback ports. Containers and network are removed when the run stops.
@@ -36,26 +36,24 @@ from typing import Protocol
 import grpc
 
 from modelwire.broker.blueprint import load_blueprint
-from modelwire.broker.containers import DockerModels
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
 from modelwire.broker.service import start_solution
 from modelwire.broker.typecheck import check
 from modelwire.config import BrokerConfig
-from modelwire.diagnostics import Diagnostic, render
+from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
+from modelwire.containers.runner import DockerModels
 from modelwire.errors import BlueprintError, ModelwireError, ServiceError
-from modelwire.images import DEFAULT_BASE, DEFAULT_PREFIX
-from modelwire.services import (
+from modelwire.hosting.binding import check_port_free
+from modelwire.hosting.process import (
     ENV_PARENT_PID,
     Interrupted,
-    check_port_free,
-    health_status,
     interrupt,
     signals_to,
     tune_malloc,
     uninterrupted,
-    wait_ready,
 )
+from modelwire.hosting.remote import health_status, wait_ready
 
 __all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "check_file", "run"]
 
@@ -63,15 +61,6 @@ logger = logging.getLogger(__name__)
 
 LISTENING = "modelwire broker listening on"
 _MODEL_LISTENING = "modelwire runtime listening on"
-
-
-class CheckFailed(BlueprintError):
-    """A blueprint has errors; `str()` is the rendered diagnostics."""
-
-    def __init__(self, diagnostics: list[Diagnostic], file: str) -> None:
-        self.diagnostics = diagnostics
-        self.file = file
-        super().__init__(render(diagnostics, file))
 
 
 def check_file(
@@ -84,19 +73,19 @@ def check_file(
         running (model -> address).
 
     Raises:
-        CheckFailed: the blueprint has errors (all of them, rendered).
+        BlueprintError: the blueprint has errors (all of them, rendered).
         OSError: the file cannot be read.
     """
     bp, diags = load_blueprint(path)
     if bp is None:
-        raise CheckFailed(diags, str(path))
+        raise BlueprintError.from_diagnostics(diags, str(path))
     # what loaded is checked too, so one run reports every problem: the checker skips
     # what the loader could not read
     resolved = resolve(bp, catalog=catalog)
     plan, more = check(bp, resolved.schemas)
     diags = diags + resolved.diagnostics + more
     if plan is None or diags:
-        raise CheckFailed(sorted(diags, key=Diagnostic.sort_key), str(path))
+        raise BlueprintError.from_diagnostics(diags, str(path))
     return plan, resolved.bundles, resolved.addresses
 
 
@@ -284,7 +273,7 @@ def run(
         progress: with `config.docker`, where image builds report their steps.
 
     Raises:
-        CheckFailed: the blueprint has errors (nothing was started).
+        BlueprintError: the blueprint has errors (nothing was started).
         ConfigError: the solution's port or metrics port is taken (nothing was started).
         ServiceError: a model could not be started.
     """

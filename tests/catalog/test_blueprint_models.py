@@ -84,11 +84,11 @@ def test_modelwire_run_pulls_catalog_models_and_serves_them(
 def test_without_a_catalog_a_catalog_model_is_an_mw105_diagnostic(tmp_path: Path):
     path = tmp_path / "summary.yaml"
     path.write_text(textwrap.dedent(BLUEPRINT))
-    from modelwire.broker.launch import CheckFailed
+    from modelwire.errors import BlueprintError
 
     try:
         check_file(path)
-    except CheckFailed as exc:
+    except BlueprintError as exc:
         text = str(exc)
     else:
         raise AssertionError("check_file accepted catalog models without a catalog")
