@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 
 from modelwire.bundle.model import Model
+from modelwire.codegen.descriptors import file_descriptor, message_classes
+from modelwire.codegen.proto import render_proto
+from modelwire.codegen.values import ValueCodec
 from modelwire.errors import SchemaError
 from tests.codegen import samples
 from tests.codegen.annotated import param_model
@@ -143,7 +146,29 @@ def test_same_wrapper_for_numpy_and_python_scalars_is_fine():
     def predict(a: list[list[float]], b: dict[str, list[np.float64]]) -> float:
         return 0.0
 
-    Model(predict=predict)
+    schema, binding = Model(predict=predict).named("wrappers", "1.0.0")
+    proto = render_proto(schema)
+    assert proto[proto.index("message PredictRequest") :] == (
+        "message PredictRequest {\n"
+        "  repeated ListOfDouble a = 1;\n"
+        "  map<string, ListOfDouble> b = 2;\n"
+        "}\n"
+        "\n"
+        "message PredictResponse {\n"
+        "  double value = 1;\n"
+        "}\n"
+        "\n"
+        "message ListOfDouble {\n"
+        "  repeated double values = 1;\n"
+        "}\n"
+    )
+    # the shared wrapper still gives each parameter its own Python element type
+    codec = ValueCodec(schema, message_classes(file_descriptor(schema)), binding)
+    raw = codec.method("predict").encode_request(([[1.5]], {"k": [np.float64(2.5)]}), {})
+    _, got = codec.method("predict").decode_request(raw)
+    assert got == {"a": [[1.5]], "b": {"k": [2.5]}}
+    assert type(got["a"][0][0]) is float
+    assert type(got["b"]["k"][0]) is np.float64
 
 
 class Light(enum.Enum):

@@ -82,6 +82,7 @@ def test_no_parameters_and_none_return_give_empty_messages():
     proto = render_proto(schema)
     assert "message PingRequest {}\n" in proto
     assert "message PingResponse {}\n" in proto
+    assert definitions(proto) == ["PingRequest", "PingResponse"]
     assert schema.method("ping").returns == "none"
 
 

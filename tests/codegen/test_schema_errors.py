@@ -265,8 +265,11 @@ def test_enum_that_cannot_become_a_proto_enum(annotation: Any, message: str):
 def test_schema_error_is_a_type_error_and_a_modelwire_error():
     with pytest.raises(TypeError) as info:
         Model(predict=param_model(Any))
-    assert isinstance(info.value, SchemaError)
+    assert type(info.value) is SchemaError
     assert isinstance(info.value, ModelwireError)
+    assert str(info.value) == (
+        f"method 'predict', parameter 'x': annotation 'Any' has no protobuf mapping: {SUPPORTED}"
+    )
 
 
 def test_schema_error_is_raised_when_the_model_is_built():
@@ -277,6 +280,14 @@ def test_schema_error_is_raised_when_the_model_is_built():
         calls.append(x)
         return 0
 
-    with pytest.raises(SchemaError):
+    with pytest.raises(SchemaError) as info:
         Model(predict=predict)
+    assert str(info.value) == (
+        "method 'predict', parameter 'x': annotation 'tuple[int, ...]' has no protobuf "
+        f"mapping: {SUPPORTED}"
+    )
+    assert (info.value.annotation, info.value.where) == (
+        "tuple[int, ...]",
+        "method 'predict', parameter 'x'",
+    )
     assert calls == []
