@@ -34,7 +34,7 @@ def test_dumps_from_processes_with_different_hash_seeds_are_byte_identical(tmp_p
     zips = []
     for seed in ("1", "2"):
         out = tmp_path / f"seed{seed}.zip"
-        run_python(SCRIPT, out, cwd=tmp_path, env={"PYTHONHASHSEED": seed})
+        assert run_python(SCRIPT, out, cwd=tmp_path, env={"PYTHONHASHSEED": seed}) == ""
         zips.append(out.read_bytes())
     assert zips[0] == zips[1]
 

@@ -83,4 +83,6 @@ def test_bad_images_are_invalid_arguments(digits_client, images, message):
     with pytest.raises(ServiceError) as info:
         digits_client.classify(images)
     assert info.value.status == "INVALID_ARGUMENT"
-    assert message in info.value.details
+    assert info.value.details == (
+        f"classify: the model rejected the request: ValueError: {message}"
+    )

@@ -128,7 +128,7 @@ ACUMOS = REPO / "tests/fixtures/models/acumos_namedtuple.py"
 
 def test_create_namedtuple_models_dumped_from_main_load_and_answer_in_a_fresh_process(tmp_path):
     bundle = tmp_path / "scorer.zip"
-    run_python(ACUMOS, bundle, cwd=tmp_path)
+    assert run_python(ACUMOS, bundle, cwd=tmp_path) == ""  # library code prints nothing
     call = (
         "import json, sys, modelwire\n"
         "m = modelwire.load(sys.argv[1])\n"

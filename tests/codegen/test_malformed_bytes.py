@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from modelwire.codegen.values import DecodeError
 from modelwire.codegen.wire import WireError, array_from_wire
-from tests.codegen.codec_cases import Image, Scene, method, reading
+from tests.codegen.codec_cases import Image, Reading, Scene, method, reading
 
 
 @pytest.mark.parametrize(
@@ -59,8 +59,14 @@ def test_malformed_tensor_request_raises_decode_error(data: bytes, message: str)
 
 
 def test_decode_error_is_a_value_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         method("record").decode_request(b"\x0a")
+    assert type(info.value) is DecodeError
+    assert (info.value.where, str(info.value)) == (
+        "",
+        "the bytes are not a valid RecordRequest: Error parsing message with type "
+        "'modelwire.models.codec_cases.v1.RecordRequest': Wire format was corrupt",
+    )
 
 
 def test_wire_error_is_raised_for_inconsistent_tensor_parts():
@@ -106,8 +112,25 @@ def corrupted(draw: st.DrawFn) -> tuple[str, bytes]:
     return name, bytes(data)
 
 
+REQUESTS = {"record": Reading, "scene": Scene}
+
+
 @given(corrupted())
 def test_malformed_bytes_raise_decode_error_and_nothing_else(case: tuple[str, bytes]):
+    """Bytes that still parse give the declared type; the rest a one-line DecodeError that
+    names the request message (unparseable bytes) or a field of it (a bad value)."""
     name, data = case
-    with contextlib.suppress(DecodeError):
-        method(name).decode_request(data)
+    cls = REQUESTS[name]
+    try:
+        args, kwargs = method(name).decode_request(data)
+    except DecodeError as exc:
+        message = str(exc)
+        assert "\n" not in message
+        if exc.where:
+            assert message == f"{exc.where}: {exc.reason}"
+            assert re.split(r"[.\[]", exc.where)[0] in cls._fields, message
+        else:
+            assert message.startswith(f"the bytes are not a valid {name.title()}Request: ")
+        return
+    assert kwargs == {}
+    assert [type(a) for a in args] == [cls]

@@ -61,12 +61,21 @@ def test_every_annotation_maps_or_raises_schema_error(annotation: Any):
     try:
         model = Model(f=function_of(annotation))
     except SchemaError as exc:
-        assert exc.where.startswith("method 'f', parameter 'x'"), str(exc)
-        assert exc.annotation, str(exc)
-        assert str(exc).startswith(exc.where + ": ")
+        message = str(exc)
+        assert exc.where.startswith("method 'f', parameter 'x'"), message
+        assert message.startswith(exc.where + ": ")
+        assert "\n" not in message
+        # the message quotes the annotation it refuses (or a member of that enum)
+        assert exc.annotation, message
+        quoted = (f"'{exc.annotation}'", f"'{exc.annotation}.")
+        assert any(q in message[len(exc.where) :] for q in quoted), message
         return
-    # a mapped annotation gives a proto the protobuf runtime accepts
-    message_classes(file_descriptor(model.schema))
+    # a mapped annotation gives a proto the protobuf runtime accepts, one class per message
+    schema = model.schema
+    classes = message_classes(file_descriptor(schema))
+    for message_schema in schema.messages:
+        full_name = classes.get(message_schema.name).DESCRIPTOR.full_name
+        assert full_name == f"{schema.package}.{message_schema.name}"
 
 
 # ---------------------------------------------------------------- (b) round trips

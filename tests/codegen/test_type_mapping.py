@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import pickle
-import re
 import typing
 from typing import Any, NamedTuple, Optional
 
@@ -13,7 +11,6 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from modelwire.bundle.model import Model
 from modelwire.codegen.proto import render_proto
 from modelwire.codegen.schema import (
     ListType,
@@ -24,7 +21,8 @@ from modelwire.codegen.schema import (
     TensorType,
     TypeNode,
 )
-from tests.fixtures.models import future_annotations
+from tests.codegen.annotated import field_model
+from tests.codegen.prototext import block, definition_name, definitions
 
 
 class Point(NamedTuple):
@@ -258,30 +256,6 @@ ROWS: list[tuple[str, Any, str, tuple[str, ...]]] = [
 ]
 
 
-def field_model(annotation: Any) -> Model:
-    """`f(x: annotation, tag: str) -> bool`: two parameters, so `x` is never flattened."""
-
-    def f(x, tag):  # type: ignore[no-untyped-def]
-        return True
-
-    f.__annotations__ = {"x": annotation, "tag": str, "return": bool}
-    return Model(f=f)
-
-
-def block(proto: str, header: str) -> str:
-    """The definition that starts with `header` (e.g. 'message FRequest'), braces included."""
-    start = proto.index(header + " {")
-    return proto[start : proto.index("\n}\n", start) + 2]
-
-
-def definitions(proto: str) -> list[str]:
-    return re.findall(r"^(?:message|enum) (\w+)", proto, flags=re.MULTILINE)
-
-
-def definition_name(text: str) -> str:
-    return re.findall(r"^(?:message|enum) (\w+)", text, flags=re.MULTILINE)[0]
-
-
 @pytest.mark.parametrize(
     ("annotation", "line", "others"),
     [pytest.param(a, line, others, id=row_id) for row_id, a, line, others in ROWS],
@@ -337,137 +311,3 @@ def test_tensor_definitions_appear_once_however_often_tensors_are_used():
     assert definitions(proto).count("Tensor") == 1
     assert definitions(proto).count("DataType") == 1
     assert "Tensor" not in render_proto(field_model(list[int]).schema)
-
-
-# ---------------------------------------------------------------- request and response shapes
-
-
-class IrisInput(NamedTuple):
-    sepal_length: list[float]
-    sepal_width: list[float]
-
-
-class IrisOutput(NamedTuple):
-    iris_type: list[int]
-
-
-def test_single_message_parameter_is_flattened_into_the_request():
-    def classify(x: IrisInput) -> IrisOutput:
-        return IrisOutput([])
-
-    schema = Model(classify=classify).schema
-    proto = render_proto(schema)
-
-    assert "  rpc Classify(ClassifyRequest) returns (ClassifyResponse);" in proto
-    assert block(proto, "message ClassifyRequest") == (
-        "message ClassifyRequest {\n"
-        "  repeated double sepal_length = 1;\n"
-        "  repeated double sepal_width = 2;\n"
-        "}"
-    )
-    assert block(proto, "message ClassifyResponse") == (
-        "message ClassifyResponse {\n  repeated int64 iris_type = 1;\n}"
-    )
-    assert definitions(proto) == ["ClassifyRequest", "ClassifyResponse"]
-    method = schema.method("classify")
-    assert (method.params, method.returns) == (None, "message")
-
-
-def test_flattened_request_has_the_same_fields_as_the_message_it_flattens():
-    """Same fields, same numbers, same types: the two are wire-identical."""
-
-    def classify(x: IrisInput) -> list[IrisInput]:
-        return [x]
-
-    schema = Model(classify=classify).schema
-    assert schema.message("ClassifyRequest").fields == schema.message("IrisInput").fields
-    assert schema.message("ClassifyResponse").fields[0].name == "value"
-
-
-def test_several_parameters_become_request_fields_in_order():
-    def predict_proba(features: list[float], top_k: int, label: str | None) -> dict[str, float]:
-        return {}
-
-    schema = Model(predict_proba=predict_proba).schema
-    proto = render_proto(schema)
-
-    assert "  rpc PredictProba(PredictProbaRequest) returns (PredictProbaResponse);" in proto
-    assert block(proto, "message PredictProbaRequest") == (
-        "message PredictProbaRequest {\n"
-        "  repeated double features = 1;\n"
-        "  int64 top_k = 2;\n"
-        "  optional string label = 3;\n"
-        "}"
-    )
-    assert block(proto, "message PredictProbaResponse") == (
-        "message PredictProbaResponse {\n  map<string, double> value = 1;\n}"
-    )
-    method = schema.method("predict_proba")
-    assert (method.params, method.returns) == (("features", "top_k", "label"), "value")
-
-
-def test_no_parameters_and_none_return_give_empty_messages():
-    def ping() -> None:
-        pass
-
-    schema = Model(ping=ping).schema
-    proto = render_proto(schema)
-    assert "message PingRequest {}\n" in proto
-    assert "message PingResponse {}\n" in proto
-    assert schema.method("ping").returns == "none"
-
-
-def test_docstrings_become_comments():
-    def classify(x: IrisInput) -> IrisOutput:
-        """Classify iris flowers.
-
-        Returns one class per row."""
-        return IrisOutput([])
-
-    proto = render_proto(Model(classify=classify).schema)
-    assert (
-        "  // Classify iris flowers.\n"
-        "  //\n"
-        "  // Returns one class per row.\n"
-        "  rpc Classify(ClassifyRequest) returns (ClassifyResponse);\n"
-    ) in proto
-
-
-# ---------------------------------------------------------------- PEP 563 string annotations
-
-
-def test_future_annotations_are_resolved():
-    assert future_annotations.describe.__annotations__["scene"] == "Scene"
-    schema, _ = future_annotations.model().named("scene", "1.0.0")
-    proto = render_proto(schema)
-
-    scene_fields = (
-        "  Tensor image = 1;\n"
-        "  repeated Box boxes = 2;\n"
-        "  map<string, Mood> moods = 3;\n"
-        "  float scale = 4;\n"
-        "  optional string note = 5;\n"
-        "  repeated string tags = 6;\n"
-    )
-    assert block(proto, "message DescribeRequest") == (
-        f"message DescribeRequest {{\n{scene_fields}}}"
-    )
-    assert block(proto, "message DescribeResponse") == (
-        "message DescribeResponse {\n  map<string, ListOfInt64> value = 1;\n}"
-    )
-    assert block(proto, "message CountRequest") == (
-        "message CountRequest {\n  Scene scene = 1;\n  optional int64 limit = 2;\n}"
-    )
-    assert block(proto, "message Scene") == f"message Scene {{\n{scene_fields}}}"
-    assert block(proto, "message Box") == (
-        "message Box {\n  repeated ListOfDouble corners = 1;\n  optional string label = 2;\n}"
-    )
-    assert schema.message("Scene").fields[0].type == TensorType("uint8")
-    assert schema.message("Scene").fields[3].type == ScalarType(Scalar.FLOAT, "float32")
-
-
-def test_future_annotations_model_keeps_its_schema_through_pickle():
-    """Resolved annotations travel with the model: loading never evaluates strings."""
-    model = future_annotations.model()
-    clone = pickle.loads(pickle.dumps(model))
-    assert clone.schema == model.schema

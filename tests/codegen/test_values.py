@@ -187,11 +187,14 @@ def test_client_without_model_classes_decodes_an_unset_enum(stub_cache: StubCach
 
 
 def test_encode_error_is_a_type_error():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError) as info:
         method("record").encode_request((reading(count=1.5),), {})
+    assert type(info.value) is EncodeError
+    assert (info.value.where, info.value.reason) == ("count", "expected an integer, got float 1.5")
 
 
 def test_unknown_keyword_argument_is_refused():
     with pytest.raises(TypeError) as info:
         method("shift").encode_request((), {"q": 1})
+    assert type(info.value) is TypeError  # a programmer's mistake, not a value that does not fit
     assert str(info.value) == "shift() got an unexpected argument 'q'; fields are p, by"

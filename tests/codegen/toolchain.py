@@ -101,7 +101,9 @@ def buf_lint(buf: str, protos: dict[str, str], root: Path) -> dict[str, list[str
         check=False,
         timeout=60,
     )
+    # buf exits 100 when it has findings, 0 when it has none: anything else is a failed run
     assert proc.returncode in (0, 100), f"buf lint failed to run:\n{proc.stderr}"
+    assert (proc.returncode == 100) == bool(proc.stdout.strip()), (proc.returncode, proc.stdout)
     findings: dict[str, list[str]] = {rel: [] for rel in protos}
     for line in proc.stdout.splitlines():
         path = line.split(":", 1)[0].removeprefix("proto/")

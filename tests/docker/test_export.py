@@ -138,7 +138,14 @@ def test_k8s_validation_is_strict(manifests, tmp_path):
     text = (manifests / "iris-chain-scaler.yaml").read_text()
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace("periodSeconds", "periodSecond", 1))
-    assert validate([bad]).returncode != 0
+    proc = validate([bad], "-k", "1.31.0")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        1,
+        f"ERROR {bad} did not validate for resource deployment/iris-chain-scaler against "
+        "version 1.31: spec.template.spec.containers.0.startupProbe: Additional properties "
+        "are not allowed ('periodSecond' was unexpected)\n",
+        "",
+    )
 
 
 def docs(path: Path) -> dict[str, dict[str, Any]]:

@@ -76,10 +76,18 @@ def test_check_passes(layout: Path, blueprint: Path):
         check=False,
         env=clean_env(),
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"{blueprint.name}: ok, service modelwire.solutions." in proc.stdout
-    for model in bundle_refs(blueprint):
-        assert f"  model {model}: bundle " in proc.stdout
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stdout + proc.stderr
+    name = yaml.safe_load(blueprint.read_text())["name"]
+    service = "".join(word.title() for word in name.split("-")) + "Service"
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (
+        f"{layout / 'blueprints' / blueprint.name}: ok, service "
+        f"modelwire.solutions.{name.replace('-', '_')}.v1.{service}"
+    )
+    # every bundle model is listed, in blueprint order, with the reference as written
+    assert [line for line in lines if line.startswith("  model ") and ": bundle " in line] == [
+        f"  model {model}: bundle {ref}" for model, ref in bundle_refs(blueprint).items()
+    ]
 
 
 @by_name
