@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,12 @@ def test_the_daemon_it_starts_holds_neither_the_lock_nor_the_callers_pipes(tmp_p
     try:
         # the caller's pipes were closed: subprocess.run returned, the daemon lives on
         assert Path(f"/proc/{pid}").exists()
+        # `$!` is the subshell, still closing fds (its glob of /proc/self/fd holds one
+        # open for a moment) until it execs the command: look once it is `sleep`
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}/comm").read_text().strip() != "sleep":
+            assert time.monotonic() < deadline, "the detached command never started"
+            time.sleep(0.01)
         held = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
         assert held == [0, 1, 2]
         again = subprocess.run(["flock", "-n", str(lock), "true"], check=False)
