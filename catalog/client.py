@@ -160,15 +160,16 @@ class CatalogClient:
         self.close()
 
     def _error(self, rpc: str, exc: grpc.RpcError) -> ServiceError:
-        if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
-            return ServiceError(
-                f"cannot reach the catalog at {self.address} ({exc.details()}); "
-                "is 'modelwire catalog serve' running there?",
-                target=self.address,
-                status="UNAVAILABLE",
-                details=exc.details() or "",
-            )
-        return rpc_error(self.address, rpc, exc)
+        error = rpc_error(self.address, rpc, exc)
+        if error.status != "UNAVAILABLE":
+            return error
+        return ServiceError(
+            f"cannot reach the catalog at {self.address} ({error.details}); "
+            "is 'modelwire catalog serve' running there?",
+            target=self.address,
+            status=error.status,
+            details=error.details,
+        )
 
     def _unary(self, rpc: str, request: Any, response: str) -> Any:
         call: Any = self.channel.unary_unary(

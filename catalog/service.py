@@ -1,18 +1,19 @@
 """The catalog's gRPC service: push, pull, publish, show, search -- with bearer tokens.
 
-Every call needs `authorization: Bearer <token>` metadata (UNAUTHENTICATED
+Every call needs `authorization: Bearer <token>` metadata (Unauthenticated
 otherwise); health and reflection do not. A private model answers NOT_FOUND to
 everyone but its owner, in every call, so its existence is not revealed.
 
 A push is checked before anything is kept: the header (name, version, size,
 sha256) first -- the same bytes already stored are a no-op and different bytes
-under a stored version ALREADY_EXISTS, before the upload is even read -- then
+under a stored version AlreadyExists, before the upload is even read -- then
 the bytes against the header, then the bundle itself, then its types against
 the previous version's. Only then does `Store.commit` make it visible.
 
-Errors reach the client through one function (`_abort`): a `CatalogError`
-with its status and message, anything else as INTERNAL with a generic message
-(logged here, once, with its traceback).
+The handlers and the store raise the errors of `modelwire.errors` (NotFound,
+InvalidRequest, ...), never a status; `_serve` answers every failure with
+`modelwire.hosting.status.status_of`, logging an internal one here, once, with its
+traceback.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from google.protobuf.message import DecodeError as PbDecodeError
 
 from modelwire.bundle.manifest import Manifest
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
-from modelwire.catalog.errors import CatalogError
 from modelwire.catalog.search import Hit, find
 from modelwire.catalog.store import (
     IndexRow,
@@ -45,6 +45,15 @@ from modelwire.catalog.store import (
 from modelwire.catalog.upload import EXPANSION_LIMIT, inspect_bundle
 from modelwire.codegen.compat import Typed, assignable, breaking_changes, render_type
 from modelwire.codegen.schema import Field, MessageType, Method, ModelSchema, OptionalType
+from modelwire.errors import (
+    DataLoss,
+    FailedPrecondition,
+    InvalidRequest,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+)
+from modelwire.hosting.status import status_of
 
 __all__ = ["CHUNK", "DEFAULT_MAX_UPLOAD_MB", "CatalogServicer", "index_rows", "version_record"]
 
@@ -127,15 +136,11 @@ class CatalogServicer:
                 auth = str(value)
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise CatalogError(
-                "UNAUTHENTICATED",
-                "the catalog needs a token: pass --token, or set MODELWIRE_TOKEN",
-            )
+            raise Unauthenticated("the catalog needs a token: pass --token, or set MODELWIRE_TOKEN")
         user = self.store.user_for_token(token.strip())
         if user is None:
-            raise CatalogError(
-                "UNAUTHENTICATED",
-                "the token is not valid (modelwire catalog user add NAME prints a new one)",
+            raise Unauthenticated(
+                "the token is not valid (modelwire catalog user add NAME prints a new one)"
             )
         return user
 
@@ -143,14 +148,14 @@ class CatalogServicer:
         """Run a handler's work; the one place where errors become gRPC statuses."""
         try:
             return fn()
-        except CatalogError as exc:
-            code, message = exc.code, str(exc)
-        except Exception:
-            logger.exception("%s failed", rpc, extra={"rpc": rpc})
-            code, message = "INTERNAL", f"the catalog failed to serve {rpc}; see its log"
-        # only text outlives the except blocks: a kept exception would keep its traceback's
-        # frames (protobuf messages, the request stream) in a cycle for the garbage collector
-        context.abort(grpc.StatusCode[code], message)
+        except Exception as exc:
+            status = status_of(exc, rpc)
+            if status.internal:
+                logger.exception("%s failed", rpc, extra={"rpc": rpc})
+        # only the status outlives the except block: a kept exception would keep its
+        # traceback's frames (protobuf messages, the request stream) in a cycle for the
+        # garbage collector
+        context.abort(status.code, status.message)
         raise AssertionError("abort() raises")
 
     def _schema(self, row: ModelRow) -> ModelSchema:
@@ -200,9 +205,7 @@ class CatalogServicer:
         except grpc.RpcError:
             return b""  # the client went away before sending anything
         if first is None or isinstance(first, memoryview) or not first.HasField("header"):
-            raise CatalogError(
-                "INVALID_ARGUMENT", "the first message of a push must carry the header"
-            )
+            raise InvalidRequest("the first message of a push must carry the header")
         h = first.header
         self._check_header(h)
         stored = self.store.stored(h.name, h.version)
@@ -228,9 +231,7 @@ class CatalogServicer:
                     if isinstance(msg, memoryview):
                         upload.write(msg)
                     elif msg.HasField("header"):
-                        raise CatalogError(
-                            "INVALID_ARGUMENT", "a push carries one header, in its first message"
-                        )
+                        raise InvalidRequest("a push carries one header, in its first message")
                     else:
                         upload.write(msg.chunk)
             except grpc.RpcError:
@@ -244,23 +245,18 @@ class CatalogServicer:
                 return b""
             digest = upload.finish()
             if upload.size != h.size:
-                raise CatalogError(
-                    "INVALID_ARGUMENT",
-                    f"received {upload.size} bytes, the header announced {h.size}",
-                )
+                raise InvalidRequest(f"received {upload.size} bytes, the header announced {h.size}")
             if digest != h.sha256:
-                raise CatalogError(
-                    "INVALID_ARGUMENT",
+                raise InvalidRequest(
                     f"the upload's sha256 is {digest}, the header says {h.sha256}; "
-                    "it was corrupted on the way, push again",
+                    "it was corrupted on the way, push again"
                 )
             checked = inspect_bundle(upload.path, size_limit=EXPANSION_LIMIT * self.max_upload)
             manifest = checked.manifest
             if (manifest.name, manifest.version) != (h.name, h.version):
-                raise CatalogError(
-                    "INVALID_ARGUMENT",
+                raise InvalidRequest(
                     f"the bundle is {manifest.name}:{manifest.version}, "
-                    f"the header says {h.name}:{h.version}",
+                    f"the header says {h.name}:{h.version}"
                 )
             if not h.allow_breaking:
                 self._check_compatible(viewer, manifest.name, manifest.version, manifest.schema)
@@ -296,28 +292,26 @@ class CatalogServicer:
             try:
                 yield parse(data)
             except PbDecodeError:
-                raise CatalogError(
-                    "INVALID_ARGUMENT",
-                    f"message {n} of the push is not a valid PushBundleRequest",
+                raise InvalidRequest(
+                    f"message {n} of the push is not a valid PushBundleRequest"
                 ) from None
 
     def _check_header(self, h: Any) -> None:
         check_name(h.name)
         check_version(h.version)
         if h.size <= 0:
-            raise CatalogError(
-                "INVALID_ARGUMENT", "the header must announce the bundle's size in bytes"
-            )
+            raise InvalidRequest("the header must announce the bundle's size in bytes")
         if h.size > self.max_upload:
-            raise CatalogError(
-                "RESOURCE_EXHAUSTED",
+            raise TooLarge(
                 f"the bundle is {h.size} bytes, over the catalog's limit of "
                 f"{self.max_upload} bytes (modelwire catalog serve --max-upload-mb)",
+                size=h.size,
+                limit=self.max_upload,
+                subject=f"{h.name}:{h.version}",
             )
         if not _SHA256.match(h.sha256):
-            raise CatalogError(
-                "INVALID_ARGUMENT",
-                f"the header's sha256 {h.sha256!r} is not 64 lower-case hex digits",
+            raise InvalidRequest(
+                f"the header's sha256 {h.sha256!r} is not 64 lower-case hex digits"
             )
 
     def _check_compatible(self, viewer: int, name: str, version: str, schema: ModelSchema) -> None:
@@ -334,10 +328,10 @@ class CatalogServicer:
         if problems:
             listed = "; ".join(problems[:10])
             more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-            raise CatalogError(
-                "FAILED_PRECONDITION",
+            raise FailedPrecondition(
                 f"{name}:{version} breaks clients of {name}:{prev.version}: {listed}{more}; "
                 "push with --allow-breaking (allow_breaking=True) to accept it",
+                subject=f"{name}:{version}",
             )
 
     # ------------------------------------------------------------ pull, show, publish
@@ -349,10 +343,10 @@ class CatalogServicer:
             try:
                 blob = self.store.blob_path(row.sha256).open("rb")
             except FileNotFoundError:
-                raise CatalogError(
-                    "DATA_LOSS",
+                raise DataLoss(
                     f"the bundle of {row.name}:{row.version} is missing from the catalog's "
                     "storage; ask its operator",
+                    subject=f"{row.name}:{row.version}",
                 ) from None
             header = self.pb.get("PullBundleResponse")(
                 header=self.pb.get("DownloadHeader")(
@@ -386,9 +380,8 @@ class CatalogServicer:
         def work() -> Any:
             viewer, user = self._user(context)
             if not request.description.strip() or not request.category.strip():
-                raise CatalogError(
-                    "INVALID_ARGUMENT",
-                    "publishing needs a description and a category (--description, --category)",
+                raise InvalidRequest(
+                    "publishing needs a description and a category (--description, --category)"
                 )
             check_version(request.version)
             row = self.store.publish(
@@ -413,9 +406,9 @@ class CatalogServicer:
             return schema, schema.method(ref.method)
         except KeyError:
             names = ", ".join(m.name for m in schema.methods)
-            raise CatalogError(
-                "NOT_FOUND",
+            raise NotFound(
                 f"{row.name}:{row.version} has no method {ref.method!r} (it has {names})",
+                subject=f"{row.name}:{row.version}.{ref.method}",
             ) from None
 
     def search(self, request: Any, context: grpc.ServicerContext) -> Any:

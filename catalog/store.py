@@ -10,7 +10,7 @@ and removed only while holding SQLite's write lock, so a blob exists exactly
 when a row names it (a crash between the move and the commit leaves an orphan
 that `recover()` removes). The unique (name, version) key makes concurrent
 pushes of one version race safely: exactly one wins; a loser with the same
-bytes sees a no-op, one with different bytes ALREADY_EXISTS.
+bytes sees a no-op, one with different bytes AlreadyExists.
 
 Tokens are stored as SHA-256 hashes only (they are 256-bit random strings, so a
 plain hash suffices). Visibility: a version is seen by its owner, and by
@@ -33,9 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelwire.catalog.errors import CatalogError
 from modelwire.catalog.upload import Upload, clear_stale
-from modelwire.errors import ConfigError
+from modelwire.errors import (
+    AlreadyExists,
+    ConfigError,
+    FailedPrecondition,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+)
 
 __all__ = [
     "FIELD_SEP",
@@ -178,23 +184,24 @@ def _now() -> str:
 
 def check_name(name: str) -> None:
     if not _NAME.match(name):
-        raise CatalogError(
-            "INVALID_ARGUMENT",
+        raise InvalidRequest(
             f"model name {name!r} must be lower-case letters, digits, '-' or '_', "
             "starting with a letter",
+            subject=name,
         )
 
 
 def check_version(version: str) -> None:
     if not _VERSION.match(version):
-        raise CatalogError(
-            "INVALID_ARGUMENT", f"version {version!r} must look like 1.2.0 (or 1.2.0-rc1)"
+        raise InvalidRequest(
+            f"version {version!r} must look like 1.2.0 (or 1.2.0-rc1)", subject=version
         )
 
 
-def _not_found(name: str, version: str | None) -> CatalogError:
+def _not_found(name: str, version: str | None) -> NotFound:
+    """The answer for a version that is missing, or private to someone else: the same."""
     what = f"{name}:{version}" if version else name
-    return CatalogError("NOT_FOUND", f"no model {what!r} in the catalog")
+    return NotFound(f"no model {what!r} in the catalog", subject=what)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -292,10 +299,10 @@ class Store:
     def add_user(self, name: str) -> str:
         """Create a user; returns its bearer token (shown once, stored only as a hash)."""
         if not _USER.match(name):
-            raise CatalogError(
-                "INVALID_ARGUMENT",
+            raise InvalidRequest(
                 f"user name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit",
+                subject=name,
             )
         token = "mwt_" + secrets.token_urlsafe(32)
         try:
@@ -305,7 +312,7 @@ class Store:
                     (name, _hash_token(token), _now()),
                 )
         except sqlite3.IntegrityError:
-            raise CatalogError("ALREADY_EXISTS", f"user {name!r} already exists") from None
+            raise AlreadyExists(f"user {name!r} already exists", subject=name) from None
         return token
 
     def user_for_token(self, token: str) -> tuple[int, str] | None:
@@ -368,7 +375,7 @@ class Store:
         return [self._row(r) for r in rows]
 
     def get(self, name: str, version: str | None, viewer: int) -> ModelRow:
-        """A visible version (the latest if `version` is empty); NOT_FOUND otherwise."""
+        """A visible version (the latest if `version` is empty); NotFound otherwise."""
         query = f"{self._SELECT} WHERE m.name = ? AND (m.published = 1 OR m.owner = ?)"
         args: list[Any] = [name, viewer]
         if version:
@@ -378,9 +385,9 @@ class Store:
         if row is None:
             visible = [r.version for r in self.versions(name, viewer)] if version else []
             if visible:  # only versions this viewer may see are named
-                raise CatalogError(
-                    "NOT_FOUND",
+                raise NotFound(
                     f"no version {version!r} of model {name!r}; its versions: {', '.join(visible)}",
+                    subject=f"{name}:{version}",
                 )
             raise _not_found(name, version)
         return self._row(row)
@@ -408,8 +415,8 @@ class Store:
         """Make a finished, checked upload visible; returns (row, created).
 
         The same bytes already stored under that version: a no-op (created is
-        False). Different bytes: ALREADY_EXISTS. The name of another user's
-        model: PERMISSION_DENIED.
+        False). Different bytes: AlreadyExists. The name of another user's
+        model: PermissionDenied.
         """
         upload.durable()
         blob = self.blob_path(upload.sha256)
@@ -436,7 +443,7 @@ class Store:
         transaction; this one refuses a version whose blob is missing.
         """
         if not self.blob_path(sha256).is_file():
-            raise CatalogError("FAILED_PRECONDITION", f"no blob with sha256 {sha256}")
+            raise FailedPrecondition(f"no blob with sha256 {sha256}", subject=sha256)
         with self._tx() as db:
             found = self._existing(db, record, owner, sha256)
             if found is not None:
@@ -521,8 +528,9 @@ class Store:
             if row is None or (row["owner"] != viewer and not row["published"]):
                 raise _not_found(name, version)
             if row["owner"] != viewer:
-                raise CatalogError(
-                    "PERMISSION_DENIED", f"only the owner of {name}:{version} can publish it"
+                raise PermissionDenied(
+                    f"only the owner of {name}:{version} can publish it",
+                    subject=f"{name}:{version}",
                 )
             db.execute(
                 "UPDATE models SET published = 1, description = ?, category = ?, tags = ?,"
@@ -554,7 +562,7 @@ class Store:
             .fetchone()
         )
         if row is None:
-            raise CatalogError("NOT_FOUND", "that model version is gone")
+            raise NotFound("that model version is gone")
         return str(row["manifest"]), str(row["proto"])
 
     def schemas_json(self, ids: Sequence[int]) -> dict[int, str]:
@@ -577,18 +585,17 @@ class Store:
         return {int(r["id"]): self._row(r) for r in found}
 
 
-def name_taken(name: str) -> CatalogError:
-    return CatalogError(
-        "PERMISSION_DENIED",
-        f"model name {name!r} belongs to another user; push under another name",
+def name_taken(name: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"model name {name!r} belongs to another user; push under another name", subject=name
     )
 
 
-def version_taken(name: str, version: str, sha256: str) -> CatalogError:
-    return CatalogError(
-        "ALREADY_EXISTS",
+def version_taken(name: str, version: str, sha256: str) -> AlreadyExists:
+    return AlreadyExists(
         f"{name}:{version} already exists with different bytes (sha256 {sha256[:12]}); "
         "versions are immutable: push a new version",
+        subject=f"{name}:{version}",
     )
 
 

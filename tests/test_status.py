@@ -20,6 +20,7 @@ from modelwire.errors import (
     InvalidRequest,
     ModelFailed,
     NotFound,
+    OutOfSpace,
     PermissionDenied,
     RequestError,
     SchemaError,
@@ -93,6 +94,14 @@ ROWS: list[tuple[str, BaseException, str, grpc.StatusCode, str, bool]] = [
         "add",
         C.RESOURCE_EXHAUSTED,
         "add: the reply is 2000 bytes, over the server's limit of 1000 bytes",
+        False,
+    ),
+    (
+        "out-of-space",
+        OutOfSpace("the catalog's disk is full; ask its operator"),
+        "PushBundle",
+        C.RESOURCE_EXHAUSTED,
+        "the catalog's disk is full; ask its operator",
         False,
     ),
     (
@@ -280,12 +289,14 @@ def test_every_request_error_kind_has_a_row():
     assert not missing, f"no row in ROWS for {', '.join(missing)}"
 
 
-def test_every_request_error_kind_answers_with_its_own_message_and_a_code_of_its_own():
-    """No kind falls through to INTERNAL, and no two kinds share a code."""
+def test_every_request_error_kind_answers_with_its_own_message_and_not_internal():
+    """A request error is the caller's to fix: none falls through to INTERNAL, and only
+    the two ways of running out of room (a message over a limit, a full disk) share a code."""
     kinds = sorted(_request_error_kinds(), key=lambda k: k.__name__)
     statuses = {k: status_of(k("what went wrong"), "m") for k in kinds}
     answered = {k: (s.message, s.internal) for k, s in statuses.items()}
     assert answered == dict.fromkeys(kinds, ("what went wrong", False))
     codes = [s.code for s in statuses.values()]
     assert C.INTERNAL not in codes
-    assert len(set(codes)) == len(codes)
+    shared = {c for c in codes if codes.count(c) > 1}
+    assert shared == {C.RESOURCE_EXHAUSTED}
