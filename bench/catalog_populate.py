@@ -26,7 +26,7 @@ def populate_main(argv: list[str]) -> int:
     data, count, seed = Path(argv[0]), int(argv[1]), int(argv[2])
     t0 = time.perf_counter()
     from modelwire.bundle import Manifest
-    from modelwire.catalog.service import version_record
+    from modelwire.catalog.records import version_record
     from modelwire.catalog.store import Store
     from modelwire.codegen.proto import render_proto
 

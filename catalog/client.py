@@ -1,33 +1,29 @@
 """The catalog's client: push, pull, publish, show, search -- and `modelwire.push()`.
 
-Bundles travel as their deterministic zip, in 1 MiB chunks, with their size
-and sha256 up front; both sides check them. A pull lands in a temp file that is
-checked and only then moved into place (or extracted as a bundle directory).
+`CatalogClient` is what the CLI, the broker's catalog models and `modelwire.push()`
+use: the queries are here, the streaming of bundles is `modelwire.catalog.transfer`,
+the connection and its errors `modelwire.catalog.channel`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-
-import grpc
 
 from modelwire.bundle import Bundle, peek_manifest
 from modelwire.bundle.manifest import MANIFEST
 from modelwire.bundle.model import Model
-from modelwire.bundle.writer import build_files, is_bundle_zip, write_dir, write_zip
-from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes, chunk_message, chunk_of
+from modelwire.bundle.writer import build_files, write_zip
+from modelwire.catalog.channel import CatalogChannel
+from modelwire.catalog.listing import ModelInfo, parse_method_ref, parse_ref
+from modelwire.catalog.transfer import Progress, download, upload
 from modelwire.config import CatalogSettings
-from modelwire.errors import BundleError, ServiceError, os_reason
-from modelwire.hosting.remote import rpc_error
 
 __all__ = [
     "CatalogClient",
@@ -39,92 +35,8 @@ __all__ = [
     "push",
 ]
 
-CHUNK = 1024 * 1024
-_HASH_PIECE = 256 * 1024
-_MAX_MESSAGE = 16 * 1024 * 1024
-Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
-
-def parse_ref(ref: str) -> tuple[str, str]:
-    """`name`, `name:1.2.0` -> (name, version or '')."""
-    name, _, version = ref.partition(":")
-    if not name:
-        raise ValueError(f"{ref!r} is not NAME or NAME:VERSION")
-    return name, version
-
-
-def parse_method_ref(ref: str) -> tuple[str, str, str]:
-    """`iris.classify`, `iris:1.2.0.classify` -> (model, version, method)."""
-    head, dot, method = ref.rpartition(".")
-    if not dot or not head or not method:
-        raise ValueError(f"{ref!r} is not MODEL[:VERSION].METHOD")
-    model, version = parse_ref(head)
-    return model, version, method
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model version as the catalog lists it."""
-
-    name: str
-    version: str
-    owner: str
-    published: bool
-    description: str
-    category: str
-    tags: tuple[str, ...]
-    methods: tuple[dict[str, str], ...]
-    sha256: str
-    size: int
-    created: str
-    service: str
-
-    @classmethod
-    def from_pb(cls, m: Any) -> ModelInfo:
-        return cls(
-            m.name,
-            m.version,
-            m.owner,
-            m.published,
-            m.description,
-            m.category,
-            tuple(m.tags),
-            tuple(
-                {
-                    "name": x.name,
-                    "rpc": x.rpc,
-                    "request": x.request,
-                    "response": x.response,
-                    "doc": x.doc,
-                    "input": x.input,
-                    "output": x.output,
-                }
-                for x in m.methods
-            ),
-            m.sha256,
-            m.size,
-            m.created,
-            m.service,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "owner": self.owner,
-            "published": self.published,
-            "description": self.description,
-            "category": self.category,
-            "tags": list(self.tags),
-            "methods": list(self.methods),
-            "sha256": self.sha256,
-            "size": self.size,
-            "created": self.created,
-            "service": self.service,
-        }
-
-
-class CatalogClient:
+class CatalogClient(CatalogChannel):
     """A connection to a catalog, with a user's token.
 
     Args:
@@ -136,50 +48,11 @@ class CatalogClient:
         ...     cat.push("build/iris")
     """
 
-    def __init__(self, settings: CatalogSettings, *, timeout: float = 60.0) -> None:
-        self.settings = settings
-        self.address = settings.address
-        self.timeout = timeout
-        self.pb = catalog_classes()
-        self.channel = grpc.insecure_channel(
-            settings.address,
-            options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                ("grpc.max_send_message_length", _MAX_MESSAGE),
-            ],
-        )
-        self._metadata = (("authorization", f"Bearer {settings.token}"),)
-
-    def close(self) -> None:
-        self.channel.close()
-
     def __enter__(self) -> CatalogClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _error(self, rpc: str, exc: grpc.RpcError) -> ServiceError:
-        if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
-            return ServiceError(
-                f"cannot reach the catalog at {self.address} ({exc.details()}); "
-                "is 'modelwire catalog serve' running there?",
-                target=self.address,
-                status="UNAVAILABLE",
-                details=exc.details() or "",
-            )
-        return rpc_error(self.address, rpc, exc)
-
-    def _unary(self, rpc: str, request: Any, response: str) -> Any:
-        call: Any = self.channel.unary_unary(
-            f"/{CATALOG_SERVICE}/{rpc}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=self.pb.get(response).FromString,
-        )
-        try:
-            return call(request, timeout=self.timeout, metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise self._error(rpc, exc) from None
 
     # ------------------------------------------------------------ push
 
@@ -193,40 +66,7 @@ class CatalogClient:
         progress: Progress | None = None,
     ) -> tuple[ModelInfo, bool]:
         """Upload a bundle zip (bytes, or a file) as NAME:VERSION; returns (model, created)."""
-        if isinstance(data, Path):
-            size = data.stat().st_size
-            digest = _file_sha256(data)
-        else:
-            size = len(data)
-            digest = hashlib.sha256(data).hexdigest()
-        header = self.pb.get("PushBundleRequest")(
-            header=self.pb.get("UploadHeader")(
-                name=name,
-                version=version,
-                size=size,
-                sha256=digest,
-                allow_breaking=allow_breaking,
-            )
-        )
-
-        def messages() -> Iterator[bytes]:
-            yield header.SerializeToString()
-            sent = 0
-            for chunk in _chunks(data):
-                yield chunk_message(chunk)
-                sent += len(chunk)
-                if progress is not None:
-                    progress(sent, size)
-
-        call: Any = self.channel.stream_unary(
-            f"/{CATALOG_SERVICE}/PushBundle",
-            response_deserializer=self.pb.get("PushBundleResponse").FromString,
-        )
-        try:
-            reply = call(messages(), metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise self._error("PushBundle", exc) from None
-        return ModelInfo.from_pb(reply.model), bool(reply.created)
+        return upload(self, data, name, version, allow_breaking=allow_breaking, progress=progress)
 
     def push(
         self,
@@ -272,69 +112,7 @@ class CatalogClient:
                 cannot be written.
             ServiceError: the catalog refused, or the download was cut or corrupted.
         """
-        name, version = parse_ref(ref)
-        dest = Path(dest)
-        zipped = dest.suffix == ".zip"
-        if zipped and dest.exists() and not is_bundle_zip(dest):
-            raise BundleError(
-                "the path exists and is not a bundle zip; refusing to overwrite it "
-                "(choose another path or remove it)",
-                bundle=dest,
-            )
-        call: Any = self.channel.unary_stream(
-            f"/{CATALOG_SERVICE}/PullBundle",
-            request_serializer=lambda m: m.SerializeToString(),
-        )
-        try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
-            )
-        except OSError as exc:
-            raise BundleError(f"cannot write it ({_os_reason(exc)})", bundle=dest) from exc
-        tmp = Path(tmp_name)
-        parse = self.pb.get("PullBundleResponse").FromString
-        try:
-            info: ModelInfo | None = None
-            h = hashlib.sha256()
-            size = got = 0
-            expected = ""
-            with os.fdopen(fd, "wb") as f:
-                try:
-                    for data in call(
-                        self.pb.get("PullBundleRequest")(name=name, version=version),
-                        metadata=self._metadata,
-                    ):
-                        chunk = chunk_of(data)
-                        if chunk is None:
-                            msg: Any = parse(data)
-                            if msg.HasField("header"):
-                                info = ModelInfo.from_pb(msg.header.model)
-                                size, expected = msg.header.size, msg.header.sha256
-                                continue
-                            chunk = memoryview(msg.chunk)
-                        f.write(chunk)
-                        h.update(chunk)
-                        got += len(chunk)
-                        if progress is not None:
-                            progress(got, size)
-                except grpc.RpcError as exc:
-                    raise self._error("PullBundle", exc) from None
-            if info is None or got != size or h.hexdigest() != expected:
-                raise ServiceError(
-                    f"{self.address}: the download of {ref} was incomplete or corrupted "
-                    f"({got} of {size} bytes); pull again",
-                    target=self.address,
-                )
-            if zipped:
-                os.replace(tmp, dest)
-            else:
-                _extract(tmp, dest)
-            return info
-        except OSError as exc:  # a full disk, a file in the way of the bundle directory
-            raise BundleError(f"cannot write it ({_os_reason(exc)})", bundle=dest) from exc
-        finally:
-            tmp.unlink(missing_ok=True)
+        return download(self, ref, dest, progress=progress)
 
     def cached(self, ref: str, cache: Path) -> Path:
         """A local bundle directory for NAME[:VERSION], pulled once per digest."""
@@ -355,7 +133,7 @@ class CatalogClient:
         name, version = parse_ref(ref)
         if not version:
             raise ValueError("publish needs NAME:VERSION")
-        reply = self._unary(
+        reply = self.unary(
             "PublishModel",
             self.pb.get("PublishModelRequest")(
                 name=name,
@@ -371,7 +149,7 @@ class CatalogClient:
     def show(self, ref: str) -> tuple[ModelInfo, str, dict[str, Any], list[str]]:
         """(model, proto text, manifest, visible versions) of NAME[:VERSION]."""
         name, version = parse_ref(ref)
-        reply = self._unary(
+        reply = self.unary(
             "GetModel",
             self.pb.get("GetModelRequest")(name=name, version=version),
             "GetModelResponse",
@@ -404,34 +182,8 @@ class CatalogClient:
                 getattr(req, field).CopyFrom(
                     self.pb.get("MethodRef")(model=model, version=version, method=method)
                 )
-        reply = self._unary("SearchModels", req, "SearchModelsResponse")
+        reply = self.unary("SearchModels", req, "SearchModelsResponse")
         return [ModelInfo.from_pb(m) for m in reply.models]
-
-
-def _chunks(data: bytes | Path) -> Iterator[bytes]:
-    if isinstance(data, Path):
-        with data.open("rb") as f:
-            while chunk := f.read(CHUNK):
-                yield chunk
-        return
-    view = memoryview(data)
-    for i in range(0, len(view), CHUNK):
-        yield bytes(view[i : i + CHUNK])
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    buf = bytearray(_HASH_PIECE)  # small pieces stay in the CPU cache
-    view = memoryview(buf)
-    with path.open("rb", buffering=0) as f:
-        while n := f.readinto(view):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
-def _os_reason(exc: OSError) -> str:
-    """The OS's reason, with the path it names unless that is the download's temp file."""
-    return os_reason(exc, hide=lambda name: name.endswith(".part"))
 
 
 def bundle_ref(bundle: str | os.PathLike[str]) -> tuple[str, str]:
@@ -454,15 +206,6 @@ def _zipped(files: dict[str, bytes]) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _extract(zip_path: Path, dest: Path) -> None:
-    """Extract a pulled zip as a bundle directory, checked before it replaces `dest`."""
-    try:
-        files = Bundle(zip_path).files()  # every digest verified, in the zip
-    except BundleError as exc:
-        raise BundleError(f"the pulled file is not a sound bundle ({exc})", bundle=dest) from exc
-    write_dir(files, dest)
 
 
 def push(

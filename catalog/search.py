@@ -13,7 +13,7 @@ are pre-filters by field name, exact for what they check:
   consumer's required field names.
 
 The assignability check itself (types, cardinality, widening) is the caller's:
-it runs on the candidates only (`modelwire.catalog.service`).
+it runs on the candidates only (`modelwire.catalog.search_handler`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import re
 from collections.abc import Generator, Sequence
 from typing import Any, NamedTuple
 
-from modelwire.catalog.store import FIELD_SEP, Store
+from modelwire.catalog.records import FIELD_SEP
+from modelwire.catalog.store import Store
 
 __all__ = ["MAX_SUBSET_FIELDS", "Hit", "find"]
 

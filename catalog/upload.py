@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelwire.bundle.manifest import MANIFEST, PROTO, Manifest, listing_problem
-from modelwire.catalog.errors import CatalogError
-from modelwire.errors import BundleError
+from modelwire.errors import BundleError, InvalidRequest, OutOfSpace, TooLarge
 
 __all__ = ["CheckedBundle", "Upload", "clear_stale", "inspect_bundle"]
 
@@ -57,8 +56,8 @@ class Upload:
 
     Args:
         directory: where the temp file goes (the store's `uploads/`).
-        limit: the most bytes the upload may hold (RESOURCE_EXHAUSTED beyond).
-        announced: the size the header announced (INVALID_ARGUMENT beyond).
+        limit: the most bytes the upload may hold (TooLarge beyond).
+        announced: the size the header announced (InvalidRequest beyond).
     """
 
     def __init__(self, directory: Path, *, limit: int, announced: int) -> None:
@@ -76,15 +75,15 @@ class Upload:
     def write(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
         if self.size > self.limit:
-            raise CatalogError(
-                "RESOURCE_EXHAUSTED",
+            raise TooLarge(
                 f"the upload exceeds the catalog's limit of {self.limit} bytes "
                 "(modelwire catalog serve --max-upload-mb)",
+                size=self.size,
+                limit=self.limit,
             )
         if self.size > self.announced:
-            raise CatalogError(
-                "INVALID_ARGUMENT",
-                f"the upload is larger than the {self.announced} bytes its header announced",
+            raise InvalidRequest(
+                f"the upload is larger than the {self.announced} bytes its header announced"
             )
         self._hash.update(chunk)
         with _disk_errors():
@@ -126,14 +125,12 @@ class Upload:
 
 @contextlib.contextmanager
 def _disk_errors() -> Iterator[None]:
-    """A full disk is the operator's to fix: RESOURCE_EXHAUSTED, not INTERNAL."""
+    """A full disk is the operator's to fix: OutOfSpace, not an internal failure."""
     try:
         yield
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise CatalogError(
-                "RESOURCE_EXHAUSTED", "the catalog's disk is full; ask its operator"
-            ) from exc
+            raise OutOfSpace("the catalog's disk is full; ask its operator") from exc
         raise
 
 
@@ -163,8 +160,8 @@ def inspect_bundle(path: Path, *, size_limit: int) -> CheckedBundle:
     """Check an uploaded zip as loading the bundle would; its manifest and proto.
 
     Raises:
-        CatalogError: INVALID_ARGUMENT naming what is wrong with the bundle, or
-            RESOURCE_EXHAUSTED when its files expand beyond `size_limit` bytes.
+        InvalidRequest: naming what is wrong with the bundle.
+        TooLarge: its files expand beyond `size_limit` bytes.
     """
     try:
         with zipfile.ZipFile(path) as zf, path.open("rb", buffering=0) as raw:
@@ -178,8 +175,8 @@ def inspect_bundle(path: Path, *, size_limit: int) -> CheckedBundle:
         raise _invalid(message[len(prefix) :] if message.startswith(prefix) else message) from exc
 
 
-def _invalid(reason: str) -> CatalogError:
-    return CatalogError("INVALID_ARGUMENT", f"the upload is not a valid bundle: {reason}")
+def _invalid(reason: str) -> InvalidRequest:
+    return InvalidRequest(f"the upload is not a valid bundle: {reason}")
 
 
 def _inspect(zf: zipfile.ZipFile, raw: io.FileIO, size_limit: int) -> CheckedBundle:
@@ -196,10 +193,11 @@ def _inspect(zf: zipfile.ZipFile, raw: io.FileIO, size_limit: int) -> CheckedBun
         raise _invalid(f"the zip holds no {MANIFEST}")
     expanded = sum(i.file_size for i in infos.values())
     if expanded > size_limit:
-        raise CatalogError(
-            "RESOURCE_EXHAUSTED",
+        raise TooLarge(
             f"the bundle's files add up to {expanded} bytes, over the catalog's limit of "
             f"{size_limit} bytes ({EXPANSION_LIMIT} times --max-upload-mb)",
+            size=expanded,
+            limit=size_limit,
         )
     _, manifest_bytes = entry(infos[MANIFEST], keep=True)
     manifest = Manifest.parse(manifest_bytes, "")

@@ -15,6 +15,7 @@ Programmer errors (API misuse) raise TypeError, ValueError or RuntimeError inste
     │   ├── PermissionDenied    valid credentials, not allowed
     │   ├── FailedPrecondition  the server's state does not allow it now
     │   ├── TooLarge            a message over a limit                   (.size, .limit)
+    │   ├── OutOfSpace          no room to keep what it sends (a full disk)
     │   └── DataLoss            stored data is damaged
     ├── ModelFailed         the model's own code raised                  (.method, .cause)
     ├── BadResult           the model returned what its schema cannot encode (.method)
@@ -50,6 +51,7 @@ __all__ = [
     "ModelFailed",
     "ModelwireError",
     "NotFound",
+    "OutOfSpace",
     "PermissionDenied",
     "RequestError",
     "SchemaError",
@@ -169,6 +171,10 @@ class TooLarge(RequestError):
         self.size = size
         self.limit = limit
         super().__init__(message, subject=subject)
+
+
+class OutOfSpace(RequestError):
+    """The server has no room to keep what the request sends (a full disk); it may later."""
 
 
 class DataLoss(RequestError):

@@ -26,6 +26,7 @@ from modelwire.errors import (
     ModelFailed,
     ModelwireError,
     NotFound,
+    OutOfSpace,
     PermissionDenied,
     StepFailed,
     TooLarge,
@@ -44,6 +45,7 @@ GRPC_CODES: tuple[tuple[type[ModelwireError], grpc.StatusCode], ...] = (
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (OutOfSpace, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DataLoss, grpc.StatusCode.DATA_LOSS),
     (BadResult, grpc.StatusCode.INTERNAL),
 )

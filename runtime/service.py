@@ -1,9 +1,10 @@
-"""A loaded model as gRPC method handlers: decode, call, encode, and map errors.
+"""A loaded model as gRPC method handlers: decode, call, encode, and answer failures.
 
 Requests and responses cross grpcio as raw bytes (no (de)serializers), so that
 decoding happens here, where a malformed request becomes INVALID_ARGUMENT
-rather than grpcio's generic INTERNAL. `status_for()` is the one place where
-exceptions become gRPC statuses.
+rather than grpcio's generic INTERNAL. The call path raises the errors of
+`modelwire.errors` (InvalidRequest, ModelFailed, BadResult, TooLarge) and never
+chooses a status: `modelwire.hosting.status.status_of` does, as for every server.
 """
 
 from __future__ import annotations
@@ -20,74 +21,14 @@ from google.protobuf import descriptor_pb2
 from modelwire.bundle import LoadedModel
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
 from modelwire.codegen.values import DecodeError, EncodeError, MethodCodec, ValueCodec
+from modelwire.errors import BadResult, InvalidRequest, ModelFailed, TooLarge
 from modelwire.hosting.metrics import Metrics
+from modelwire.hosting.status import status_of
 
-__all__ = ["ModelService", "status_for"]
+__all__ = ["ModelService"]
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("modelwire.runtime.access")
-
-_MAX_DETAIL = 1000
-
-
-class _ModelFailed(Exception):
-    """The model raised; carries the method name for the status message."""
-
-    def __init__(self, method: str, cause: BaseException) -> None:
-        self.method = method
-        self.cause = cause
-        super().__init__(method)
-
-
-class _BadResult(Exception):
-    def __init__(self, method: str, cause: EncodeError) -> None:
-        self.method = method
-        self.cause = cause
-        super().__init__(method)
-
-
-class _TooLarge(Exception):
-    def __init__(self, method: str, size: int, limit: int) -> None:
-        self.method = method
-        self.size = size
-        self.limit = limit
-        super().__init__(method)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
-
-
-def status_for(exc: BaseException, method: str) -> tuple[grpc.StatusCode, str]:
-    """The status and message a client sees for an exception raised while serving `method`.
-
-    Tracebacks never leave the server; a model's ValueError/TypeError text is
-    passed on (it usually says what was wrong with the request), other model
-    exceptions only by their type.
-    """
-    if isinstance(exc, DecodeError):
-        return grpc.StatusCode.INVALID_ARGUMENT, _clip(f"{method}: invalid request: {exc}")
-    if isinstance(exc, _ModelFailed):
-        cause = exc.cause
-        if isinstance(cause, ValueError | TypeError):
-            return grpc.StatusCode.INVALID_ARGUMENT, _clip(
-                f"{method}: the model rejected the request: {type(cause).__name__}: {cause}"
-            )
-        return grpc.StatusCode.INTERNAL, (
-            f"{method}: the model raised {type(cause).__name__}; "
-            "the traceback is in the server's log"
-        )
-    if isinstance(exc, _BadResult):
-        return grpc.StatusCode.INTERNAL, _clip(
-            f"{method}: the model returned a value that does not fit its declared response: "
-            f"{exc.cause}"
-        )
-    if isinstance(exc, _TooLarge):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, (
-            f"{method}: the reply is {exc.size} bytes, over the server's limit of {exc.limit} "
-            "bytes (modelwire serve --max-message-mb)"
-        )
-    return grpc.StatusCode.INTERNAL, f"{method}: internal error; see the server's log"
 
 
 @dataclass(frozen=True)
@@ -132,32 +73,48 @@ class ModelService:
     # ------------------------------------------------------------ the call path
 
     def _call(self, rpc: _Rpc, request: bytes) -> bytes:
-        args, kwargs = rpc.codec.decode_request(request)
+        try:
+            args, kwargs = rpc.codec.decode_request(request)
+        except DecodeError as exc:
+            # the codec names the field; only the runtime knows the method
+            raise InvalidRequest(f"{rpc.name}: invalid request: {exc}", subject=rpc.name) from exc
         try:
             result = rpc.fn(*args, **kwargs)
         except (Exception, SystemExit) as exc:
             # sys.exit() in a model must not end the server (aio) or hang the call (sync)
-            raise _ModelFailed(rpc.name, exc) from exc
+            raise ModelFailed(rpc.name, exc) from exc
         try:
             reply = rpc.codec.encode_response(result)
         except EncodeError as exc:
-            raise _BadResult(rpc.name, exc) from exc
-        if self.max_message_bytes is not None and len(reply) > self.max_message_bytes:
-            raise _TooLarge(rpc.name, len(reply), self.max_message_bytes)
+            raise BadResult(rpc.name, str(exc)) from exc
+        limit = self.max_message_bytes
+        if limit is not None and len(reply) > limit:
+            raise TooLarge(
+                f"{rpc.name}: the reply is {len(reply)} bytes, over the server's limit of "
+                f"{limit} bytes (modelwire serve --max-message-mb)",
+                size=len(reply),
+                limit=limit,
+                subject=rpc.name,
+            )
         return reply
 
     def _failed(self, rpc: _Rpc, exc: BaseException) -> tuple[grpc.StatusCode, str]:
-        code, message = status_for(exc, rpc.name)
-        if code is grpc.StatusCode.INTERNAL:
-            cause = exc.cause if isinstance(exc, _ModelFailed | _BadResult) else exc
+        status = status_of(exc, rpc.name)
+        if status.internal:
+            # the traceback worth reading is the model's (or the codec's), not our wrapper's
+            cause: BaseException = exc
+            if isinstance(exc, ModelFailed):
+                cause = exc.cause
+            elif isinstance(exc, BadResult) and exc.__cause__ is not None:
+                cause = exc.__cause__
             logger.error(
                 "%s failed: %s",
                 rpc.name,
-                message,
+                status.message,
                 exc_info=(type(cause), cause, cause.__traceback__),
-                extra={"rpc": rpc.rpc, "status": code.name},
+                extra={"rpc": rpc.rpc, "status": status.code.name},
             )
-        return code, message
+        return status.code, status.message
 
     def _record(self, rpc: _Rpc, code: str, t0: float, nreq: int, nresp: int) -> None:
         seconds = time.perf_counter() - t0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelwire.errors import ServiceError
+from modelwire.errors import NotFound, PermissionDenied, RequestError, ServiceError
 from tests.catalog import family
 from tests.catalog.helpers import Catalog
 
@@ -115,3 +115,40 @@ def test_a_private_newer_version_stays_hidden_behind_the_published_one(
             "NOT_FOUND",
             "no version '1.1.0' of model 'tokenizer'; its versions: 1.0.0",
         )
+
+
+def test_the_store_raises_one_not_found_for_a_private_model_and_a_missing_one(
+    catalog: Catalog, bundles: dict[str, Path]
+):
+    """What every call answers comes from the store's errors: the same kind, message and
+    subject for another user's private model as for one that does not exist."""
+    _, bob = family.populate(catalog, bundles)
+    store = catalog.running.store
+    viewer = store.user_for_token(bob)
+    assert viewer is not None
+    bob_id = viewer[0]
+
+    def raised(call: Callable[[], object]) -> tuple[type[RequestError], str, str]:
+        with pytest.raises(RequestError) as info:
+            call()
+        return type(info.value), str(info.value), info.value.subject
+
+    for name in ("tagger", "nosuch"):
+        assert raised(lambda: store.get(name, "1.0.0", bob_id)) == (  # noqa: B023
+            NotFound,
+            f"no model '{name}:1.0.0' in the catalog",
+            f"{name}:1.0.0",
+        )
+        assert raised(lambda: store.get(name, None, bob_id)) == (  # noqa: B023
+            NotFound,
+            f"no model '{name}' in the catalog",
+            name,
+        )
+        assert raised(
+            lambda: store.publish(name, "1.0.0", bob_id, "mine now", "nlp", [])  # noqa: B023
+        ) == (NotFound, f"no model '{name}:1.0.0' in the catalog", f"{name}:1.0.0")
+    assert raised(lambda: store.publish("tokenizer", "1.0.0", bob_id, "mine", "nlp", [])) == (
+        PermissionDenied,
+        "only the owner of tokenizer:1.0.0 can publish it",
+        "tokenizer:1.0.0",
+    )

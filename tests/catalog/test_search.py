@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from modelwire.catalog.schemas import SchemaCache
 from tests.catalog import family
 from tests.catalog.helpers import Catalog, sha256
 
@@ -239,3 +240,24 @@ def test_bad_type_references_are_reported(
         "",
         stderr.format(address=catalog.address),
     )
+
+
+def test_schemas_read_past_the_cache_limit_are_all_answered(
+    catalog: Catalog, bundles: dict[str, Path]
+):
+    """The cache of parsed schemas starts afresh when full; the schemas one call reads past
+    the limit are still all in its answer (they once went missing, failing a type search
+    over more versions than the cache holds with INTERNAL)."""
+    alice, _ = family.populate(catalog, bundles)
+    store = catalog.running.store
+    viewer = store.user_for_token(alice)
+    assert viewer is not None
+    names = ["summarizer", "tagger", "tokenizer", "translator"]
+    ids = [store.get(name, "1.0.0", viewer[0]).id for name in names]
+    cache = SchemaCache(store, limit=2)
+    for _ in range(2):  # read from the store, then partly from the cache
+        schemas = cache.many(ids)
+        assert [schemas[i].service for i in ids] == [
+            f"{name.capitalize()}Service" for name in names
+        ]
+    assert cache.of(store.get("tagger", "1.0.0", viewer[0])).service == "TaggerService"

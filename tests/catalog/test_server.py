@@ -4,6 +4,7 @@ reflection, SQLite in WAL mode, tokens stored only as hashes, UNAUTHENTICATED wi
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import sqlite3
 from collections.abc import Callable
@@ -179,3 +180,27 @@ def test_a_scheme_other_than_bearer_is_unauthenticated(catalog: Catalog):
         with pytest.raises(grpc.RpcError) as info:
             call(PB.get("SearchModelsRequest")(), metadata=(("authorization", f"Basic {token}"),))
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_failure_of_the_catalog_itself_is_internal_naming_the_rpc_and_logged_once(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+):
+    """A failure that no request caused (here the text index is gone from the database) is
+    answered through the one status mapping: INTERNAL naming the rpc, with no detail of
+    the failure, whose traceback is in the catalog's log, once."""
+    token = catalog.user("alice")
+    with sqlite3.connect(catalog.data / "catalog.db") as db:
+        db.execute("DROP TABLE models_fts")
+    db.close()
+    request = PB.get("SearchModelsRequest")(text="tokens")
+    with caplog.at_level(logging.INFO):
+        answer = raw_unary(catalog.address, token, "SearchModels", request)
+    assert answer == (
+        grpc.StatusCode.INTERNAL,
+        "SearchModels: internal error; see the server's log",
+    )
+    logged = [r for r in caplog.records if r.exc_info]
+    assert [(r.name, r.levelname, r.getMessage(), r.rpc) for r in logged] == [
+        ("modelwire.catalog.service", "ERROR", "SearchModels failed", "SearchModels")
+    ]
+    assert "no such table: models_fts" in str(logged[0].exc_info[1])  # type: ignore[index]

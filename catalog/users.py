@@ -1,0 +1,58 @@
+"""The catalog's users and their bearer tokens.
+
+A token is a 256-bit random string shown once, when its user is made; the
+database keeps only its SHA-256 (a plain hash suffices for a random secret of
+that size), so a copy of the data directory gives nobody a working token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import sqlite3
+
+from modelwire.catalog.database import Database, now
+from modelwire.errors import AlreadyExists, InvalidRequest
+
+__all__ = ["add_user", "user_for_token", "user_names"]
+
+_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def add_user(db: Database, name: str) -> str:
+    """Create a user; returns its bearer token (shown once, stored only as a hash)."""
+    if not _USER.match(name):
+        raise InvalidRequest(
+            f"user name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            subject=name,
+        )
+    token = "mwt_" + secrets.token_urlsafe(32)
+    try:
+        with db.tx() as conn:
+            conn.execute(
+                "INSERT INTO users(name, token_sha256, created) VALUES (?, ?, ?)",
+                (name, _hash_token(token), now()),
+            )
+    except sqlite3.IntegrityError:
+        raise AlreadyExists(f"user {name!r} already exists", subject=name) from None
+    return token
+
+
+def user_for_token(db: Database, token: str) -> tuple[int, str] | None:
+    """(id, name) of the token's user; None for a token nobody holds."""
+    row = (
+        db.conn()
+        .execute("SELECT id, name FROM users WHERE token_sha256 = ?", (_hash_token(token),))
+        .fetchone()
+    )
+    return (int(row["id"]), str(row["name"])) if row else None
+
+
+def user_names(db: Database) -> list[str]:
+    return [r["name"] for r in db.conn().execute("SELECT name FROM users ORDER BY name")]
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
