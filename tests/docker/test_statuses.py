@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 
@@ -68,5 +70,12 @@ def test_the_traceback_stays_in_the_containers_log(faulty_image, run_container):
     running = run_container(faulty_image)
     with connect(running.address) as model, pytest.raises(ServiceError):
         model.crash(7.0)
-    log = running.container.logs(stdout=False, stderr=True).decode()
+    # the engine collects a container's output asynchronously: the line may arrive a
+    # moment after the call's status
+    deadline = time.monotonic() + 10
+    while True:
+        log = running.container.logs(stdout=False, stderr=True).decode()
+        if "LookupError" in log or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert "LookupError: no entry 7.0 in the table" in log
