@@ -29,6 +29,7 @@ from google.protobuf.message import Message as PbMessage
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import MethodPlan, SolutionPlan, Source, StepPlan
 from modelwire.broker.splice import (
+    EnumMaps,
     SpliceError,
     copy_field,
     extract,
@@ -142,6 +143,7 @@ class Router:
         self.metrics = metrics or BrokerMetrics(plan.schema.name)
         self._max = max_message_bytes
         self._classes: dict[int, MessageClasses] = {}
+        self._enums = EnumMaps()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._calls: dict[tuple[str, str], Any] = {}
         self.builders: dict[str, dict[str, _Builder]] = {
@@ -206,7 +208,7 @@ class Router:
             def transcode_whole(inputs: Mapping[str | None, bytes]) -> bytes:
                 src = _navigate(ex.root.FromString(inputs[ex.key]), ex.names)
                 out = consumer()
-                transcode(src, out)
+                transcode(src, out, self._enums)
                 return out.SerializeToString()
 
             return _Builder(step, transcode_whole, 0, 1)
@@ -228,11 +230,11 @@ class Router:
                 out = consumer()
                 if ex.names:
                     parent = _navigate(msg, ex.names[:-1])
-                    copy_field(parent, ex.names[-1], out, field)
+                    copy_field(parent, ex.names[-1], out, field, self._enums)
                 else:
                     sub = getattr(out, field)
                     sub.SetInParent()
-                    transcode(msg, sub)
+                    transcode(msg, sub, self._enums)
                 return [out.SerializeToString()]
 
             pieces.append(piece)
