@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from modelwire import __version__
-from modelwire.broker.launch import check_file
+from modelwire.broker.check import check_file
 from modelwire.broker.resolve import CatalogResolver
 from modelwire.bundle import Bundle
 from modelwire.codegen.deploy import (
