@@ -103,6 +103,11 @@ class SolutionMethod:
     # not reported again as unknown steps
     unreadable: frozenset[str] = frozenset()
 
+    @property
+    def complete(self) -> bool:
+        """Every step was read whole (otherwise the loader reported what was not)."""
+        return not self.unreadable and all(s.complete for s in self.steps.values())
+
 
 @dataclass(frozen=True, slots=True)
 class Blueprint:
