@@ -8,8 +8,8 @@ forwarded untouched where producer and consumer are wire-identical, transcoded
 by field name otherwise; the router works out no field numbers or classes
 itself. The client's deadline bounds every step; a step's own `timeout` can
 only shorten it; `retry` re-sends on UNAVAILABLE. The first step to fail
-cancels its siblings, and the call fails with a status naming the step and
-the model -- never with an empty message passed on.
+cancels its siblings, and the call fails with `modelwire.errors.StepFailed`,
+naming the step and the model -- never with an empty message passed on.
 
 The router reaches models only over gRPC (grpc.aio channels, raw bytes).
 """
@@ -39,8 +39,9 @@ from modelwire.broker.splice import (
     wrap,
 )
 from modelwire.codegen.descriptors import MessageClass
+from modelwire.errors import StepFailed
 
-__all__ = ["Router", "StepFailed"]
+__all__ = ["Router"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +49,6 @@ _RETRY_BACKOFF = 0.05  # seconds, doubled per attempt
 _RECONNECT_MS = 100
 Parts = list[bytes | memoryview]
 Inputs = Mapping[str | None, bytes]  # the solution's request (None) and the replies so far
-
-
-class StepFailed(Exception):
-    """A step's call failed; carries the status the solution's caller gets."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(message)
 
 
 def _navigate(msg: PbMessage, names: tuple[str, ...]) -> Any:
@@ -219,9 +211,11 @@ class Router:
             request = self._requests[method][s.name](results)
         except (SpliceError, PbDecodeError) as exc:
             raise StepFailed(
-                grpc.StatusCode.INTERNAL,
                 f"{method}: {where}: its request could not be built from the replies it reads "
                 f"({exc})",
+                method=method,
+                step=s.name,
+                status="INTERNAL",
             ) from exc
         except Exception as exc:
             # a bug of ours, not the models': the traceback stays in the broker's log
@@ -232,9 +226,11 @@ class Router:
                 extra={"rpc": method, "step": s.name},
             )
             raise StepFailed(
-                grpc.StatusCode.INTERNAL,
                 f"{method}: {where}: its request could not be built (internal error; "
                 "see the broker's log)",
+                method=method,
+                step=s.name,
+                status="INTERNAL",
             ) from exc
         attempt = 0
         call = self._call(s)
@@ -249,7 +245,10 @@ class Router:
                     timeout = s.timeout if timeout is None else min(timeout, s.timeout)
                 if timeout is not None and timeout <= 0:
                     raise StepFailed(
-                        grpc.StatusCode.DEADLINE_EXCEEDED, f"{method}: {where}: no time left"
+                        f"{method}: {where}: no time left",
+                        method=method,
+                        step=s.name,
+                        status="DEADLINE_EXCEEDED",
                     )
             t0 = time.perf_counter()
             try:
@@ -270,7 +269,10 @@ class Router:
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED and by_step:
                     details += f" (the step's timeout is {s.timeout:g} s)"
                 raise StepFailed(
-                    code, f"{method}: {where} failed{tries}: {code.name}: {details}"
+                    f"{method}: {where} failed{tries}: {code.name}: {details}",
+                    method=method,
+                    step=s.name,
+                    status=code.name,
                 ) from None
             except asyncio.CancelledError:
                 # a sibling failed, or the caller went away: the model's call is cancelled too
@@ -285,7 +287,12 @@ class Router:
             return
 
     async def execute(self, method: str, request: bytes, deadline: float | None) -> bytes:
-        """Run one call of `method`; raises StepFailed with the status to return."""
+        """Run one call of `method`.
+
+        Raises:
+            StepFailed: a step failed (its status is the one the caller gets: the step's
+                model's, or the broker's own when it could not make the step's request).
+        """
         plan = self.plan.methods[method]
         results: dict[str | None, bytes] = {None: request}
         if plan.chain:

@@ -7,13 +7,19 @@ model is a `HandlerServer` with a fixture model's schema.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import grpc
 import pytest
 
-from tests.broker.helpers import HandlerServer
+from modelwire.broker.check import check_file
+from modelwire.broker.router import Router
+from modelwire.codegen.descriptors import file_descriptor, message_classes
+from modelwire.errors import StepFailed
+from modelwire.hosting.status import Status, status_of
+from tests.broker.helpers import HandlerServer, write_blueprint
 from tests.fixtures.models import sleeper
 
 # ---------------------------------------------------------------- deadlines and timeouts
@@ -289,3 +295,68 @@ def test_a_reply_that_cannot_be_read_fails_the_step_that_reads_it(solve, servers
         f"stamp: step 's' (m.stamp at {model.address}): its request could not be built from "
         "the replies it reads (truncated varint)"
     )
+
+
+def test_the_router_raises_step_failed_with_the_step_and_its_status(tmp_path, servers):
+    """`Router.execute` raises `modelwire.errors.StepFailed`, whose data say which step failed
+    and how; the solution answers with `status_of` of it, the model's status passed on."""
+
+    def nap(request, context):
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too big")
+
+    model = servers(HandlerServer(sleeper.model(), "m", {"nap": nap}))
+    plan, _, addresses = check_file(write_blueprint(tmp_path / "b.yaml", ONE_STEP, m=model.address))
+    request = message_classes(file_descriptor(plan.schema)).get("NapRequest")(seconds=1.0)
+
+    async def call() -> bytes:
+        router = Router(plan, addresses)
+        await router.start()
+        try:
+            return await router.execute("nap", request.SerializeToString(), None)
+        finally:
+            await router.close()
+
+    with pytest.raises(StepFailed) as info:
+        asyncio.run(call())
+    message = f"nap: step 'n' (m.nap at {model.address}) failed: RESOURCE_EXHAUSTED: too big"
+    assert (info.value.method, info.value.step, info.value.status, str(info.value)) == (
+        "nap",
+        "n",
+        "RESOURCE_EXHAUSTED",
+        message,
+    )
+    assert status_of(info.value) == Status(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
+SAME_NAMES = """
+name: same-names
+models:
+  m: {address: "@m"}
+  other: {address: "@other"}
+methods:
+  first:
+    steps:
+      n: {call: m.nap, with: $input}
+    output: n
+  second:
+    steps:
+      n: {call: other.nap, with: $input}
+    output: n
+"""
+
+
+def test_a_failed_step_names_its_own_model_when_another_method_has_a_step_of_its_name(
+    solve, servers
+):
+    def nap(request, context):
+        context.abort(grpc.StatusCode.INTERNAL, "boom")
+
+    m = servers(HandlerServer(sleeper.model(), "m", {"nap": nap}))
+    other = servers(HandlerServer(sleeper.model(), "other", {"nap": nap}))
+    _, call = solve(SAME_NAMES, m=m.address, other=other.address)
+    for method, model, address in (("first", "m", m.address), ("second", "other", other.address)):
+        with pytest.raises(grpc.RpcError) as info:
+            call(method, seconds=1.0, timeout=10)
+        assert info.value.details() == (
+            f"{method}: step 'n' ({model}.nap at {address}) failed: INTERNAL: boom"
+        )
