@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelwire.broker.blueprint import Blueprint, load_blueprint
+from modelwire.broker.blueprint import Blueprint
+from modelwire.broker.loader import load_blueprint
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
 from modelwire.broker.typecheck import check

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from modelwire.broker.blueprint import Ref, load_blueprint, parse_blueprint
+from modelwire.broker.blueprint import Ref
+from modelwire.broker.loader import load_blueprint, parse_blueprint
 from modelwire.broker.resolve import resolve
 from modelwire.broker.typecheck import check
 from modelwire.bundle import read_manifest
