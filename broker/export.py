@@ -24,8 +24,8 @@ from modelwire import __version__
 from modelwire.broker.check import check_file
 from modelwire.broker.resolve import CatalogResolver
 from modelwire.bundle import Bundle
+from modelwire.codegen.conventions import MODEL_PORT
 from modelwire.codegen.deploy import (
-    MODEL_PORT,
     DeployedModel,
     Deployment,
     dns_name,
