@@ -9,54 +9,114 @@ Deadlines, retries and failures are in test_router_failures.py.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
+from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 
+from tests.broker.helpers import HandlerServer
+from tests.fixtures.models import sleeper
 from tests.runtime.prometheus import parse
 
 # ---------------------------------------------------------------- scheduling
 
+# how long a model waits for what the test expects to happen meanwhile: a bound on a test
+# that fails (it would hang otherwise), never a measurement
+WAIT = 30.0
+
 FAN = """
 name: fan
 models:
+  gate: {address: "@gate"}
   sleeper: {address: "@sleeper"}
 methods:
   fan:
     steps:
-      a: {call: sleeper.nap, with: $input}
-      b: {call: sleeper.nap, with: $input}
-      c: {call: sleeper.nap, with: $input}
+      a: {call: gate.nap, with: $input}
+      b: {call: gate.nap, with: $input}
+      c: {call: gate.nap, with: $input}
       all: {call: sleeper.join, with: {a: a, b: b, c: c}}
     output: all
+"""
+
+
+def test_independent_steps_run_concurrently(solve, servers, model_server):
+    """Each of the three naps answers only once all three have begun: run one after another,
+    the first would wait for the others in vain."""
+    begun = threading.Barrier(3, timeout=WAIT)
+
+    def nap(request, context):
+        started = time.time()
+        try:
+            begun.wait()
+        except threading.BrokenBarrierError:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the other naps never began")
+        return {"seconds": request.seconds, "started": started, "ended": time.time()}
+
+    gate = servers(HandlerServer(sleeper.model(), "gate", {"nap": nap}))
+    _, call = solve(FAN, gate=gate.address, sleeper=model_server("sleeper").address)
+    reply = call("fan", seconds=0.0, timeout=2 * WAIT)
+    assert reply.overlapped, reply
+    assert gate.calls == ["nap", "nap", "nap"]
+
+
+EAGER = """
+name: eager
+models:
+  quick: {address: "@quick"}
+  held: {address: "@held"}
+  sleeper: {address: "@sleeper"}
+methods:
   eager:
     steps:
-      fast: {call: sleeper.nap, with: {seconds: $input.fast}}
-      slow: {call: sleeper.nap, with: {seconds: $input.slow}}
-      after_fast: {call: sleeper.stamp, with: fast}
+      fast: {call: quick.nap, with: {seconds: $input.fast}}
+      slow: {call: held.nap, with: {seconds: $input.slow}}
+      after_fast: {call: quick.stamp, with: fast}
       all: {call: sleeper.join, with: {a: after_fast, b: slow, c: fast}}
     output: all
 """
 
 
-def test_independent_steps_run_concurrently(solve, model_server):
-    _, call = solve(FAN, sleeper=model_server("sleeper").address)
-    call("fan", seconds=0.01, timeout=10)  # connect to the model first
-    t0 = time.monotonic()
-    reply = call("fan", seconds=0.3, timeout=10)
-    elapsed = time.monotonic() - t0
-    assert reply.overlapped, reply
-    assert elapsed < 0.6, f"3 naps of 0.3 s took {elapsed:.2f} s: they did not run concurrently"
+def test_a_step_starts_as_soon_as_its_inputs_are_ready(solve, servers, model_server):
+    """'after_fast' waits for 'fast' only, not for 'slow', which runs beside it: 'slow'
+    answers only once 'after_fast' has been called."""
+    events: list[str] = []
+    stamped = threading.Event()
 
+    def reply(request: Any) -> dict[str, float]:
+        return {"seconds": 0.0, "started": time.time(), "ended": time.time()}
 
-def test_a_step_starts_as_soon_as_its_inputs_are_ready(solve, model_server):
-    """'after_fast' waits for 'fast' only, not for 'slow', which runs beside it."""
-    _, call = solve(FAN, sleeper=model_server("sleeper").address)
-    reply = call("eager", fast=0.0, slow=0.5, timeout=10)
-    after_fast, slow, _ = reply.naps
-    assert after_fast.started < slow.ended - 0.3, reply
+    def fast(request, context):
+        events.append("fast")
+        return reply(request)
+
+    def after_fast(request, context):
+        events.append("after_fast")
+        stamped.set()
+        return reply(request)
+
+    def slow(request, context):
+        events.append("slow began")
+        if not stamped.wait(WAIT):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "'after_fast' waited for 'slow'")
+        events.append("slow ended")
+        return reply(request)
+
+    quick = servers(HandlerServer(sleeper.model(), "quick", {"nap": fast, "stamp": after_fast}))
+    held = servers(HandlerServer(sleeper.model(), "held", {"nap": slow}))
+    _, call = solve(
+        EAGER,
+        quick=quick.address,
+        held=held.address,
+        sleeper=model_server("sleeper").address,
+    )
+    call("eager", fast=0.0, slow=0.0, timeout=2 * WAIT)
+    assert events.index("fast") < events.index("after_fast") < events.index("slow ended")
+    assert events.index("slow began") < events.index("slow ended")
 
 
 # ---------------------------------------------------------------- forwarding vs transcoding
