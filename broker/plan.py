@@ -92,6 +92,8 @@ class Piece:
 
 @dataclass(frozen=True)
 class StepPlan:
+    """One step: the model method it calls, what it reads, and how its request is made."""
+
     name: str
     model: str
     method: Method
@@ -123,6 +125,8 @@ class StepPlan:
 
 @dataclass(frozen=True)
 class MethodPlan:
+    """One rpc of the solution: its steps, its request, and how its reply is cut."""
+
     name: str
     rpc: str
     steps: dict[str, StepPlan]  # in a topological order
@@ -139,6 +143,8 @@ class MethodPlan:
 
 @dataclass(frozen=True)
 class SolutionPlan:
+    """A checked blueprint, compiled: every method's plan and the solution's schema."""
+
     blueprint: Blueprint
     schemas: Mapping[str, ModelSchema]
     methods: dict[str, MethodPlan]
