@@ -1,15 +1,16 @@
 """`modelwire export`: a checked blueprint as docker-compose files or Kubernetes manifests.
 
-The deployed blueprint is the original with every `bundle:` (and `catalog:`)
-model replaced by an `address:` of its service's DNS name (model `scaler` of
-solution `iris-chain` -> `iris-chain-scaler:50051`), so the broker reaches models
-by name on the compose network / through Kubernetes Services.
+The blueprint becomes a `Deployment` (`modelwire.codegen.deploy`): the original
+with every `bundle:` (and `catalog:`) model replaced by an `address:` of its
+service's DNS name (model `scaler` of solution `iris-chain` ->
+`iris-chain-scaler:50051`), so the broker reaches models by name on the compose
+network / through Kubernetes Services, and the images that run them.
 
-`--compose DIR` also writes a build context per model and one for the broker,
-so `docker-compose up` builds and runs everything as is; `--k8s DIR` writes the
-manifests and expects the images (`modelwire build BLUEPRINT` builds the models'
-and the broker's, under the same `--image-prefix`) to be where the cluster can
-pull them.
+`--compose DIR` also writes a build context per model and one for the broker
+(`modelwire.containers.export`), so `docker-compose up` builds and runs
+everything as is; `--k8s DIR` writes the manifests and expects the images
+(`modelwire build BLUEPRINT` builds the models' and the broker's, under the same
+`--image-prefix`) to be where the cluster can pull them.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from typing import Any
 import yaml
 
 from modelwire import __version__
-from modelwire.broker.launch import check_file
+from modelwire.broker.check import check_file
 from modelwire.broker.resolve import CatalogResolver
 from modelwire.bundle import Bundle
+from modelwire.codegen.conventions import MODEL_PORT
 from modelwire.codegen.deploy import (
-    MODEL_PORT,
     DeployedModel,
     Deployment,
     dns_name,
@@ -33,16 +34,8 @@ from modelwire.codegen.deploy import (
     render_compose,
     render_k8s,
 )
-from modelwire.containers.images import (
-    DEFAULT_BASE,
-    DEFAULT_PREFIX,
-    BuildResult,
-    build_broker_image,
-    build_image,
-    default_tag,
-    write_broker_context,
-    write_context,
-)
+from modelwire.containers import export as containers
+from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX, BuildResult, default_tag
 
 __all__ = ["broker_tag", "build_images", "deployed_blueprint", "export_compose", "export_k8s"]
 
@@ -94,7 +87,7 @@ def export_compose(
     path: Path,
     dest: Path,
     *,
-    port: int = 50051,
+    port: int = MODEL_PORT,
     base: str = DEFAULT_BASE,
     progress: Callable[[str], None] = lambda s: None,
     catalog: CatalogResolver | None = None,
@@ -107,23 +100,7 @@ def export_compose(
     """
     d, bundles = _deployment(path, port, catalog, prefix)
     dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for m in d.models:
-        progress(f"build context for {m.key} ({m.image})")
-        written.append(
-            write_context(bundles[m.key], dest / m.context, base=base, progress=progress)
-        )
-    pythons = sorted({b.manifest.python for b in bundles.values()})
-    written.append(
-        write_broker_context(
-            d.blueprint,
-            d.solution,
-            dest / d.broker_context,
-            base=base,
-            python=pythons[0] if pythons else None,
-            progress=progress,
-        )
-    )
+    written = containers.write_contexts(d, bundles, dest, base=base, progress=progress)
     compose = dest / "docker-compose.yml"
     compose.write_text(render_compose(d))
     written.append(compose)
@@ -134,7 +111,7 @@ def export_k8s(
     path: Path,
     dest: Path,
     *,
-    port: int = 50051,
+    port: int = MODEL_PORT,
     catalog: CatalogResolver | None = None,
     prefix: str = DEFAULT_PREFIX,
 ) -> list[Path]:
@@ -163,37 +140,7 @@ def build_images(
 
     Returns (model name or the solution's, build result) pairs, in build order.
     """
-    d, bundles = _deployment(path, 50051, catalog, prefix)
-    results = []
-    for m in d.models:
-        progress(f"model {m.key} ({bundles[m.key].path}) -> {m.image}")
-        ctx = context_dir / m.context if context_dir else None
-        results.append(
-            (
-                m.key,
-                build_image(
-                    bundles[m.key],
-                    m.image,
-                    base=base,
-                    context_dir=ctx,
-                    progress=progress,
-                    nocache=nocache,
-                ),
-            )
-        )
-    progress(f"the broker of {d.solution} -> {d.broker_image}")
-    ctx = context_dir / d.broker_context if context_dir else None
-    results.append(
-        (
-            d.solution,
-            build_broker_image(
-                d.blueprint,
-                d.solution,
-                d.broker_image,
-                base=base,
-                context_dir=ctx,
-                progress=progress,
-            ),
-        )
+    d, bundles = _deployment(path, MODEL_PORT, catalog, prefix)
+    return containers.build_images(
+        d, bundles, base=base, progress=progress, context_dir=context_dir, nocache=nocache
     )
-    return results

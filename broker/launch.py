@@ -35,15 +35,15 @@ from typing import Protocol
 
 import grpc
 
-from modelwire.broker.blueprint import load_blueprint
+from modelwire.broker.blueprint import Blueprint
+from modelwire.broker.check import check_blueprint, read_blueprint
 from modelwire.broker.plan import SolutionPlan
-from modelwire.broker.resolve import CatalogResolver, resolve
+from modelwire.broker.resolve import CatalogResolver
 from modelwire.broker.service import start_solution
-from modelwire.broker.typecheck import check
 from modelwire.config import BrokerConfig
 from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.containers.runner import DockerModels
-from modelwire.errors import BlueprintError, ModelwireError, ServiceError
+from modelwire.errors import ModelwireError, ServiceError
 from modelwire.hosting.binding import check_port_free
 from modelwire.hosting.process import (
     ENV_PARENT_PID,
@@ -55,38 +55,12 @@ from modelwire.hosting.process import (
 )
 from modelwire.hosting.remote import health_status, wait_ready
 
-__all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "check_file", "run"]
+__all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "run"]
 
 logger = logging.getLogger(__name__)
 
 LISTENING = "modelwire broker listening on"
 _MODEL_LISTENING = "modelwire runtime listening on"
-
-
-def check_file(
-    path: str | Path, *, catalog: CatalogResolver | None = None
-) -> tuple[SolutionPlan, dict[str, Path], dict[str, str]]:
-    """Load, resolve and type-check a blueprint file.
-
-    Returns:
-        The plan, the bundles to start (model -> path), and the models already
-        running (model -> address).
-
-    Raises:
-        BlueprintError: the blueprint has errors (all of them, rendered).
-        OSError: the file cannot be read.
-    """
-    bp, diags = load_blueprint(path)
-    if bp is None:
-        raise BlueprintError.from_diagnostics(diags, str(path))
-    # what loaded is checked too, so one run reports every problem: the checker skips
-    # what the loader could not read
-    resolved = resolve(bp, catalog=catalog)
-    plan, more = check(bp, resolved.schemas)
-    diags = diags + resolved.diagnostics + more
-    if plan is None or diags:
-        raise BlueprintError.from_diagnostics(diags, str(path))
-    return plan, resolved.bundles, resolved.addresses
 
 
 class Models(Protocol):
@@ -278,8 +252,10 @@ def run(
         ServiceError: a model could not be started.
     """
     tune_malloc()  # large messages pass through the broker as they do through models
-    wait_for_addresses(path, config.startup_seconds)
-    plan, bundles, addresses = check_file(path, catalog=catalog)
+    bp, diagnostics = read_blueprint(path)
+    if not diagnostics:
+        wait_for_addresses(bp, config.startup_seconds)
+    plan, bundles, addresses = check_blueprint(bp, diagnostics, catalog=catalog)
     # a busy port fails before any model is started, not after they all are
     check_port_free(config.host, config.port)
     if config.metrics_port:
@@ -324,16 +300,12 @@ _FAST_RECONNECT = [
 ]
 
 
-def wait_for_addresses(path: str | Path, seconds: float) -> None:
+def wait_for_addresses(bp: Blueprint, seconds: float) -> None:
     """Wait up to `seconds` for the blueprint's `address:` models to answer.
 
-    Only reachability is waited for: once a server answers (or time is up),
-    `check_file` reports whatever is wrong with it. A blueprint that does not
-    load is not waited for either.
+    Only reachability is waited for: once a server answers (or time is up), the
+    check (`modelwire.broker.check.check_blueprint`) reports whatever is wrong with it.
     """
-    bp, diagnostics = load_blueprint(path)
-    if bp is None or diagnostics:
-        return
     deadline = time.monotonic() + seconds
     for m in bp.models.values():
         if m.kind != "address":

@@ -1,19 +1,19 @@
 """Reference checks of a blueprint: what a `step.path` names, and whether it fits.
 
 `ReferenceChecker` collects `Diagnostic`s: it walks a reference's field path
-to its type, resolves a step's reply, and reports each way a produced value
-does not fit the field that consumes it, with near-miss suggestions.
+to its type and reports each way a produced value does not fit the field that
+consumes it, with near-miss suggestions (`did_you_mean`).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from modelwire.broker.blueprint import Blueprint, Ref, SolutionMethod, Step
+from modelwire.broker.blueprint import Ref
 from modelwire.codegen.compat import Mismatch, Typed, field_type, render_type
-from modelwire.codegen.schema import MessageType, Method, ModelSchema, OptionalType
+from modelwire.codegen.schema import MessageType, OptionalType
 from modelwire.diagnostics import Diagnostic, Location
 
 __all__ = ["ReferenceChecker", "did_you_mean", "suggest"]
@@ -38,10 +38,8 @@ def _join(head: str, tail: str) -> str:
 
 @dataclass
 class ReferenceChecker:
-    """Diagnostics of one blueprint, and the checks of the references in it."""
+    """The checks of references, and the diagnostics they found."""
 
-    bp: Blueprint
-    schemas: Mapping[str, ModelSchema]
     diags: list[Diagnostic] = field(default_factory=list)
 
     def error(
@@ -82,29 +80,6 @@ class ReferenceChecker:
                 return None
             t = Typed(t.schema, ft)
         return t
-
-    def step_reply(
-        self,
-        method: SolutionMethod,
-        plans: Mapping[str, tuple[Step, ModelSchema, Method]],
-        ref: Ref,
-        what: str,
-    ) -> Typed | None:
-        assert ref.step is not None
-        if ref.step in method.unreadable:
-            return None  # the loader reported that step
-        if ref.step not in method.steps:
-            self.error(
-                "MW103",
-                f"{what}: unknown step {ref.step!r}{did_you_mean(ref.step, method.steps)}",
-                ref.location,
-            )
-            return None
-        resolved = plans.get(ref.step)
-        if resolved is None:
-            return None  # its call did not resolve; already reported
-        _, schema, m = resolved
-        return self.walk_path(Typed(schema, MessageType(m.response)), ref.path, ref, what)
 
     def mismatch(
         self,

@@ -2,12 +2,14 @@
 
 For every call of a solution method the router starts all steps at once; each
 waits only for the steps it reads from, so independent steps run concurrently.
-A step's request is built from bytes (`modelwire.broker.splice`): forwarded
-untouched where producer and consumer are wire-identical, transcoded by field
-name otherwise. The client's deadline bounds every step; a step's own
-`timeout` can only shorten it; `retry` re-sends on UNAVAILABLE. The first step
-to fail cancels its siblings, and the call fails with a status naming the step
-and the model -- never with an empty message passed on.
+A step's request is assembled from bytes as the compiled plan's pieces say
+(`modelwire.broker.plan.Piece`, executed with `modelwire.broker.splice`):
+forwarded untouched where producer and consumer are wire-identical, transcoded
+by field name otherwise; the router works out no field numbers or classes
+itself. The client's deadline bounds every step; a step's own `timeout` can
+only shorten it; `retry` re-sends on UNAVAILABLE. The first step to fail
+cancels its siblings, and the call fails with `modelwire.errors.StepFailed`,
+naming the step and the model -- never with an empty message passed on.
 
 The router reaches models only over gRPC (grpc.aio channels, raw bytes).
 """
@@ -18,17 +20,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import networkx as nx
 from google.protobuf.message import DecodeError as PbDecodeError
 from google.protobuf.message import Message as PbMessage
 
 from modelwire.broker.metrics import BrokerMetrics
-from modelwire.broker.plan import MethodPlan, SolutionPlan, Source, StepPlan
+from modelwire.broker.plan import Piece, SolutionPlan, Splice, StepPlan
 from modelwire.broker.splice import (
+    EnumMaps,
     SpliceError,
     copy_field,
     extract,
@@ -37,63 +38,17 @@ from modelwire.broker.splice import (
     transcode,
     wrap,
 )
-from modelwire.codegen.compat import Typed
-from modelwire.codegen.descriptors import (
-    MessageClass,
-    MessageClasses,
-    file_descriptor,
-    message_classes,
-)
-from modelwire.codegen.schema import MessageType, ModelSchema, OptionalType
+from modelwire.codegen.descriptors import MessageClass
+from modelwire.errors import StepFailed
 
-__all__ = ["Router", "StepFailed"]
+__all__ = ["Router"]
 
 logger = logging.getLogger(__name__)
 
 _RETRY_BACKOFF = 0.05  # seconds, doubled per attempt
 _RECONNECT_MS = 100
 Parts = list[bytes | memoryview]
-
-
-class StepFailed(Exception):
-    """A step's call failed; carries the status the solution's caller gets."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(message)
-
-
-@dataclass(frozen=True)
-class _Extractor:
-    """How to get a source's value out of the bytes it lives in."""
-
-    key: str | None  # the step, or None for the solution's input
-    numbers: tuple[int, ...]  # the field path as field numbers
-    names: tuple[str, ...]
-    root: MessageClass  # class that parses the source's bytes (for transcoding)
-
-
-@dataclass(frozen=True)
-class _Builder:
-    """How to build one step's request bytes from its sources."""
-
-    step: StepPlan
-    build: Callable[[Mapping[str | None, bytes]], bytes]
-    forwarded: int  # edges whose bytes are forwarded untouched
-    transcoded: int
-
-
-def _numbers(root: Typed, names: tuple[str, ...]) -> tuple[int, ...]:
-    out = []
-    t = root.type
-    for name in names:
-        inner = t.item if isinstance(t, OptionalType) else t
-        assert isinstance(inner, MessageType)
-        f = next(f for f in root.schema.message(inner.name).fields if f.name == name)
-        out.append(f.number)
-        t = f.type
-    return tuple(out)
+Inputs = Mapping[str | None, bytes]  # the solution's request (None) and the replies so far
 
 
 def _navigate(msg: PbMessage, names: tuple[str, ...]) -> Any:
@@ -103,20 +58,79 @@ def _navigate(msg: PbMessage, names: tuple[str, ...]) -> Any:
     return value
 
 
-def _forward_piece(ex: _Extractor, number: int) -> Callable[[Mapping[str | None, bytes]], Parts]:
-    """A consumer field filled with a source's bytes, re-tagged, never decoded."""
-    if not ex.numbers:  # a whole message becomes the field
+def _whole(p: Piece, consumer: MessageClass, enums: EnumMaps) -> Callable[[Inputs], bytes]:
+    """A request that is one piece: a whole message, forwarded or transcoded."""
+    key, numbers, names = p.key, p.numbers, p.names
+    if p.how is Splice.PASS:
+        return lambda inputs: inputs[key]
+    if p.how is Splice.MERGE:
+        return lambda inputs: b"".join(merged_payload(inputs[key], extract(inputs[key], numbers)))
+    assert p.how is Splice.TRANSCODE, p.how
 
-        def whole(inputs: Mapping[str | None, bytes]) -> Parts:
-            return wrap(number, inputs[ex.key])
+    def transcoded(inputs: Inputs) -> bytes:
+        out = consumer()
+        transcode(_navigate(p.parser.FromString(inputs[key]), names), out, enums)
+        return out.SerializeToString()
 
-        return whole
+    return transcoded
 
-    def field(inputs: Mapping[str | None, bytes]) -> Parts:
-        buf = inputs[ex.key]
-        return retag(buf, extract(buf, ex.numbers), number)
 
-    return field
+def _field(p: Piece, consumer: MessageClass, enums: EnumMaps) -> Callable[[Inputs], Parts]:
+    """One field of a request, as the records that encode it."""
+    key, numbers, names, number = p.key, p.numbers, p.names, p.number
+    if p.how is Splice.WRAP:  # a whole message becomes the field, never decoded
+        return lambda inputs: wrap(number, inputs[key])
+    if p.how is Splice.RETAG:  # the field's records under the consumer's number
+
+        def retagged(inputs: Inputs) -> Parts:
+            buf = inputs[key]
+            return retag(buf, extract(buf, numbers), number)
+
+        return retagged
+    assert p.how is Splice.TRANSCODE_FIELD, p.how
+
+    def transcoded(inputs: Inputs) -> Parts:
+        msg = p.parser.FromString(inputs[key])
+        out = consumer()
+        if names:
+            copy_field(_navigate(msg, names[:-1]), names[-1], out, p.field, enums)
+        else:
+            sub = getattr(out, p.field)
+            sub.SetInParent()
+            transcode(msg, sub, enums)
+        return [out.SerializeToString()]
+
+    return transcoded
+
+
+def _request(step: StepPlan, enums: EnumMaps) -> Callable[[Inputs], bytes]:
+    """How `step`'s request bytes are made from the bytes at hand."""
+    consumer = step.request_class
+    if step.whole is not None:
+        [piece] = step.pieces
+        return _whole(piece, consumer, enums)
+    fields = [_field(p, consumer, enums) for p in step.pieces]
+
+    def assembled(inputs: Inputs) -> bytes:
+        parts: Parts = []
+        for f in fields:
+            parts.extend(f(inputs))
+        return b"".join(parts)
+
+    return assembled
+
+
+def _reply(p: Piece) -> Callable[[Inputs], bytes]:
+    """The solution's reply, cut from the output step's reply (never decoded)."""
+    key, numbers = p.key, p.numbers
+    if p.how is Splice.PASS:
+        return lambda results: results[key]
+    if p.how is Splice.MERGE:
+        return lambda results: b"".join(
+            merged_payload(results[key], extract(results[key], numbers))
+        )
+    assert p.how is Splice.RETAG, p.how
+    return lambda results: b"".join(retag(results[key], extract(results[key], numbers), p.number))
 
 
 class Router:
@@ -141,123 +155,23 @@ class Router:
         self.addresses = dict(addresses)
         self.metrics = metrics or BrokerMetrics(plan.schema.name)
         self._max = max_message_bytes
-        self._classes: dict[int, MessageClasses] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._calls: dict[tuple[str, str], Any] = {}
-        self.builders: dict[str, dict[str, _Builder]] = {
-            name: {s.name: self._builder(m, s) for s in m.steps.values()}
+        self._requests = {
+            name: {s.name: _request(s, plan.enum_maps) for s in m.steps.values()}
             for name, m in plan.methods.items()
         }
-        self._outputs = {name: self._output(m) for name, m in plan.methods.items()}
+        self._replies = {name: _reply(m.reply) for name, m in plan.methods.items()}
         self._where = {
-            s.name: f"step {s.name!r} ({s.model}.{s.method.name} at {self.addresses.get(s.model)})"
-            for m in plan.methods.values()
+            (name, s.name): f"step {s.name!r} ({s.model}.{s.method.name} at "
+            f"{self.addresses.get(s.model)})"
+            for name, m in plan.methods.items()
             for s in m.steps.values()
         }
-        # a method whose steps form one path runs them inline, without tasks
-        self._chains = {
-            name: all(len(gen) == 1 for gen in nx.topological_generations(m.graph))
-            and all(len(s.deps) <= 1 for s in m.steps.values())
+        self._edges = {
+            name: [(s.name, s.forwarded, s.transcoded) for s in m.steps.values()]
             for name, m in plan.methods.items()
         }
-        self._edges = {
-            name: [(b.step.name, b.forwarded, b.transcoded) for b in bs.values()]
-            for name, bs in self.builders.items()
-        }
-
-    # ------------------------------------------------------------ set-up
-
-    def classes(self, schema: ModelSchema) -> MessageClasses:
-        got = self._classes.get(id(schema))
-        if got is None:
-            got = self._classes[id(schema)] = message_classes(file_descriptor(schema))
-        return got
-
-    def _root(self, method: MethodPlan, source: Source) -> tuple[Typed, MessageClass]:
-        if source.step is None:
-            req = method.request
-            assert isinstance(req.type, MessageType)
-            return req, self.classes(req.schema).get(req.type.name)
-        step = method.steps[source.step]
-        resp = step.response
-        assert isinstance(resp.type, MessageType)
-        return resp, self.classes(resp.schema).get(resp.type.name)
-
-    def _extractor(self, method: MethodPlan, source: Source) -> _Extractor:
-        root, cls = self._root(method, source)
-        return _Extractor(source.step, _numbers(root, source.path), source.path, cls)
-
-    def _builder(self, method: MethodPlan, step: StepPlan) -> _Builder:
-        req = step.request
-        assert isinstance(req.type, MessageType)
-        consumer = self.classes(req.schema).get(req.type.name)
-        if step.whole is not None:
-            ex = self._extractor(method, step.whole)
-            if step.forward:
-                if not ex.numbers:
-                    return _Builder(step, lambda inputs: inputs[ex.key], 1, 0)
-
-                def forward_sub(inputs: Mapping[str | None, bytes]) -> bytes:
-                    buf = inputs[ex.key]
-                    return b"".join(merged_payload(buf, extract(buf, ex.numbers)))
-
-                return _Builder(step, forward_sub, 1, 0)
-
-            def transcode_whole(inputs: Mapping[str | None, bytes]) -> bytes:
-                src = _navigate(ex.root.FromString(inputs[ex.key]), ex.names)
-                out = consumer()
-                transcode(src, out)
-                return out.SerializeToString()
-
-            return _Builder(step, transcode_whole, 0, 1)
-
-        pieces: list[Callable[[Mapping[str | None, bytes]], Parts]] = []
-        forwarded = transcoded = 0
-        for fi in step.fields:
-            ex = self._extractor(method, fi.source)
-            if fi.forward:
-                forwarded += 1
-                pieces.append(_forward_piece(ex, fi.number))
-                continue
-            transcoded += 1
-
-            def piece(
-                inputs: Mapping[str | None, bytes], ex: _Extractor = ex, field: str = fi.field
-            ) -> Parts:
-                msg = ex.root.FromString(inputs[ex.key])
-                out = consumer()
-                if ex.names:
-                    parent = _navigate(msg, ex.names[:-1])
-                    copy_field(parent, ex.names[-1], out, field)
-                else:
-                    sub = getattr(out, field)
-                    sub.SetInParent()
-                    transcode(msg, sub)
-                return [out.SerializeToString()]
-
-            pieces.append(piece)
-
-        def build_fields(inputs: Mapping[str | None, bytes]) -> bytes:
-            parts: Parts = []
-            for p in pieces:
-                parts.extend(p(inputs))
-            return b"".join(parts)
-
-        return _Builder(step, build_fields, forwarded, transcoded)
-
-    def _output(self, method: MethodPlan) -> Callable[[Mapping[str | None, bytes]], bytes]:
-        out = method.output
-        ex = self._extractor(method, out)
-        if not ex.numbers:
-            return lambda results: results[ex.key]
-        t = out.type.type.item if isinstance(out.type.type, OptionalType) else out.type.type
-        if isinstance(t, MessageType):
-            return lambda results: b"".join(
-                merged_payload(results[ex.key], extract(results[ex.key], ex.numbers))
-            )
-        return lambda results: b"".join(
-            retag(results[ex.key], extract(results[ex.key], ex.numbers), 1)
-        )
 
     async def start(self) -> None:
         """Open one channel per model service."""
@@ -290,17 +204,18 @@ class Router:
     # ------------------------------------------------------------ one call
 
     async def _run_step(
-        self, method: str, b: _Builder, results: dict[str | None, bytes], deadline: float | None
+        self, method: str, s: StepPlan, results: dict[str | None, bytes], deadline: float | None
     ) -> None:
-        s = b.step
-        where = self._where[s.name]
+        where = self._where[method, s.name]
         try:
-            request = b.build(results)
+            request = self._requests[method][s.name](results)
         except (SpliceError, PbDecodeError) as exc:
             raise StepFailed(
-                grpc.StatusCode.INTERNAL,
                 f"{method}: {where}: its request could not be built from the replies it reads "
                 f"({exc})",
+                method=method,
+                step=s.name,
+                status="INTERNAL",
             ) from exc
         except Exception as exc:
             # a bug of ours, not the models': the traceback stays in the broker's log
@@ -311,9 +226,11 @@ class Router:
                 extra={"rpc": method, "step": s.name},
             )
             raise StepFailed(
-                grpc.StatusCode.INTERNAL,
                 f"{method}: {where}: its request could not be built (internal error; "
                 "see the broker's log)",
+                method=method,
+                step=s.name,
+                status="INTERNAL",
             ) from exc
         attempt = 0
         call = self._call(s)
@@ -328,7 +245,10 @@ class Router:
                     timeout = s.timeout if timeout is None else min(timeout, s.timeout)
                 if timeout is not None and timeout <= 0:
                     raise StepFailed(
-                        grpc.StatusCode.DEADLINE_EXCEEDED, f"{method}: {where}: no time left"
+                        f"{method}: {where}: no time left",
+                        method=method,
+                        step=s.name,
+                        status="DEADLINE_EXCEEDED",
                     )
             t0 = time.perf_counter()
             try:
@@ -349,7 +269,10 @@ class Router:
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED and by_step:
                     details += f" (the step's timeout is {s.timeout:g} s)"
                 raise StepFailed(
-                    code, f"{method}: {where} failed{tries}: {code.name}: {details}"
+                    f"{method}: {where} failed{tries}: {code.name}: {details}",
+                    method=method,
+                    step=s.name,
+                    status=code.name,
                 ) from None
             except asyncio.CancelledError:
                 # a sibling failed, or the caller went away: the model's call is cancelled too
@@ -364,25 +287,29 @@ class Router:
             return
 
     async def execute(self, method: str, request: bytes, deadline: float | None) -> bytes:
-        """Run one call of `method`; raises StepFailed with the status to return."""
-        builders = self.builders[method]
+        """Run one call of `method`.
+
+        Raises:
+            StepFailed: a step failed (its status is the one the caller gets: the step's
+                model's, or the broker's own when it could not make the step's request).
+        """
         plan = self.plan.methods[method]
         results: dict[str | None, bytes] = {None: request}
-        if self._chains[method]:
+        if plan.chain:
             # one step after another: no concurrency to gain, so no tasks to pay for
-            for b in builders.values():
-                await self._run_step(method, b, results, deadline)
+            for s in plan.steps.values():
+                await self._run_step(method, s, results, deadline)
             self.metrics.count_call_edges(method, self._edges[method])
-            return self._outputs[method](results)
+            return self._replies[method](results)
         tasks: dict[str, asyncio.Task[None]] = {}
 
-        async def run(b: _Builder) -> None:
-            if b.step.deps:
-                await asyncio.gather(*(tasks[d] for d in b.step.deps))
-            await self._run_step(method, b, results, deadline)
+        async def run(s: StepPlan) -> None:
+            if s.deps:
+                await asyncio.gather(*(tasks[d] for d in s.deps))
+            await self._run_step(method, s, results, deadline)
 
-        for name in plan.steps:  # topological order: dependencies exist first
-            tasks[name] = asyncio.ensure_future(run(builders[name]))
+        for name, s in plan.steps.items():  # topological order: dependencies exist first
+            tasks[name] = asyncio.ensure_future(run(s))
         try:
             await asyncio.gather(*tasks.values())
         except BaseException:
@@ -391,4 +318,4 @@ class Router:
             await asyncio.gather(*tasks.values(), return_exceptions=True)
             raise
         self.metrics.count_call_edges(method, self._edges[method])
-        return self._outputs[method](results)
+        return self._replies[method](results)

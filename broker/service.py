@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelwire import __version__
 from modelwire.broker.metrics import BrokerMetrics, render_broker
 from modelwire.broker.plan import SolutionPlan
-from modelwire.broker.router import Router, StepFailed
+from modelwire.broker.router import Router
 from modelwire.codegen.descriptors import file_descriptor
 from modelwire.config import BrokerConfig
 from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
@@ -28,6 +28,7 @@ from modelwire.hosting.health import AioHealthServicer
 from modelwire.hosting.info import info_handler
 from modelwire.hosting.metrics import MetricsServer
 from modelwire.hosting.reflection import enable_reflection
+from modelwire.hosting.status import status_of
 
 __all__ = ["RunningSolution", "solution_manifest", "start_solution"]
 
@@ -90,27 +91,26 @@ def _handler(router: Router, method: str, metrics: BrokerMetrics) -> Any:
         deadline = time.monotonic() + remaining if remaining is not None else None
         try:
             reply = await router.execute(method, request, deadline)
-        except StepFailed as exc:
-            logger.info(
-                "%s failed: %s",
-                method,
-                exc.message,
-                extra={"rpc": method, "status": exc.code.name},
-            )
-            metrics.observe_call(method, exc.code.name, time.perf_counter() - t0)
-            await context.abort(exc.code, exc.message)
         except asyncio.CancelledError:
             # the caller's deadline passed or it cancelled: the steps were cancelled with it
             expired = deadline is not None and time.monotonic() >= deadline
             code = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
             metrics.observe_call(method, code, time.perf_counter() - t0)
             raise
-        except Exception:
-            logger.exception("%s: internal error", method, extra={"rpc": method})
-            metrics.observe_call(method, "INTERNAL", time.perf_counter() - t0)
-            await context.abort(
-                grpc.StatusCode.INTERNAL, f"{method}: internal error in the broker; see its log"
-            )
+        except Exception as exc:
+            # a failed step (the status of its model, passed on) or a bug of the broker's
+            status = status_of(exc, method)
+            if status.internal:
+                logger.exception("%s: internal error", method, extra={"rpc": method})
+            else:
+                logger.info(
+                    "%s failed: %s",
+                    method,
+                    status.message,
+                    extra={"rpc": method, "status": status.code.name},
+                )
+            metrics.observe_call(method, status.code.name, time.perf_counter() - t0)
+            await context.abort(status.code, status.message)
         metrics.observe_call(method, "OK", time.perf_counter() - t0)
         return reply
 

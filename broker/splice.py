@@ -12,7 +12,8 @@ the consumer's field number. So where the types are wire-identical
 * `retag(records, number)`: those records under another field number.
 
 Where the types are only assignable, `transcode()` decodes with the producer's
-message class and copies field by field, by name, into the consumer's class.
+message class and copies field by field, by name, into the consumer's class;
+enum values are matched by name through `EnumMaps`, made once per plan.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from google.protobuf.message import Message as PbMessage
 from modelwire.codegen.wire import encode_varint, read_varint
 
 __all__ = [
+    "EnumMaps",
     "Record",
     "SpliceError",
     "copy_field",
@@ -127,22 +129,29 @@ def _enum_key(name: str, prefix: str) -> str:
     return name[len(prefix) :] if name.startswith(prefix) else name
 
 
-_ENUM_MAPS: dict[tuple[int, int], dict[int, int]] = {}
+class EnumMaps:
+    """Enum number maps for transcoding, each made once and kept as long as this object.
 
+    A map is keyed by the two enum descriptors themselves, not by their `id()`: the key
+    holds them, so it cannot come to name another enum after a descriptor pool is
+    collected. A plan owns one (`SolutionPlan.enum_maps`), for the pools of its schemas.
+    """
 
-def _enum_converter(src: Any, dst: Any) -> dict[int, int]:
-    """Source enum number -> destination number, matching value names without prefixes."""
-    s_enum, d_enum = src.enum_type, dst.enum_type
-    key = (id(s_enum), id(d_enum))  # descriptors live as long as their pools: per router
-    got = _ENUM_MAPS.get(key)
-    if got is None:
-        from modelwire.codegen.schema import enum_value_prefix
+    def __init__(self) -> None:
+        self._maps: dict[tuple[Any, Any], dict[int, int]] = {}
 
-        sp, dp = enum_value_prefix(s_enum.name), enum_value_prefix(d_enum.name)
-        by_key = {_enum_key(v.name, dp): v.number for v in d_enum.values}
-        got = {v.number: by_key.get(_enum_key(v.name, sp), 0) for v in s_enum.values}
-        _ENUM_MAPS[key] = got
-    return got
+    def get(self, src: Any, dst: Any) -> dict[int, int]:
+        """Source enum number -> destination number, matching value names without prefixes
+        (a source value the destination lacks becomes 0)."""
+        got = self._maps.get((src, dst))
+        if got is None:
+            from modelwire.codegen.schema import enum_value_prefix
+
+            sp, dp = enum_value_prefix(src.name), enum_value_prefix(dst.name)
+            by_key = {_enum_key(v.name, dp): v.number for v in dst.values}
+            got = {v.number: by_key.get(_enum_key(v.name, sp), 0) for v in src.values}
+            self._maps[(src, dst)] = got
+        return got
 
 
 def _is_repeated(fd: Any) -> bool:
@@ -153,17 +162,25 @@ def _is_repeated(fd: Any) -> bool:
     return bool(fd.label == FieldDescriptor.LABEL_REPEATED)
 
 
-def transcode(src: PbMessage, dst: PbMessage) -> None:
-    """Copy `src` into `dst` field by field, by name; fields `dst` lacks are dropped."""
+def transcode(src: PbMessage, dst: PbMessage, enums: EnumMaps | None = None) -> None:
+    """Copy `src` into `dst` field by field, by name; fields `dst` lacks are dropped.
+
+    Enum values are converted by name with the maps in `enums` (new ones, for this call
+    only, when None).
+    """
+    enums = EnumMaps() if enums is None else enums
     sfields: Any = src.DESCRIPTOR.fields_by_name
     dst_fields: Any = dst.DESCRIPTOR.fields
     for fd in dst_fields:
         if fd.name in sfields:
-            copy_field(src, fd.name, dst, fd.name)
+            copy_field(src, fd.name, dst, fd.name, enums)
 
 
-def copy_field(src: PbMessage, src_name: str, dst: PbMessage, dst_name: str) -> None:
+def copy_field(
+    src: PbMessage, src_name: str, dst: PbMessage, dst_name: str, enums: EnumMaps | None = None
+) -> None:
     """Copy one field's value from `src` to `dst`, converting messages and enums by name."""
+    enums = EnumMaps() if enums is None else enums
     # descriptors are typed loosely here: upb's and the pure-Python classes differ in stubs
     sfd: Any = src.DESCRIPTOR.fields_by_name[src_name]
     fd: Any = dst.DESCRIPTOR.fields_by_name[dst_name]
@@ -175,9 +192,9 @@ def copy_field(src: PbMessage, src_name: str, dst: PbMessage, dst_name: str) -> 
         svfd = sfd.message_type.fields_by_name["value"]
         if vfd.type == FieldDescriptor.TYPE_MESSAGE:
             for k, v in value.items():
-                transcode(v, target[k])
+                transcode(v, target[k], enums)
         elif vfd.type == FieldDescriptor.TYPE_ENUM:
-            conv = _enum_converter(svfd, vfd)
+            conv = enums.get(svfd.enum_type, vfd.enum_type)
             for k, v in value.items():
                 target[k] = conv.get(v, 0)
         else:
@@ -186,9 +203,9 @@ def copy_field(src: PbMessage, src_name: str, dst: PbMessage, dst_name: str) -> 
         target = getattr(dst, dst_name)
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
             for item in value:
-                transcode(item, target.add())
+                transcode(item, target.add(), enums)
         elif fd.type == FieldDescriptor.TYPE_ENUM:
-            conv = _enum_converter(sfd, fd)
+            conv = enums.get(sfd.enum_type, fd.enum_type)
             target.extend(conv.get(v, 0) for v in value)
         else:
             target.extend(value)
@@ -196,10 +213,10 @@ def copy_field(src: PbMessage, src_name: str, dst: PbMessage, dst_name: str) -> 
         if src.HasField(src_name):
             sub = getattr(dst, dst_name)
             sub.SetInParent()
-            transcode(value, sub)
+            transcode(value, sub, enums)
     else:
         if sfd.has_presence and not src.HasField(src_name):
             return
         if fd.type == FieldDescriptor.TYPE_ENUM:
-            value = _enum_converter(sfd, fd).get(value, 0)
+            value = enums.get(sfd.enum_type, fd.enum_type).get(value, 0)
         setattr(dst, dst_name, value)

@@ -24,7 +24,7 @@ def check(blueprint: Path) -> None:
     Every problem is reported, compiler style, and the exit status is 1; on
     success the solution's rpcs are printed and the exit status is 0.
     """
-    from modelwire.broker.launch import check_file
+    from modelwire.broker.check import check_file
     from modelwire.codegen.compat import render_type
 
     plan, _, _ = check_file(blueprint, catalog=catalog_resolver())
@@ -166,8 +166,8 @@ def run(
 @reports_errors
 def graph(blueprint: Path, output: Path) -> None:
     """Draw BLUEPRINT's steps and the types on its edges."""
+    from modelwire.broker.check import check_file
     from modelwire.broker.graph import write_graph
-    from modelwire.broker.launch import check_file
 
     plan, _, _ = check_file(blueprint, catalog=catalog_resolver())
     try:

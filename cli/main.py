@@ -328,7 +328,7 @@ def stubs(bundle: str, output: Path, module: str) -> None:
     from modelwire.codegen.stubs import compile_stubs
 
     if bundle.endswith((".yaml", ".yml")):
-        from modelwire.broker.launch import check_file
+        from modelwire.broker.check import check_file
         from modelwire.codegen.proto import render_proto
 
         plan, _, _ = check_file(bundle, catalog=catalog_resolver())

@@ -18,8 +18,9 @@ from typing import Any
 
 import yaml
 
+from modelwire.codegen.conventions import K8S_MANAGED_BY, K8S_NAME, K8S_PART_OF, MODEL_PORT
+
 __all__ = [
-    "MODEL_PORT",
     "DeployedModel",
     "Deployment",
     "dns_name",
@@ -28,9 +29,7 @@ __all__ = [
     "render_k8s",
 ]
 
-MODEL_PORT = 50051
 STARTUP_SECONDS = 120  # what `modelwire run --startup-timeout` and the startup probes allow
-_LABEL = "app.kubernetes.io"
 
 
 def dns_name(name: str) -> str:
@@ -61,7 +60,7 @@ class Deployment:
     broker_image: str
     broker_context: str
     blueprint: str  # the blueprint text the broker runs (address: models)
-    port: int = 50051
+    port: int = MODEL_PORT
     header: str = ""
 
     @property
@@ -154,11 +153,7 @@ def _probe(period: int, failures: int) -> dict[str, Any]:
 
 
 def _labels(name: str, solution: str) -> dict[str, str]:
-    return {
-        f"{_LABEL}/name": name,
-        f"{_LABEL}/part-of": dns_name(solution),
-        f"{_LABEL}/managed-by": "modelwire",
-    }
+    return {K8S_NAME: name, K8S_PART_OF: dns_name(solution), K8S_MANAGED_BY: "modelwire"}
 
 
 def _deployment(
@@ -201,7 +196,7 @@ def _deployment(
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": {f"{_LABEL}/name": name}},
+            "selector": {"matchLabels": {K8S_NAME: name}},
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
@@ -213,7 +208,7 @@ def _service(name: str, solution: str, port: int) -> dict[str, Any]:
         "kind": "Service",
         "metadata": {"name": name, "labels": _labels(name, solution)},
         "spec": {
-            "selector": {f"{_LABEL}/name": name},
+            "selector": {K8S_NAME: name},
             "ports": [
                 {
                     "name": "grpc",

@@ -7,15 +7,34 @@ modelwire), the final stage copies only that venv (no wheels, pip, caches or
 build tools left behind), and the bundle comes last. The image runs as a
 non-root user, serves on 50051 (EXPOSEd; `MODELWIRE_PORT` moves it), checks its
 health over gRPC, and carries OCI labels with the model's name, version, methods
-and digest. This module only renders text: it never touches files or Docker.
+and digest (port and label keys: `modelwire.codegen.conventions`). This module
+only renders text: it never touches files or Docker.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
+
+from modelwire.codegen.conventions import (
+    LABEL_DIGEST,
+    LABEL_METHODS,
+    LABEL_MODEL,
+    LABEL_PYTHON,
+    LABEL_RUNTIME,
+    LABEL_SERVICE,
+    LABEL_SOLUTION,
+    LABEL_VERSION,
+    MODEL_PORT,
+    OCI_BASE_DIGEST,
+    OCI_BASE_NAME,
+    OCI_DESCRIPTION,
+    OCI_TITLE,
+    OCI_VERSION,
+)
 
 __all__ = ["DockerfileSpec", "render_broker_dockerfile", "render_dockerfile"]
 
@@ -44,7 +63,7 @@ class DockerfileSpec:
     modelwire_version: str
     python: str
     base_digest: str = ""
-    port: int = 50051
+    port: int = MODEL_PORT
     uid: int = 10001
 
 
@@ -52,8 +71,9 @@ class _StrictTemplate(Template):
     delimiter = "@"
 
 
-def _label(value: str) -> str:
-    return json.dumps(value)  # a double-quoted, escaped Dockerfile string
+def _labels(pairs: Sequence[tuple[str, str]]) -> str:
+    """One LABEL instruction, a key=value per line; values double-quoted and escaped."""
+    return "LABEL " + " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in pairs)
 
 
 def _template(name: str) -> _StrictTemplate:
@@ -69,16 +89,22 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         modelwire_version=spec.modelwire_version,
         port=spec.port,
         uid=spec.uid,
-        label_title=_label(spec.name),
-        label_version=_label(spec.version),
-        label_description=_label(spec.description or f"modelwire model {spec.name}"),
-        label_base=_label(spec.base),
-        label_base_digest=_label(spec.base_digest),
-        label_methods=_label(",".join(spec.methods)),
-        label_service=_label(spec.service),
-        label_python=_label(spec.python),
-        label_digest=_label(f"sha256:{spec.digest}"),
-        label_modelwire=_label(spec.modelwire_version),
+        labels=_labels(
+            [
+                (OCI_TITLE, spec.name),
+                (OCI_VERSION, spec.version),
+                (OCI_DESCRIPTION, spec.description or f"modelwire model {spec.name}"),
+                (OCI_BASE_NAME, spec.base),
+                (OCI_BASE_DIGEST, spec.base_digest),
+                (LABEL_MODEL, spec.name),
+                (LABEL_VERSION, spec.version),
+                (LABEL_METHODS, ",".join(spec.methods)),
+                (LABEL_SERVICE, spec.service),
+                (LABEL_PYTHON, spec.python),
+                (LABEL_DIGEST, f"sha256:{spec.digest}"),
+                (LABEL_RUNTIME, spec.modelwire_version),
+            ]
+        ),
     )
 
 
@@ -88,7 +114,7 @@ def render_broker_dockerfile(
     solution: str,
     modelwire_version: str,
     base_digest: str = "",
-    port: int = 50051,
+    port: int = MODEL_PORT,
     uid: int = 10001,
 ) -> str:
     """The Dockerfile of a solution's broker image (modelwire and the blueprint)."""
@@ -98,8 +124,13 @@ def render_broker_dockerfile(
         modelwire_version=modelwire_version,
         port=port,
         uid=uid,
-        label_title=_label(solution),
-        label_base=_label(base),
-        label_base_digest=_label(base_digest),
-        label_modelwire=_label(modelwire_version),
+        labels=_labels(
+            [
+                (OCI_TITLE, solution),
+                (OCI_BASE_NAME, base),
+                (OCI_BASE_DIGEST, base_digest),
+                (LABEL_SOLUTION, solution),
+                (LABEL_RUNTIME, modelwire_version),
+            ]
+        ),
     )

@@ -29,6 +29,7 @@ from typing import Any
 from modelwire import __version__
 from modelwire.bundle import Bundle
 from modelwire.bundle.writer import write_dir
+from modelwire.codegen.conventions import LABEL_DIGEST, LABEL_RUNTIME, OCI_BASE_DIGEST
 from modelwire.codegen.dockerfile import (
     DockerfileSpec,
     render_broker_dockerfile,
@@ -462,9 +463,9 @@ def ensure_image(
         except docker.errors.ImageNotFound:
             image = None
         want = {
-            "io.modelwire.digest": f"sha256:{bundle.digest()}",
-            "io.modelwire.runtime": __version__,
-            "org.opencontainers.image.base.digest": base_image.id,
+            LABEL_DIGEST: f"sha256:{bundle.digest()}",
+            LABEL_RUNTIME: __version__,
+            OCI_BASE_DIGEST: base_image.id,
         }
         if image is not None and all((image.labels or {}).get(k) == v for k, v in want.items()):
             progress(f"reusing {tag}")

@@ -28,7 +28,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelwire.codegen.deploy import MODEL_PORT, dns_name
+from modelwire.codegen.conventions import (
+    LABEL_HOST,
+    LABEL_MODEL,
+    LABEL_PID,
+    LABEL_RUN,
+    LABEL_SOLUTION,
+    MODEL_PORT,
+)
+from modelwire.codegen.deploy import dns_name
 from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.errors import ModelwireError, ServiceError
 from modelwire.hosting.process import uninterrupted
@@ -71,10 +79,10 @@ class DockerModels:
     @property
     def labels(self) -> dict[str, str]:
         return {
-            "io.modelwire.run": self.run_id,
-            "io.modelwire.solution": self.solution,
-            "io.modelwire.pid": str(os.getpid()),
-            "io.modelwire.host": socket.gethostname(),
+            LABEL_RUN: self.run_id,
+            LABEL_SOLUTION: self.solution,
+            LABEL_PID: str(os.getpid()),
+            LABEL_HOST: socket.gethostname(),
         }
 
     def start(self, timeout: float) -> dict[str, str]:
@@ -115,7 +123,7 @@ class DockerModels:
                     init=True,
                     network=network,
                     ports={f"{MODEL_PORT}/tcp": ("127.0.0.1", None)},
-                    labels={**self.labels, "io.modelwire.model": name},
+                    labels={**self.labels, LABEL_MODEL: name},
                 )
             self.containers[name] = container
             relay = threading.Thread(target=self._relay, args=(name, container), daemon=True)
@@ -187,7 +195,7 @@ class DockerModels:
             except docker.errors.APIError as exc:
                 logger.warning("could not remove container %s: %s", container.name, exc)
 
-        mine = {"label": f"io.modelwire.run={self.run_id}"}
+        mine = {"label": f"{LABEL_RUN}={self.run_id}"}
         containers = client.containers.list(all=True, filters=mine, ignore_removed=True)
         stoppers = [threading.Thread(target=stop_one, args=(c,)) for c in containers]
         for t in stoppers:
@@ -217,18 +225,18 @@ def _remove_orphans(client: Any) -> None:
     import docker.errors
 
     host = socket.gethostname()
-    filters = {"label": ["io.modelwire.run", f"io.modelwire.host={host}"]}
+    filters = {"label": [LABEL_RUN, f"{LABEL_HOST}={host}"]}
     stale = []
     # another run may be removing the same orphans: a container gone meanwhile is fine
     for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
-        if not _alive(c.labels.get("io.modelwire.pid", "")):
+        if not _alive(c.labels.get(LABEL_PID, "")):
             stale.append(c)
     for c in stale:
         logger.info("removing container %s of a run that ended without it", c.name)
         with contextlib.suppress(docker.errors.NotFound):
             c.remove(force=True)
     for n in client.networks.list(filters=filters):
-        if not _alive(n.attrs.get("Labels", {}).get("io.modelwire.pid", "")):
+        if not _alive(n.attrs.get("Labels", {}).get(LABEL_PID, "")):
             logger.info("removing network %s of a run that ended without it", n.name)
             n.remove()
 

@@ -12,7 +12,13 @@ import pytest
 from modelwire.bundle import dump, load
 from modelwire.config import RuntimeConfig
 from modelwire.runtime.server import RunningServer, start
-from tests.broker.helpers import BrokerProcess, HandlerServer, InProcessSolution, RawClient
+from tests.broker.helpers import (
+    BrokerProcess,
+    HandlerServer,
+    InProcessSolution,
+    RawClient,
+    write_blueprint,
+)
 from tests.fixtures.models import advisor, detector, layout, sleeper, widths
 
 MODELS = {
@@ -79,3 +85,18 @@ def servers() -> Iterator[Callable[..., Any]]:
             thing.close()
         else:
             thing.stop(0)
+
+
+@pytest.fixture
+def solve(tmp_path: Path, servers: Callable[..., Any]) -> Callable[..., Any]:
+    """solve(blueprint text, metrics=False, **addresses) -> (solution, client), stopped after
+    the test; each `@name` in the text is replaced by `addresses[name]`."""
+
+    def start(
+        text: str, *, metrics: bool = False, **addresses: str
+    ) -> tuple[InProcessSolution, RawClient]:
+        path = write_blueprint(tmp_path / "blueprint.yaml", text, **addresses)
+        solution = servers(InProcessSolution(path, metrics_port=0 if metrics else None))
+        return solution, servers(RawClient(solution))
+
+    return start

@@ -22,7 +22,8 @@ import grpc
 from google.protobuf.message import Message as PbMessage
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from modelwire.broker.launch import LISTENING, check_file
+from modelwire.broker.check import check_file
+from modelwire.broker.launch import LISTENING
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.service import RunningSolution, start_solution
 from modelwire.bundle.model import Model

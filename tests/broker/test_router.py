@@ -1,9 +1,10 @@
-"""Routing a solution's calls between real model services: scheduling, forwarding bytes vs
-transcoding, deadlines, per-step timeouts, retries, and failures that cancel siblings.
+"""Routing a solution's calls between real model services: scheduling, and forwarding bytes
+vs transcoding them.
 
 The models run in this process (`modelwire.runtime.server.start`) or, where a test must see
-what a model cannot (its deadline, its call being cancelled), as `HandlerServer`s with the
-same schema; the solution is served by `start_solution` on its own event loop.
+what a model cannot (when its call arrived, what others did meanwhile), as `HandlerServer`s
+with the same schema; the solution is served by `start_solution` on its own event loop.
+Deadlines, retries and failures are in test_router_failures.py.
 """
 
 from __future__ import annotations
@@ -11,71 +12,111 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
 
-from tests.broker.helpers import HandlerServer, InProcessSolution, RawClient, write_blueprint
+from tests.broker.helpers import HandlerServer
 from tests.fixtures.models import sleeper
 from tests.runtime.prometheus import parse
 
-
-@pytest.fixture
-def solve(tmp_path, servers):
-    """solve(blueprint text, metrics=False, **addresses) -> (solution, client), stopped after
-    the test."""
-
-    def start(
-        text: str, *, metrics: bool = False, **addresses: str
-    ) -> tuple[InProcessSolution, RawClient]:
-        path = write_blueprint(tmp_path / "blueprint.yaml", text, **addresses)
-        solution = servers(InProcessSolution(path, metrics_port=0 if metrics else None))
-        return solution, servers(RawClient(solution))
-
-    return start
-
-
 # ---------------------------------------------------------------- scheduling
+
+# how long a model waits for what the test expects to happen meanwhile: a bound on a test
+# that fails (it would hang otherwise), never a measurement
+WAIT = 30.0
 
 FAN = """
 name: fan
 models:
+  gate: {address: "@gate"}
   sleeper: {address: "@sleeper"}
 methods:
   fan:
     steps:
-      a: {call: sleeper.nap, with: $input}
-      b: {call: sleeper.nap, with: $input}
-      c: {call: sleeper.nap, with: $input}
+      a: {call: gate.nap, with: $input}
+      b: {call: gate.nap, with: $input}
+      c: {call: gate.nap, with: $input}
       all: {call: sleeper.join, with: {a: a, b: b, c: c}}
     output: all
+"""
+
+
+def test_independent_steps_run_concurrently(solve, servers, model_server):
+    """Each of the three naps answers only once all three have begun: run one after another,
+    the first would wait for the others in vain."""
+    begun = threading.Barrier(3, timeout=WAIT)
+
+    def nap(request, context):
+        started = time.time()
+        try:
+            begun.wait()
+        except threading.BrokenBarrierError:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the other naps never began")
+        return {"seconds": request.seconds, "started": started, "ended": time.time()}
+
+    gate = servers(HandlerServer(sleeper.model(), "gate", {"nap": nap}))
+    _, call = solve(FAN, gate=gate.address, sleeper=model_server("sleeper").address)
+    reply = call("fan", seconds=0.0, timeout=2 * WAIT)
+    assert reply.overlapped, reply
+    assert gate.calls == ["nap", "nap", "nap"]
+
+
+EAGER = """
+name: eager
+models:
+  quick: {address: "@quick"}
+  held: {address: "@held"}
+  sleeper: {address: "@sleeper"}
+methods:
   eager:
     steps:
-      fast: {call: sleeper.nap, with: {seconds: $input.fast}}
-      slow: {call: sleeper.nap, with: {seconds: $input.slow}}
-      after_fast: {call: sleeper.stamp, with: fast}
+      fast: {call: quick.nap, with: {seconds: $input.fast}}
+      slow: {call: held.nap, with: {seconds: $input.slow}}
+      after_fast: {call: quick.stamp, with: fast}
       all: {call: sleeper.join, with: {a: after_fast, b: slow, c: fast}}
     output: all
 """
 
 
-def test_independent_steps_run_concurrently(solve, model_server):
-    _, call = solve(FAN, sleeper=model_server("sleeper").address)
-    call("fan", seconds=0.01, timeout=10)  # connect to the model first
-    t0 = time.monotonic()
-    reply = call("fan", seconds=0.3, timeout=10)
-    elapsed = time.monotonic() - t0
-    assert reply.overlapped, reply
-    assert elapsed < 0.6, f"3 naps of 0.3 s took {elapsed:.2f} s: they did not run concurrently"
+def test_a_step_starts_as_soon_as_its_inputs_are_ready(solve, servers, model_server):
+    """'after_fast' waits for 'fast' only, not for 'slow', which runs beside it: 'slow'
+    answers only once 'after_fast' has been called."""
+    events: list[str] = []
+    stamped = threading.Event()
 
+    def reply(request: Any) -> dict[str, float]:
+        return {"seconds": 0.0, "started": time.time(), "ended": time.time()}
 
-def test_a_step_starts_as_soon_as_its_inputs_are_ready(solve, model_server):
-    """'after_fast' waits for 'fast' only, not for 'slow', which runs beside it."""
-    _, call = solve(FAN, sleeper=model_server("sleeper").address)
-    reply = call("eager", fast=0.0, slow=0.5, timeout=10)
-    after_fast, slow, _ = reply.naps
-    assert after_fast.started < slow.ended - 0.3, reply
+    def fast(request, context):
+        events.append("fast")
+        return reply(request)
+
+    def after_fast(request, context):
+        events.append("after_fast")
+        stamped.set()
+        return reply(request)
+
+    def slow(request, context):
+        events.append("slow began")
+        if not stamped.wait(WAIT):
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "'after_fast' waited for 'slow'")
+        events.append("slow ended")
+        return reply(request)
+
+    quick = servers(HandlerServer(sleeper.model(), "quick", {"nap": fast, "stamp": after_fast}))
+    held = servers(HandlerServer(sleeper.model(), "held", {"nap": slow}))
+    _, call = solve(
+        EAGER,
+        quick=quick.address,
+        held=held.address,
+        sleeper=model_server("sleeper").address,
+    )
+    call("eager", fast=0.0, slow=0.0, timeout=2 * WAIT)
+    assert events.index("fast") < events.index("after_fast") < events.index("slow ended")
+    assert events.index("slow began") < events.index("slow ended")
 
 
 # ---------------------------------------------------------------- forwarding vs transcoding
@@ -172,278 +213,3 @@ def test_edges_are_forwarded_where_the_wire_allows(
         assert dict(labels)["method"] == method
         by_mode[dict(labels)["mode"]] += value
     assert by_mode == {"forwarded": 2.0 * forwarded, "transcoded": 2.0 * transcoded}
-
-
-# ---------------------------------------------------------------- deadlines and timeouts
-
-
-class Watcher:
-    """Handlers of `sleeper.nap` that see their deadline and their cancellation."""
-
-    def __init__(self) -> None:
-        self.remaining: list[float | None] = []
-        self.cancelled = threading.Event()
-        self.started = threading.Event()
-
-    def nap(self, request, context):
-        self.remaining.append(context.time_remaining())
-        context.add_callback(lambda: None if context.is_active() else self.cancelled.set())
-        self.started.set()
-        t0 = time.monotonic()
-        while context.is_active() and time.monotonic() - t0 < request.seconds:
-            time.sleep(0.005)
-        return {"seconds": request.seconds, "started": t0, "ended": time.monotonic()}
-
-
-DEADLINES = """
-name: deadlines
-models:
-  watcher: {address: "@watcher"}
-methods:
-  slow:
-    steps:
-      n: {call: watcher.nap, with: $input}
-    output: n
-  bounded:
-    steps:
-      n: {call: watcher.nap, with: $input, timeout: 200ms}
-    output: n
-"""
-
-
-def test_the_client_deadline_reaches_the_model(solve, servers):
-    watcher = Watcher()
-    model = servers(HandlerServer(sleeper.model(), "watcher", {"nap": watcher.nap}))
-    _, call = solve(DEADLINES, watcher=model.address)
-    t0 = time.monotonic()
-    with pytest.raises(grpc.RpcError) as info:
-        call("slow", seconds=5.0, timeout=0.3)
-    assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    assert time.monotonic() - t0 < 1.0
-    [remaining] = watcher.remaining
-    assert remaining is not None and 0 < remaining <= 0.35
-    assert watcher.cancelled.wait(2), "the model's call was not cancelled"
-
-
-def test_a_step_timeout_bounds_its_call(solve, servers):
-    watcher = Watcher()
-    model = servers(HandlerServer(sleeper.model(), "watcher", {"nap": watcher.nap}))
-    _, call = solve(DEADLINES, watcher=model.address)
-    t0 = time.monotonic()
-    with pytest.raises(grpc.RpcError) as info:
-        call("bounded", seconds=5.0)  # the client sets no deadline
-    assert time.monotonic() - t0 < 1.0
-    assert (info.value.code(), info.value.details()) == (
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        f"bounded: step 'n' (watcher.nap at {model.address}) failed: DEADLINE_EXCEEDED: "
-        "Deadline Exceeded (the step's timeout is 0.2 s)",
-    )
-    [remaining] = watcher.remaining
-    assert remaining is not None and 0 < remaining <= 0.21  # grpc-timeout rounds up
-
-
-def test_the_shorter_of_deadline_and_step_timeout_wins(solve, servers):
-    watcher = Watcher()
-    model = servers(HandlerServer(sleeper.model(), "watcher", {"nap": watcher.nap}))
-    _, call = solve(DEADLINES, watcher=model.address)
-    with pytest.raises(grpc.RpcError) as info:
-        call("bounded", seconds=5.0, timeout=0.1)
-    assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    [remaining] = watcher.remaining
-    assert remaining is not None and remaining <= 0.15
-
-
-# ---------------------------------------------------------------- retry on UNAVAILABLE
-
-RETRY = """
-name: retrying
-models:
-  flaky: {address: "@flaky"}
-methods:
-  twice:
-    steps:
-      n: {call: flaky.nap, with: $input, retry: 2}
-    output: n
-  once:
-    steps:
-      n: {call: flaky.nap, with: $input, retry: 1}
-    output: n
-"""
-
-
-def flaky(failures: int, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE):
-    """A nap handler that fails `failures` times with `code`, then answers."""
-    seen: list[int] = []
-
-    def nap(request, context):
-        seen.append(1)
-        if len(seen) <= failures:
-            context.abort(code, f"not yet ({len(seen)})")
-        return {"seconds": request.seconds, "started": 1.0, "ended": 2.0}
-
-    return nap, seen
-
-
-@pytest.mark.parametrize(
-    ("method", "failures", "code", "calls", "details"),
-    [
-        pytest.param("twice", 2, grpc.StatusCode.UNAVAILABLE, 3, None, id="recovers"),
-        pytest.param(
-            "once",
-            2,
-            grpc.StatusCode.UNAVAILABLE,
-            2,
-            "once: step 'n' (flaky.nap at {address}) failed after 2 attempts: UNAVAILABLE: "
-            "not yet (2)",
-            id="gives-up",
-        ),
-        pytest.param(
-            "twice",
-            1,
-            grpc.StatusCode.INTERNAL,
-            1,
-            "twice: step 'n' (flaky.nap at {address}) failed: INTERNAL: not yet (1)",
-            id="only-unavailable",
-        ),
-    ],
-)
-def test_retry_resends_on_unavailable(solve, servers, method, failures, code, calls, details):
-    handler, seen = flaky(failures, code)
-    model = servers(HandlerServer(sleeper.model(), "flaky", {"nap": handler}))
-    _, call = solve(RETRY, flaky=model.address)
-    if details is None:
-        assert call(method, seconds=1.5, timeout=10).ended == 2.0
-    else:
-        with pytest.raises(grpc.RpcError) as info:
-            call(method, seconds=1.5, timeout=10)
-        assert (info.value.code(), info.value.details()) == (
-            code,
-            details.format(address=model.address),
-        )
-    assert len(seen) == calls
-
-
-def test_retry_reaches_a_model_restarted_after_the_first_attempt(solve, servers):
-    def nap(request, context):
-        return {"seconds": request.seconds, "started": 1.0, "ended": 2.0}
-
-    model = HandlerServer(sleeper.model(), "flaky", {"nap": nap})
-    # retries 50, 100, 200 and 400 ms apart: a restarted model is reached within 0.75 s,
-    # which needs a reconnect backoff shorter than grpc's default second
-    solution, call = solve(RETRY.replace("retry: 2", "retry: 4"), flaky=model.address)
-    assert call("twice", seconds=0.0, timeout=10).ended == 2.0
-    model.stop()  # the model goes away; the broker's channel sees it drop
-    result: list[object] = []
-
-    def call_in_background() -> None:
-        try:
-            result.append(call("twice", seconds=0.0, timeout=20).ended)
-        except grpc.RpcError as exc:
-            result.append(f"{exc.code().name}: {exc.details()}")
-
-    caller = threading.Thread(target=call_in_background, daemon=True)
-    caller.start()
-
-    def unavailable() -> int:
-        return sum(n for m, s, c, n in solution.metrics.snapshot()["calls"] if c == "UNAVAILABLE")
-
-    deadline = time.monotonic() + 10
-    while unavailable() == 0:
-        assert time.monotonic() < deadline, "the first attempt never failed"
-        time.sleep(0.005)
-    servers(HandlerServer(sleeper.model(), "flaky", {"nap": nap}, port=model.port))
-    caller.join(15)
-    assert result == [2.0]
-    assert unavailable() >= 1
-
-
-# ---------------------------------------------------------------- failures
-
-FAILING = """
-name: failing
-models:
-  watcher: {address: "@watcher"}
-  sleeper: {address: "@sleeper"}
-methods:
-  boom:
-    steps:
-      slow: {call: watcher.nap, with: {seconds: $input.seconds}}
-      pause: {call: sleeper.nap, with: {seconds: $input.pause}}
-      broken: {call: sleeper.fail, with: pause}
-      all: {call: sleeper.join, with: {a: slow, b: broken, c: pause}}
-    output: all
-"""
-
-
-def test_a_failing_step_cancels_its_siblings(solve, servers, model_server):
-    watcher = Watcher()
-    model = servers(HandlerServer(sleeper.model(), "watcher", {"nap": watcher.nap}))
-    real = model_server("sleeper")
-    solution, call = solve(FAILING, watcher=model.address, sleeper=real.address)
-    t0 = time.monotonic()
-    with pytest.raises(grpc.RpcError) as info:
-        # the pause lets the sibling's call reach its model before 'broken' fails
-        call("boom", seconds=5.0, pause=0.2, timeout=30)
-    assert time.monotonic() - t0 < 2.0, "the call waited for the sibling's 5 s nap"
-    assert watcher.started.is_set()
-    assert (info.value.code(), info.value.details()) == (
-        grpc.StatusCode.INTERNAL,
-        f"boom: step 'broken' (sleeper.fail at {real.address}) failed: INTERNAL: "
-        "fail: the model raised RuntimeError; the traceback is in the server's log",
-    )
-    assert watcher.cancelled.wait(2), "the sibling's call was not cancelled"
-    codes = {(s, c) for m, s, c, _ in solution.metrics.snapshot()["calls"]}
-    assert ("broken", "INTERNAL") in codes and ("slow", "CANCELLED") in codes
-    assert "all" not in {s for s, _ in codes}
-
-
-ONE_STEP = """
-name: single
-models:
-  m: {address: "@m"}
-methods:
-  nap:
-    steps:
-      n: {call: m.nap, with: $input}
-    output: n
-  stamp:
-    steps:
-      n: {call: m.nap, with: $input}
-      s: {call: m.stamp, with: {seconds: n.seconds, started: n.started, ended: n.ended}}
-    output: s
-"""
-
-
-def test_an_empty_status_message_is_never_passed_on(solve, servers):
-    def nap(request, context):
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "")
-
-    model = servers(HandlerServer(sleeper.model(), "m", {"nap": nap}))
-    _, call = solve(ONE_STEP, m=model.address)
-    with pytest.raises(grpc.RpcError) as info:
-        call("nap", seconds=1.0, timeout=10)
-    assert (info.value.code(), info.value.details()) == (
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        f"nap: step 'n' (m.nap at {model.address}) failed: RESOURCE_EXHAUSTED: (no details)",
-    )
-
-
-def test_a_reply_that_cannot_be_read_fails_the_step_that_reads_it(solve, servers):
-    """The fields of 'n' are forwarded: the broker reads the reply's bytes only to find them,
-    and finds them cut short."""
-
-    def nap(request, context):
-        return b"\x0a\xff"  # field 1, length-delimited, 127+ bytes announced, none sent
-
-    def stamp(request, context):
-        return {"seconds": 0.0, "started": 0.0, "ended": 0.0}
-
-    model = servers(HandlerServer(sleeper.model(), "m", {"nap": nap, "stamp": stamp}))
-    _, call = solve(ONE_STEP, m=model.address)
-    with pytest.raises(grpc.RpcError) as info:
-        call("stamp", seconds=1.0, timeout=10)
-    assert info.value.code() is grpc.StatusCode.INTERNAL
-    assert info.value.details() == (
-        f"stamp: step 's' (m.stamp at {model.address}): its request could not be built from "
-        "the replies it reads (truncated varint)"
-    )

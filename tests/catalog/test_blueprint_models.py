@@ -6,7 +6,7 @@ import signal
 import textwrap
 from pathlib import Path
 
-from modelwire.broker.launch import check_file
+from modelwire.broker.check import check_file
 from modelwire.config import ENV_CATALOG, ENV_TOKEN
 from modelwire.runtime.client import connect
 from tests.broker.helpers import BrokerProcess

@@ -1,71 +1,46 @@
-"""The assignability rule (`modelwire.codegen.compat.assignable`) and the router's stricter
-question, `wire_identical`, pinned by tables with ids; and a property: every type the
-modeling API produces is assignable and wire-identical to itself."""
+"""The assignability rule (`modelwire.codegen.compat.assignable`), pinned by a table with
+ids: every way a producer's type may or may not fit a consumer's, with each mismatch it
+reports; and how types render in those reports."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from hypothesis import given
 
-from modelwire.bundle.model import Model
-from modelwire.codegen.compat import Typed, assignable, render_type, wire_identical
+from modelwire.codegen.compat import assignable, render_type
 from modelwire.codegen.schema import (
-    EnumSchema,
     EnumType,
-    Field,
     ListType,
     MapType,
-    Message,
     MessageType,
-    ModelSchema,
     OptionalType,
-    Scalar,
-    ScalarType,
     TensorType,
-    TypeNode,
 )
-from tests.strategies import annotations
-
-I32, I64 = ScalarType(Scalar.INT32), ScalarType(Scalar.INT64)
-U32, U64 = ScalarType(Scalar.UINT32), ScalarType(Scalar.UINT64)
-F32, F64 = ScalarType(Scalar.FLOAT), ScalarType(Scalar.DOUBLE)
-STR, BYTES, BOOL = ScalarType(Scalar.STRING), ScalarType(Scalar.BYTES), ScalarType(Scalar.BOOL)
-
-
-def msg(name: str, *fields: tuple[str, TypeNode]) -> Message:
-    """A message whose fields are numbered from 1 in the order given."""
-    return Message(name, tuple(Field(n, i, t) for i, (n, t) in enumerate(fields, start=1)))
-
-
-def numbered(name: str, *fields: tuple[str, int, TypeNode]) -> Message:
-    return Message(name, tuple(Field(n, i, t) for n, i, t in fields))
-
-
-def schema(*messages: Message, enums: tuple[EnumSchema, ...] = ()) -> ModelSchema:
-    return ModelSchema("m", "pkg.v1", "MService", (), messages, enums)
-
-
-def root(*fields: tuple[str, TypeNode], extra: tuple[Message, ...] = (), **kw: Any) -> Typed:
-    """The message `R` with `fields`, in a schema of its own with the `extra` messages."""
-    return Typed(schema(msg("R", *fields), *extra, **kw), MessageType("R"))
-
-
-BOX_INT = msg("Box", ("x", I64), ("y", I64))
-BOX_DOUBLE = msg("Box", ("x", F64), ("y", F64))
-BOXES = msg("Boxes", ("boxes", ListType(MessageType("Box"))))
-SCENE = msg("Scene", ("faces", MessageType("Boxes")), ("label", STR))
-NODE_I32 = msg("Node", ("value", I32), ("children", ListType(MessageType("Node"))))
-NODE_I64 = msg("Node", ("value", I64), ("children", ListType(MessageType("Node"))))
-NODE_STR = msg("Node", ("value", STR), ("children", ListType(MessageType("Node"))))
-# mutual recursion: a Tree holds Forests, a Forest holds Trees
-TREE = msg("Tree", ("label", STR), ("forest", MessageType("Forest")))
-FOREST = msg("Forest", ("trees", ListType(MessageType("Tree"))))
-TREE_BYTES = msg("Tree", ("label", BYTES), ("forest", MessageType("Forest")))
-COLOR = EnumSchema("Color", (("RED", 1), ("GREEN", 2)))
-COLOR_MORE = EnumSchema("Color", (("RED", 1), ("GREEN", 2), ("BLUE", 3)))
-COLOR_RENUMBERED = EnumSchema("Color", (("GREEN", 1), ("RED", 2)))
+from tests.broker.schemas import (
+    BOOL,
+    BOX_DOUBLE,
+    BOX_INT,
+    BOXES,
+    BYTES,
+    COLOR,
+    COLOR_MORE,
+    COLOR_RENUMBERED,
+    F32,
+    F64,
+    FOREST,
+    I32,
+    I64,
+    NODE_I32,
+    NODE_I64,
+    NODE_STR,
+    SCENE,
+    STR,
+    TREE,
+    TREE_BYTES,
+    U32,
+    U64,
+    numbered,
+    root,
+)
 
 # (producer, consumer, every mismatch as (code, path, producer type, consumer type, detail))
 ASSIGNABLE = [
@@ -335,97 +310,6 @@ ASSIGNABLE = [
 def test_assignable(producer, consumer, expected):
     got = assignable(producer, consumer)
     assert [(m.code, m.path, m.producer, m.consumer, m.detail) for m in got] == expected
-
-
-# (producer, consumer, whether the consumer can parse the producer's bytes as they are);
-# only assignable pairs are asked
-WIRE = [
-    pytest.param(root(("n", I64)), root(("n", I64)), True, id="same"),
-    pytest.param(root(("n", I32)), root(("n", I64)), True, id="int32-int64-varint"),
-    pytest.param(root(("n", U32)), root(("n", U64)), True, id="uint32-uint64-varint"),
-    pytest.param(root(("f", F32)), root(("f", F64)), False, id="float-double-fixed-width"),
-    pytest.param(root(("a", I64), ("b", STR)), root(("a", I64)), True, id="extra-field-skipped"),
-    pytest.param(
-        Typed(schema(numbered("R", ("a", 1, I64), ("b", 2, I64))), MessageType("R")),
-        Typed(schema(numbered("R", ("b", 1, I64), ("a", 2, I64))), MessageType("R")),
-        False,
-        id="renumbered",
-    ),
-    pytest.param(
-        Typed(schema(numbered("R", ("a", 1, I64))), MessageType("R")),
-        Typed(schema(numbered("R", ("b", 1, OptionalType(I64)), ("a", 2, I64))), MessageType("R")),
-        False,
-        id="renamed-number-clash",
-    ),
-    pytest.param(
-        root(("a", I64)), root(("a", I64), ("b", OptionalType(STR))), True, id="missing-optional"
-    ),
-    pytest.param(root(("a", I64)), root(("a", OptionalType(I64))), False, id="presence-differs"),
-    pytest.param(root(("a", OptionalType(I64))), root(("a", I64)), True, id="optional-to-required"),
-    pytest.param(
-        root(("xs", ListType(I32))), root(("xs", ListType(I64))), True, id="packed-widening"
-    ),
-    pytest.param(
-        root(("c", EnumType("Color")), enums=(COLOR,)),
-        root(("c", EnumType("Color")), enums=(COLOR_MORE,)),
-        True,
-        id="enum-same-numbers",
-    ),
-    pytest.param(
-        root(("c", EnumType("Color")), enums=(COLOR,)),
-        root(("c", EnumType("Color")), enums=(COLOR_RENUMBERED,)),
-        False,
-        id="enum-renumbered",
-    ),
-    pytest.param(
-        root(("t", TensorType(None))), root(("t", TensorType("uint8"))), True, id="tensor-any"
-    ),
-    pytest.param(
-        root(("scene", MessageType("Scene")), extra=(SCENE, BOXES, BOX_INT)),
-        root(("scene", MessageType("Scene")), extra=(SCENE, BOXES, BOX_INT)),
-        True,
-        id="nested-same",
-    ),
-    pytest.param(
-        root(("tree", MessageType("Node")), extra=(NODE_I32,)),
-        root(("tree", MessageType("Node")), extra=(NODE_I64,)),
-        True,
-        id="recursive-varint-widening",
-    ),
-    # a top-level field of a fan-in: a 0 the producer leaves out must not read as unset
-    pytest.param(
-        Typed(schema(), I64), Typed(schema(), OptionalType(I64)), False, id="field-presence"
-    ),
-    pytest.param(
-        Typed(schema(), OptionalType(I64)),
-        Typed(schema(), I64),
-        True,
-        id="field-optional-to-required",
-    ),
-    pytest.param(Typed(schema(), I32), Typed(schema(), I64), True, id="field-widening"),
-]
-
-
-@pytest.mark.parametrize(("producer", "consumer", "identical"), WIRE)
-def test_wire_identical(producer, consumer, identical):
-    assert assignable(producer, consumer) == []
-    assert wire_identical(producer, consumer) is identical
-
-
-def _typed(annotation: Any) -> Typed:
-    def f(x: Any) -> None: ...
-
-    f.__annotations__ = {"x": annotation, "return": annotation}
-    s = Model(f=f).schema
-    request = s.message(s.methods[0].request)
-    return Typed(s, request.fields[0].type)
-
-
-@given(annotations(max_leaves=4))
-def test_every_type_fits_itself(annotation):
-    t = _typed(annotation)
-    assert assignable(t, t) == []
-    assert wire_identical(t, t)
 
 
 def test_mismatch_renders_types_like_proto():

@@ -1,0 +1,327 @@
+"""Blueprint YAML -> the records of `modelwire.broker.blueprint`, with lines and columns.
+
+Locations come from the nodes `yaml.compose` makes (0-based marks, printed 1-based).
+Reading collects every structural problem as a `Diagnostic` instead of stopping at
+the first, and keeps what it could read, so the type check can still report the
+rest; nothing here resolves models or types.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from modelwire.broker.blueprint import INPUT, Blueprint, ModelRef, Ref, SolutionMethod, Step
+from modelwire.diagnostics import Diagnostic, Location
+
+__all__ = ["load_blueprint", "parse_blueprint"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+class _Reader:
+    def __init__(self, file: str, base: Path) -> None:
+        self.file = file
+        self.base = base
+        self.diags: list[Diagnostic] = []
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def error(
+        self, node: yaml.Node | Location, message: str, help: str | None = None, code: str = "MW002"
+    ) -> None:
+        loc = node if isinstance(node, Location) else self.loc(node)
+        self.diags.append(Diagnostic(code, message, loc, help=help))
+
+    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping")
+            return None
+        out: list[tuple[str, yaml.Node, yaml.Node]] = []
+        seen: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                self.error(k, f"keys of {what} must be plain names")
+                continue
+            if k.value in seen:
+                first = self.loc(seen[k.value])
+                self.error(k, f"duplicate key {k.value!r} in {what} (first at line {first.line})")
+                continue
+            seen[k.value] = k
+            out.append((k.value, k, v))
+        return out
+
+    def scalar(self, node: yaml.Node, what: str) -> str | None:
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"{what} must be a single value")
+            return None
+        return str(node.value)
+
+    # ------------------------------------------------------------ parts
+
+    def model(self, name: str, key: yaml.Node, node: yaml.Node) -> ModelRef | None:
+        if not _NAME.match(name):
+            self.error(
+                key, f"model name {name!r} must be a letter or '_' then letters, digits, '_' or '-'"
+            )
+            return None
+        items = self.mapping(node, f"model {name!r}")
+        if items is None:
+            return None
+        kinds = [(k, kn, v) for k, kn, v in items if k in ("bundle", "catalog", "address")]
+        for k, kn, _ in items:
+            if k not in ("bundle", "catalog", "address"):
+                self.error(
+                    kn,
+                    f"unknown key {k!r} in model {name!r}",
+                    help="a model has exactly one of 'bundle', 'catalog' or 'address'",
+                )
+        if len(kinds) != 1:
+            self.error(
+                node,
+                f"model {name!r} needs exactly one of 'bundle', 'catalog' or "
+                f"'address' (found {len(kinds)})",
+            )
+            return None
+        kind, _, vnode = kinds[0]
+        value = self.scalar(vnode, f"'{kind}' of model {name!r}")
+        if not value:
+            if value == "":
+                self.error(vnode, f"'{kind}' of model {name!r} is empty")
+            return None
+        path = None
+        if kind == "bundle":
+            p = Path(value)
+            path = p if p.is_absolute() else (self.base / p)
+        return ModelRef(name, kind, value, self.loc(key), path)
+
+    def ref(self, node: yaml.Node, what: str) -> Ref | None:
+        text = self.scalar(node, what)
+        if text is None:
+            return None
+        text = text.strip()
+        parts = text.split(".")
+        if not text or any(not p for p in parts):
+            self.error(
+                node,
+                f"{what}: {text!r} is not a reference",
+                help="write $input, $input.field, a step name, or step.field",
+            )
+            return None
+        head, path = parts[0], tuple(parts[1:])
+        for p in path:
+            if not _IDENT.match(p):
+                self.error(node, f"{what}: {p!r} in {text!r} is not a field name")
+                return None
+        if head == INPUT:
+            return Ref(None, path, text, self.loc(node))
+        if head.startswith("$"):
+            self.error(
+                node, f"{what}: unknown variable {head!r}", help="the only variable is $input"
+            )
+            return None
+        return Ref(head, path, text, self.loc(node))
+
+    def duration(self, node: yaml.Node, what: str) -> float | None:
+        text = self.scalar(node, what)
+        if text is None:
+            return None
+        m = _DURATION.match(text)
+        if not m or float(m.group(1)) <= 0:
+            self.error(
+                node, f"{what} must be a positive duration like 500ms, 2s or 1.5, not {text!r}"
+            )
+            return None
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+        return float(m.group(1)) * scale
+
+    def step(self, name: str, key: yaml.Node, node: yaml.Node, method: str) -> Step | None:
+        what = f"step {name!r} of method {method!r}"
+        if not _IDENT.match(name):
+            self.error(key, f"step name {name!r} must be an identifier")
+            return None
+        items = self.mapping(node, what)
+        if items is None:
+            return None
+        values = {k: (kn, v) for k, kn, v in items}
+        for k, (kn, _) in values.items():
+            if k not in ("call", "with", "timeout", "retry"):
+                self.error(
+                    kn,
+                    f"unknown key {k!r} in {what}",
+                    help="a step has 'call', 'with', and optionally 'timeout' and 'retry'",
+                )
+        if "call" not in values:
+            self.error(key, f"{what} has no 'call' (e.g. call: model.method)")
+            return None
+        call_node = values["call"][1]
+        call = self.scalar(call_node, f"'call' of {what}")
+        if call is None:
+            return None
+        model, dot, mname = call.partition(".")
+        if not dot or not model or not mname or "." in mname:
+            self.error(call_node, f"'call' of {what} must be model.method, not {call!r}")
+            return None
+        if "with" not in values:
+            self.error(key, f"{what} has no 'with' (e.g. with: $input)")
+            return None
+        wnode = values["with"][1]
+        inputs: Ref | dict[str, Ref] | None
+        complete = True
+        if isinstance(wnode, yaml.MappingNode):
+            fields = self.mapping(wnode, f"'with' of {what}")
+            if fields is None:
+                return None
+            inputs = {}
+            for fname, fkey, fval in fields:
+                if not _IDENT.match(fname):
+                    self.error(fkey, f"'with' of {what}: {fname!r} is not a field name")
+                    complete = False
+                    continue
+                r = self.ref(fval, f"'with.{fname}' of {what}")
+                if r is None:
+                    complete = False
+                else:
+                    inputs[fname] = r
+            if not inputs and not fields:
+                self.error(wnode, f"'with' of {what} is empty")
+                return None
+        else:
+            inputs = self.ref(wnode, f"'with' of {what}")
+            if inputs is None:  # the step is kept, so the rest of the method is checked
+                inputs, complete = {}, False
+        timeout = None
+        if "timeout" in values:
+            timeout = self.duration(values["timeout"][1], f"'timeout' of {what}")
+        retry = 0
+        if "retry" in values:
+            rnode = values["retry"][1]
+            text = self.scalar(rnode, f"'retry' of {what}")
+            if text is not None:
+                if not text.isdigit() or int(text) > 10:
+                    self.error(
+                        rnode,
+                        f"'retry' of {what} must be a whole number from 0 to 10, not {text!r}",
+                    )
+                else:
+                    retry = int(text)
+        return Step(
+            name, model, mname, inputs, self.loc(key), self.loc(call_node), timeout, retry, complete
+        )
+
+    def method(self, name: str, key: yaml.Node, node: yaml.Node) -> SolutionMethod | None:
+        if not _IDENT.match(name):
+            self.error(key, f"method name {name!r} must be an identifier")
+            return None
+        items = self.mapping(node, f"method {name!r}")
+        if items is None:
+            return None
+        values = {k: (kn, v) for k, kn, v in items}
+        for k, (kn, _) in values.items():
+            if k not in ("steps", "output"):
+                self.error(
+                    kn,
+                    f"unknown key {k!r} in method {name!r}",
+                    help="a method has 'steps' and 'output'",
+                )
+        steps: dict[str, Step] = {}
+        unreadable: set[str] = set()
+        if "steps" not in values:
+            self.error(key, f"method {name!r} has no 'steps'")
+        else:
+            for sname, skey, snode in self.mapping(values["steps"][1], f"steps of {name!r}") or ():
+                s = self.step(sname, skey, snode, name)
+                if s is not None:
+                    steps[sname] = s
+                else:
+                    unreadable.add(sname)
+        if "output" not in values:
+            self.error(key, f"method {name!r} has no 'output' (the step whose reply it returns)")
+            return None
+        output = self.ref(values["output"][1], f"'output' of method {name!r}")
+        if output is None:
+            return None
+        return SolutionMethod(name, steps, output, self.loc(key), frozenset(unreadable))
+
+    def blueprint(self, root: yaml.Node) -> Blueprint | None:
+        items = self.mapping(root, "the blueprint")
+        if items is None:
+            return None
+        values = {k: (kn, v) for k, kn, v in items}
+        for k, (kn, _) in values.items():
+            if k not in ("name", "models", "methods", "description"):
+                self.error(
+                    kn,
+                    f"unknown top-level key {k!r}",
+                    help="a blueprint has 'name', 'models' and 'methods'",
+                )
+        name = ""
+        if "name" in values:
+            name = self.scalar(values["name"][1], "'name'") or ""
+            if name and not _NAME.match(name):
+                self.error(
+                    values["name"][1],
+                    f"name {name!r} must be a letter or '_' then letters, digits, '_' or '-'",
+                )
+        else:
+            self.error(root, "the blueprint has no 'name'")
+        models: dict[str, ModelRef] = {}
+        unreadable_models: set[str] = set()
+        if "models" not in values:
+            self.error(root, "the blueprint has no 'models'")
+        else:
+            for mname, mkey, mnode in self.mapping(values["models"][1], "'models'") or ():
+                m = self.model(mname, mkey, mnode)
+                if m is not None:
+                    models[mname] = m
+                else:
+                    unreadable_models.add(mname)
+        methods: dict[str, SolutionMethod] = {}
+        if "methods" not in values:
+            self.error(root, "the blueprint has no 'methods'")
+        else:
+            for mname, mkey, mnode in self.mapping(values["methods"][1], "'methods'") or ():
+                meth = self.method(mname, mkey, mnode)
+                if meth is not None:
+                    methods[mname] = meth
+        return Blueprint(
+            name, self.file, models, methods, self.loc(root), frozenset(unreadable_models)
+        )
+
+
+def parse_blueprint(
+    text: str, file: str = "<blueprint>", base: Path | None = None
+) -> tuple[Blueprint | None, list[Diagnostic]]:
+    """Parse blueprint text; returns the blueprint (None if unusable) and every problem found."""
+    reader = _Reader(file, base or Path.cwd())
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        problem = getattr(exc, "problem", None) or str(exc)
+        notes: tuple[str, ...] = ()
+        context, where = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and where is not None and mark is not None and where.line != mark.line:
+            notes = (f"{context} at line {where.line + 1}, column {where.column + 1}",)
+        return None, [Diagnostic("MW001", f"invalid YAML: {problem}", loc, notes)]
+    if root is None:
+        return None, [Diagnostic("MW002", "the blueprint is empty", Location(file, 1, 1))]
+    bp = reader.blueprint(root)
+    return bp, reader.diags
+
+
+def load_blueprint(path: str | Path) -> tuple[Blueprint | None, list[Diagnostic]]:
+    """Read and parse a blueprint file; relative bundle paths resolve against its folder.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    return parse_blueprint(text, str(path), p.resolve().parent)
