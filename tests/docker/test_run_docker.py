@@ -46,12 +46,10 @@ def start(blueprint: Path, prefix: str) -> BrokerProcess:
 
 
 def run_id(broker: BrokerProcess, client: Any) -> str:
-    found = client.containers.list(filters={"label": "io.modelwire.solution=iris-chain"})
-    runs = {
-        c.labels["io.modelwire.run"]
-        for c in found
-        if c.labels["io.modelwire.pid"] == str(broker.proc.pid)
-    }
+    # by this broker's pid: another session's exported broker image carries the same
+    # solution label (inherited from the image) but no run of ours
+    found = client.containers.list(filters={"label": f"io.modelwire.pid={broker.proc.pid}"})
+    runs = {c.labels["io.modelwire.run"] for c in found}
     assert len(runs) == 1, broker.stderr
     run: str = runs.pop()
     return run
