@@ -13,7 +13,8 @@ from typing import Any, NoReturn
 import click
 
 from modelwire.bundle.requirements import SCRIPT_MODULE
-from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
+from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
+from modelwire.cli.options import logging_options
 from modelwire.errors import ModelwireError
 
 __all__ = ["dump", "stubs"]

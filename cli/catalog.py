@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from modelwire.cli._kit import logging_options, reports_errors, setup_logging
-from modelwire.config import DEFAULT_CATALOG_PORT, ENV_CATALOG, ENV_TOKEN, CatalogSettings
+from modelwire.cli._kit import reports_errors, setup_logging
+from modelwire.cli.options import CATALOG_PORT, GRACE, HOST, logging_options
+from modelwire.config import ENV_CATALOG, ENV_TOKEN, CatalogSettings
 
 __all__ = ["catalog", "publish", "pull", "push", "search", "show"]
 
@@ -294,14 +295,8 @@ def catalog() -> None:
     required=True,
     help="Data directory: the SQLite database and the bundle blobs.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_CATALOG_PORT,
-    show_default=True,
-    help="0 picks a free port.",
-)
+@HOST
+@CATALOG_PORT
 @click.option(
     "--max-upload-mb",
     type=click.IntRange(1),
@@ -309,17 +304,26 @@ def catalog() -> None:
     show_default=True,
     help="The largest bundle a push may upload.",
 )
+@GRACE
 @logging_options
 @reports_errors
 def catalog_serve(
-    data: Path, host: str, port: int, max_upload_mb: int, log_level: str, log_format: str | None
+    data: Path,
+    host: str,
+    port: int,
+    max_upload_mb: int,
+    grace: float,
+    log_level: str,
+    log_format: str | None,
 ) -> None:
     """Serve a catalog from DATA until SIGTERM."""
     setup_logging(log_level, log_format)
     from modelwire.catalog.server import serve
     from modelwire.config import CatalogConfig
 
-    config = CatalogConfig(data=str(data), host=host, port=port, max_upload_mb=max_upload_mb)
+    config = CatalogConfig(
+        data=str(data), host=host, port=port, max_upload_mb=max_upload_mb, grace_seconds=grace
+    )
     sys.exit(serve(config, announce=click.echo))
 
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
+from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
+from modelwire.cli.options import PORT, logging_options
 
 if TYPE_CHECKING:
     from modelwire.containers.images import BuildResult
@@ -118,13 +119,7 @@ def _summary(result: BuildResult) -> str:
     default=None,
     help="Write Kubernetes manifests here.",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=50051,
-    show_default=True,
-    help="The port the solution is published on.",
-)
+@PORT
 @click.option("--base", default=None, help="Base image [default: python:3.11-slim].")
 @click.option("--image-prefix", default="modelwire", show_default=True, help=_PREFIX_HELP)
 @reports_errors
@@ -139,6 +134,11 @@ def export(
     """Write deployment files for BLUEPRINT: docker-compose (--compose) or Kubernetes (--k8s)."""
     if compose_dir is None and k8s_dir is None:
         raise click.UsageError("say where: --compose DIR and/or --k8s DIR")
+    if port == 0:
+        raise click.BadParameter(
+            "an export publishes the solution on a fixed port; 0 (a free one) is for binding",
+            param_hint="'--port'",
+        )
     from modelwire.broker.export import export_compose, export_k8s
     from modelwire.containers.images import DEFAULT_BASE
 

@@ -6,42 +6,30 @@ import sys
 
 import click
 
-from modelwire.cli._kit import logging_options, reports_errors, setup_logging
-from modelwire.config import (
-    DEFAULT_MAX_MESSAGE_MB,
-    DEFAULT_PORT,
-    ENV_HOST,
-    ENV_MAX_MESSAGE_MB,
-    ENV_METRICS_PORT,
-    ENV_PORT,
-    ENV_SERVER,
-    ENV_WORKERS,
-    RuntimeConfig,
+from modelwire.cli._kit import reports_errors, setup_logging
+from modelwire.cli.options import (
+    GRACE,
+    HOST,
+    MAX_MESSAGE_MB,
+    METRICS_PORT,
+    PORT,
+    EnvOption,
+    logging_options,
 )
+from modelwire.config import ENV_SERVER, ENV_WORKERS, RuntimeConfig
 
 __all__ = ["serve"]
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=str))
-@click.option(
-    "--host",
-    envvar=ENV_HOST,
-    default="127.0.0.1",
-    show_default=True,
-    help="Address to bind (0.0.0.0 for all interfaces).",
-)
-@click.option(
-    "--port",
-    envvar=ENV_PORT,
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    help="Port to bind; 0 picks a free one.",
-)
+@HOST
+@PORT
 @click.option(
     "--workers",
+    cls=EnvOption,
     envvar=ENV_WORKERS,
+    show_envvar=True,
     type=click.IntRange(1, 256),
     default=1,
     show_default=True,
@@ -57,34 +45,17 @@ __all__ = ["serve"]
 @click.option(
     "--server",
     "server_kind",
+    cls=EnvOption,
     envvar=ENV_SERVER,
+    show_envvar=True,
     type=click.Choice(["sync", "aio"]),
     default="sync",
     show_default=True,
     help="sync: thread pool, lowest latency; aio: asyncio, model on the event loop.",
 )
-@click.option(
-    "--max-message-mb",
-    envvar=ENV_MAX_MESSAGE_MB,
-    type=click.IntRange(1, 2047),
-    default=DEFAULT_MAX_MESSAGE_MB,
-    show_default=True,
-    help="Largest request or response, in MiB.",
-)
-@click.option(
-    "--metrics-port",
-    envvar=ENV_METRICS_PORT,
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve Prometheus metrics at http://HOST:PORT/metrics.",
-)
-@click.option(
-    "--grace",
-    type=click.FloatRange(0),
-    default=10.0,
-    show_default=True,
-    help="Seconds SIGTERM waits for in-flight calls.",
-)
+@MAX_MESSAGE_MB
+@METRICS_PORT
+@GRACE
 @click.option(
     "--access-log/--no-access-log", default=False, show_default=True, help="Log one line per call."
 )
