@@ -52,7 +52,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
     from google.protobuf import json_format
 
     from modelwire.codegen.descriptors import message_classes
-    from modelwire.hosting.remote import reflect, wait_ready
+    from modelwire.hosting.remote import reflect, rpc_error, wait_ready
 
     if not address.strip():
         raise click.BadParameter("is empty; write HOST:PORT", param_hint="'ADDRESS'")
@@ -108,10 +108,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         try:
             reply = stub(request, timeout=timeout)
         except grpc.RpcError as exc:
-            code = exc.code().name if isinstance(exc, grpc.Call) else "UNKNOWN"
-            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-            click.echo(f"error: {code}: {details}", err=True)
-            sys.exit(1)
+            raise rpc_error(address, rpc.name, exc) from None
         click.echo(json.dumps(_reply_json(reply), indent=2))
     finally:
         channel.close()
@@ -127,18 +124,14 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
     show_default=True,
     help="Seconds to wait for an answer.",
 )
+@reports_errors
 def health(address: str, service: str, timeout: float) -> None:
     """Exit 0 if the server at ADDRESS reports SERVING over grpc.health.v1, else 1.
 
     Prints the status; container HEALTHCHECKs and scripts use it.
     """
-    from modelwire.errors import ServiceError
     from modelwire.hosting.remote import health_status
 
-    try:
-        status = health_status(address, service, timeout=timeout)
-    except ServiceError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    status = health_status(address, service, timeout=timeout)
     click.echo(status)
     sys.exit(0 if status == "SERVING" else 1)
