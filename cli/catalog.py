@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import click
 
 from modelwire.cli._kit import reports_errors, setup_logging
 from modelwire.cli.options import CATALOG_PORT, GRACE, HOST, logging_options
+from modelwire.cli.progress import transfer
 from modelwire.config import ENV_CATALOG, ENV_TOKEN, CatalogSettings
 
 __all__ = ["catalog", "publish", "pull", "push", "search", "show"]
@@ -47,45 +47,6 @@ def _checked_ref(ref: str, hint: str, *, need_version: bool = False) -> str:
     return ref
 
 
-class _Bar:
-    """A progress bar on stderr, drawn only when stderr is a terminal."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.on = sys.stderr.isatty()
-        self.t0 = time.monotonic()
-        self.last = 0.0
-        self.drawn = False
-        self.done = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.on or self.done:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.1 and done < total:
-            return
-        self.last = now
-        frac = done / total if total else 1.0
-        width = 30
-        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
-        rate = done / max(now - self.t0, 1e-6) / 1e6
-        click.echo(
-            f"\r{self.label} [{bar}] {frac:4.0%} {done / 1e6:7.1f}/{total / 1e6:.1f} MB "
-            f"{rate:6.1f} MB/s",
-            err=True,
-            nl=False,
-        )
-        self.drawn = True
-        if done >= total:
-            self.close()
-
-    def close(self) -> None:
-        """End the bar's line (a push the catalog answered early stops short of 100%)."""
-        if self.drawn and not self.done:
-            click.echo("", err=True)
-        self.done = True
-
-
 @click.command()
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -102,12 +63,11 @@ def push(bundle: Path, allow_breaking: bool, address: str | None, token: str | N
 
     tune_malloc()  # as the catalog server: its 1 MiB chunks stay on the heap
     name, version = bundle_ref(bundle)
-    bar = _Bar(f"pushing {name}:{version}")
-    try:
-        with _client(address, token) as client:  # type: ignore[attr-defined]
-            info, created = client.push(bundle, allow_breaking=allow_breaking, progress=bar)
-    finally:
-        bar.close()
+    with (
+        transfer(f"pushing {name}:{version}") as progress,
+        _client(address, token) as client,  # type: ignore[attr-defined]
+    ):
+        info, created = client.push(bundle, allow_breaking=allow_breaking, progress=progress)
     verb = "pushed" if created else "already there:"
     click.echo(
         f"{verb} {info.name}:{info.version} (sha256 {info.sha256[:12]}, "
@@ -134,12 +94,11 @@ def pull(ref: str, output: Path, address: str | None, token: str | None) -> None
 
     _checked_ref(ref, "NAME[:VERSION]")
     tune_malloc()
-    bar = _Bar(f"pulling {ref}")
-    try:
-        with _client(address, token) as client:  # type: ignore[attr-defined]
-            info = client.pull(ref, output, progress=bar)
-    finally:
-        bar.close()
+    with (
+        transfer(f"pulling {ref}") as progress,
+        _client(address, token) as client,  # type: ignore[attr-defined]
+    ):
+        info = client.pull(ref, output, progress=progress)
     click.echo(f"pulled {info.name}:{info.version} to {output}")
 
 

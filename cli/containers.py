@@ -9,15 +9,12 @@ import click
 
 from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
 from modelwire.cli.options import PORT, logging_options
+from modelwire.cli.progress import build_progress
 
 if TYPE_CHECKING:
     from modelwire.containers.images import BuildResult
 
 __all__ = ["build", "export"]
-
-
-def _progress(line: str) -> None:
-    click.echo(f"  {line}", err=True)
 
 
 _PREFIX_HELP = (
@@ -77,25 +74,27 @@ def build(
             )
         from modelwire.broker.export import build_images
 
-        for name, result in build_images(
-            source,
-            base=base,
-            prefix=image_prefix,
-            progress=_progress,
-            catalog=catalog_resolver(),
-            context_dir=context_dir,
-            nocache=no_cache,
-        ):
-            click.echo(f"built {result.tag} for {name} ({_summary(result)})")
+        with build_progress() as progress:
+            for name, result in build_images(
+                source,
+                base=base,
+                prefix=image_prefix,
+                progress=progress,
+                catalog=catalog_resolver(),
+                context_dir=context_dir,
+                nocache=no_cache,
+            ):
+                click.echo(f"built {result.tag} for {name} ({_summary(result)})")
         return
     from modelwire.bundle import peek_manifest
 
     m = peek_manifest(source)  # build_image verifies the bundle
     image = tag or default_tag(m.name, m.version, image_prefix)
     click.echo(f"building {image} for {source}", err=True)
-    result = build_image(
-        source, image, base=base, context_dir=context_dir, progress=_progress, nocache=no_cache
-    )
+    with build_progress() as progress:
+        result = build_image(
+            source, image, base=base, context_dir=context_dir, progress=progress, nocache=no_cache
+        )
     click.echo(f"built {result.tag} ({_summary(result)})")
 
 
@@ -143,15 +142,16 @@ def export(
     from modelwire.containers.images import DEFAULT_BASE
 
     if compose_dir is not None:
-        export_compose(
-            blueprint,
-            compose_dir,
-            port=port,
-            base=base or DEFAULT_BASE,
-            progress=_progress,
-            catalog=catalog_resolver(),
-            prefix=image_prefix,
-        )
+        with build_progress() as progress:
+            export_compose(
+                blueprint,
+                compose_dir,
+                port=port,
+                base=base or DEFAULT_BASE,
+                progress=progress,
+                catalog=catalog_resolver(),
+                prefix=image_prefix,
+            )
         click.echo(
             f"wrote {compose_dir / 'docker-compose.yml'} "
             f"(run it: docker-compose -f {compose_dir / 'docker-compose.yml'} up)"
