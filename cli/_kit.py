@@ -1,4 +1,4 @@
-"""Pieces every CLI command shares: error rendering, logging options."""
+"""Pieces every CLI command shares: error rendering, logging set-up, the catalog resolver."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
-from modelwire.config import ENV_LOG_FORMAT, ENV_LOG_LEVEL
 from modelwire.errors import BlueprintError, ModelwireError
 
-__all__ = ["catalog_resolver", "logging_options", "reports_errors", "setup_logging"]
+__all__ = ["catalog_resolver", "reports_errors", "setup_logging"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,24 +35,6 @@ def reports_errors(fn: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
-
-
-def logging_options(fn: F) -> F:
-    fn = click.option(
-        "--log-format",
-        type=click.Choice(["json", "console"]),
-        envvar=ENV_LOG_FORMAT,
-        default=None,
-        help="Log format [default: console on a terminal, else json].",
-    )(fn)
-    return click.option(
-        "--log-level",
-        type=click.Choice(["debug", "info", "warning", "error"]),
-        envvar=ENV_LOG_LEVEL,
-        default="info",
-        show_default=True,
-        help="Log level.",
-    )(fn)
 
 
 def setup_logging(level: str, fmt: str | None) -> None:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
-from modelwire.config import DEFAULT_MAX_MESSAGE_MB, DEFAULT_PORT, ENV_HOST, BrokerConfig
+from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
+from modelwire.cli.options import (
+    GRACE,
+    HOST,
+    MAX_MESSAGE_MB,
+    METRICS_PORT,
+    PORT,
+    STARTUP_TIMEOUT,
+    logging_options,
+)
+from modelwire.config import ENV_METRICS_PORT, BrokerConfig
 
 __all__ = ["check", "graph", "run"]
 
@@ -50,47 +60,12 @@ def check(blueprint: Path) -> None:
 
 @click.command()
 @click.argument("blueprint", type=_BLUEPRINT)
-@click.option(
-    "--host",
-    envvar=ENV_HOST,
-    default="127.0.0.1",
-    show_default=True,
-    help="Address the solution binds (0.0.0.0 for all interfaces).",
-)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    help="The solution's port; 0 picks a free one.",
-)
-@click.option(
-    "--max-message-mb",
-    type=click.IntRange(1, 2047),
-    default=DEFAULT_MAX_MESSAGE_MB,
-    show_default=True,
-    help="Largest message to or from the solution, in MiB.",
-)
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve the broker's Prometheus metrics at http://HOST:PORT/metrics.",
-)
-@click.option(
-    "--grace",
-    type=click.FloatRange(0),
-    default=10.0,
-    show_default=True,
-    help="Seconds SIGTERM waits for in-flight calls.",
-)
-@click.option(
-    "--startup-timeout",
-    type=click.FloatRange(0, min_open=True),
-    default=120.0,
-    show_default=True,
-    help="Seconds to wait for the models to serve (and for address: models to answer).",
-)
+@HOST
+@PORT
+@MAX_MESSAGE_MB
+@METRICS_PORT
+@GRACE
+@STARTUP_TIMEOUT
 @click.option(
     "--docker",
     is_flag=True,
@@ -132,6 +107,10 @@ def run(
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
+
+    # MODELWIRE_METRICS_PORT set the solution's metrics port; the `modelwire serve` models
+    # inherit this environment and would each try to bind it too
+    os.environ.pop(ENV_METRICS_PORT, None)
     from modelwire.containers.images import DEFAULT_BASE
 
     config = BrokerConfig(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from modelwire.cli._kit import logging_options, reports_errors, setup_logging
-from modelwire.config import DEFAULT_CATALOG_PORT, ENV_CATALOG, ENV_TOKEN, CatalogSettings
+from modelwire.cli._kit import reports_errors, setup_logging
+from modelwire.cli.options import CATALOG_PORT, GRACE, HOST, logging_options
+from modelwire.cli.progress import transfer
+from modelwire.config import ENV_CATALOG, ENV_TOKEN, CatalogSettings
 
 __all__ = ["catalog", "publish", "pull", "push", "search", "show"]
 
@@ -46,45 +47,6 @@ def _checked_ref(ref: str, hint: str, *, need_version: bool = False) -> str:
     return ref
 
 
-class _Bar:
-    """A progress bar on stderr, drawn only when stderr is a terminal."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.on = sys.stderr.isatty()
-        self.t0 = time.monotonic()
-        self.last = 0.0
-        self.drawn = False
-        self.done = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.on or self.done:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.1 and done < total:
-            return
-        self.last = now
-        frac = done / total if total else 1.0
-        width = 30
-        bar = "#" * int(frac * width) + "." * (width - int(frac * width))
-        rate = done / max(now - self.t0, 1e-6) / 1e6
-        click.echo(
-            f"\r{self.label} [{bar}] {frac:4.0%} {done / 1e6:7.1f}/{total / 1e6:.1f} MB "
-            f"{rate:6.1f} MB/s",
-            err=True,
-            nl=False,
-        )
-        self.drawn = True
-        if done >= total:
-            self.close()
-
-    def close(self) -> None:
-        """End the bar's line (a push the catalog answered early stops short of 100%)."""
-        if self.drawn and not self.done:
-            click.echo("", err=True)
-        self.done = True
-
-
 @click.command()
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -101,12 +63,11 @@ def push(bundle: Path, allow_breaking: bool, address: str | None, token: str | N
 
     tune_malloc()  # as the catalog server: its 1 MiB chunks stay on the heap
     name, version = bundle_ref(bundle)
-    bar = _Bar(f"pushing {name}:{version}")
-    try:
-        with _client(address, token) as client:  # type: ignore[attr-defined]
-            info, created = client.push(bundle, allow_breaking=allow_breaking, progress=bar)
-    finally:
-        bar.close()
+    with (
+        transfer(f"pushing {name}:{version}") as progress,
+        _client(address, token) as client,  # type: ignore[attr-defined]
+    ):
+        info, created = client.push(bundle, allow_breaking=allow_breaking, progress=progress)
     verb = "pushed" if created else "already there:"
     click.echo(
         f"{verb} {info.name}:{info.version} (sha256 {info.sha256[:12]}, "
@@ -133,12 +94,11 @@ def pull(ref: str, output: Path, address: str | None, token: str | None) -> None
 
     _checked_ref(ref, "NAME[:VERSION]")
     tune_malloc()
-    bar = _Bar(f"pulling {ref}")
-    try:
-        with _client(address, token) as client:  # type: ignore[attr-defined]
-            info = client.pull(ref, output, progress=bar)
-    finally:
-        bar.close()
+    with (
+        transfer(f"pulling {ref}") as progress,
+        _client(address, token) as client,  # type: ignore[attr-defined]
+    ):
+        info = client.pull(ref, output, progress=progress)
     click.echo(f"pulled {info.name}:{info.version} to {output}")
 
 
@@ -294,14 +254,8 @@ def catalog() -> None:
     required=True,
     help="Data directory: the SQLite database and the bundle blobs.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_CATALOG_PORT,
-    show_default=True,
-    help="0 picks a free port.",
-)
+@HOST
+@CATALOG_PORT
 @click.option(
     "--max-upload-mb",
     type=click.IntRange(1),
@@ -309,17 +263,26 @@ def catalog() -> None:
     show_default=True,
     help="The largest bundle a push may upload.",
 )
+@GRACE
 @logging_options
 @reports_errors
 def catalog_serve(
-    data: Path, host: str, port: int, max_upload_mb: int, log_level: str, log_format: str | None
+    data: Path,
+    host: str,
+    port: int,
+    max_upload_mb: int,
+    grace: float,
+    log_level: str,
+    log_format: str | None,
 ) -> None:
     """Serve a catalog from DATA until SIGTERM."""
     setup_logging(log_level, log_format)
     from modelwire.catalog.server import serve
     from modelwire.config import CatalogConfig
 
-    config = CatalogConfig(data=str(data), host=host, port=port, max_upload_mb=max_upload_mb)
+    config = CatalogConfig(
+        data=str(data), host=host, port=port, max_upload_mb=max_upload_mb, grace_seconds=grace
+    )
     sys.exit(serve(config, announce=click.echo))
 
 

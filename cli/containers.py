@@ -7,16 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
+from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
+from modelwire.cli.options import PORT, logging_options
+from modelwire.cli.progress import build_progress
 
 if TYPE_CHECKING:
     from modelwire.containers.images import BuildResult
 
 __all__ = ["build", "export"]
-
-
-def _progress(line: str) -> None:
-    click.echo(f"  {line}", err=True)
 
 
 _PREFIX_HELP = (
@@ -76,25 +74,27 @@ def build(
             )
         from modelwire.broker.export import build_images
 
-        for name, result in build_images(
-            source,
-            base=base,
-            prefix=image_prefix,
-            progress=_progress,
-            catalog=catalog_resolver(),
-            context_dir=context_dir,
-            nocache=no_cache,
-        ):
-            click.echo(f"built {result.tag} for {name} ({_summary(result)})")
+        with build_progress() as progress:
+            for name, result in build_images(
+                source,
+                base=base,
+                prefix=image_prefix,
+                progress=progress,
+                catalog=catalog_resolver(),
+                context_dir=context_dir,
+                nocache=no_cache,
+            ):
+                click.echo(f"built {result.tag} for {name} ({_summary(result)})")
         return
     from modelwire.bundle import peek_manifest
 
     m = peek_manifest(source)  # build_image verifies the bundle
     image = tag or default_tag(m.name, m.version, image_prefix)
     click.echo(f"building {image} for {source}", err=True)
-    result = build_image(
-        source, image, base=base, context_dir=context_dir, progress=_progress, nocache=no_cache
-    )
+    with build_progress() as progress:
+        result = build_image(
+            source, image, base=base, context_dir=context_dir, progress=progress, nocache=no_cache
+        )
     click.echo(f"built {result.tag} ({_summary(result)})")
 
 
@@ -118,13 +118,7 @@ def _summary(result: BuildResult) -> str:
     default=None,
     help="Write Kubernetes manifests here.",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=50051,
-    show_default=True,
-    help="The port the solution is published on.",
-)
+@PORT
 @click.option("--base", default=None, help="Base image [default: python:3.11-slim].")
 @click.option("--image-prefix", default="modelwire", show_default=True, help=_PREFIX_HELP)
 @reports_errors
@@ -139,19 +133,25 @@ def export(
     """Write deployment files for BLUEPRINT: docker-compose (--compose) or Kubernetes (--k8s)."""
     if compose_dir is None and k8s_dir is None:
         raise click.UsageError("say where: --compose DIR and/or --k8s DIR")
+    if port == 0:
+        raise click.BadParameter(
+            "an export publishes the solution on a fixed port; 0 (a free one) is for binding",
+            param_hint="'--port'",
+        )
     from modelwire.broker.export import export_compose, export_k8s
     from modelwire.containers.images import DEFAULT_BASE
 
     if compose_dir is not None:
-        export_compose(
-            blueprint,
-            compose_dir,
-            port=port,
-            base=base or DEFAULT_BASE,
-            progress=_progress,
-            catalog=catalog_resolver(),
-            prefix=image_prefix,
-        )
+        with build_progress() as progress:
+            export_compose(
+                blueprint,
+                compose_dir,
+                port=port,
+                base=base or DEFAULT_BASE,
+                progress=progress,
+                catalog=catalog_resolver(),
+                prefix=image_prefix,
+            )
         click.echo(
             f"wrote {compose_dir / 'docker-compose.yml'} "
             f"(run it: docker-compose -f {compose_dir / 'docker-compose.yml'} up)"

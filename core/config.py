@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from modelwire.errors import ConfigError
 
 __all__ = [
+    "ENV_CATALOG_PORT",
+    "ENV_GRACE",
     "ENV_HOST",
     "ENV_LOG_FORMAT",
     "ENV_LOG_LEVEL",
@@ -18,6 +20,7 @@ __all__ = [
     "ENV_METRICS_PORT",
     "ENV_PORT",
     "ENV_SERVER",
+    "ENV_STARTUP_TIMEOUT",
     "ENV_WORKERS",
     "BrokerConfig",
     "RuntimeConfig",
@@ -31,6 +34,11 @@ ENV_MAX_MESSAGE_MB = "MODELWIRE_MAX_MESSAGE_MB"
 ENV_SERVER = "MODELWIRE_SERVER"
 ENV_LOG_LEVEL = "MODELWIRE_LOG_LEVEL"
 ENV_LOG_FORMAT = "MODELWIRE_LOG_FORMAT"
+ENV_GRACE = "MODELWIRE_GRACE"
+ENV_STARTUP_TIMEOUT = "MODELWIRE_STARTUP_TIMEOUT"
+# the catalog's own port variable: one environment (a shell, a compose file) that runs a
+# model and a catalog must not have both bind MODELWIRE_PORT
+ENV_CATALOG_PORT = "MODELWIRE_CATALOG_PORT"
 
 DEFAULT_PORT = 50051
 DEFAULT_MAX_MESSAGE_MB = 256

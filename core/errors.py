@@ -234,12 +234,22 @@ class ServiceError(ModelwireError):
         target: the address that was called.
         status: the gRPC status code's name, e.g. ``'INVALID_ARGUMENT'``.
         details: the status message the service sent.
+        rpc: the method that was called, e.g. ``'Classify'`` (empty when no call failed).
     """
 
-    def __init__(self, message: str, *, target: str = "", status: str = "", details: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str = "",
+        status: str = "",
+        details: str = "",
+        rpc: str = "",
+    ):
         self.target = target
         self.status = status
         self.details = details
+        self.rpc = rpc
         super().__init__(message)
 
 

@@ -24,14 +24,35 @@ __all__ = ["Reflected", "fetch_info", "health_status", "reflect", "rpc_error", "
 _INFRA = ("grpc.health.", "grpc.reflection.", "modelwire.runtime.v1.")
 
 
-def rpc_error(target: str, rpc: str, exc: grpc.RpcError) -> ServiceError:
-    """A ServiceError for a failed call, with the status and details."""
+_UNREACHED = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+
+
+def rpc_error(
+    target: str, rpc: str, exc: grpc.RpcError, *, waited: float | None = None, hint: str = ""
+) -> ServiceError:
+    """The ServiceError of a failed call, in the one text form of the client side.
+
+    `TARGET RPC: STATUS: details` (`TARGET RPC: STATUS` when the status has no
+    details), then `(hint)` if given. With `waited`, the call was waiting that many
+    seconds for a connection (wait_for_ready), so UNAVAILABLE or DEADLINE_EXCEEDED mean
+    no server answered: `cannot reach TARGET: no connection within T s`. An address
+    without a port that cannot be reached gets a hint (gRPC would try port 443).
+
+    `modelwire call` and `health`, `connect()` and its methods, the broker's
+    `address:` models and the catalog client all render a failed call through this.
+    """
     code = exc.code() if isinstance(exc, grpc.Call) else None
-    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-    name = code.name if code is not None else "UNKNOWN"
-    return ServiceError(
-        f"{target} {rpc}: {name}: {details}", target=target, status=name, details=details or ""
-    )
+    status = code.name if code is not None else "UNKNOWN"
+    details = (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or ""
+    if waited is not None and status in _UNREACHED:
+        text = f"cannot reach {target}: no connection within {waited:g} s"
+    else:
+        text = f"{target} {rpc}: {status}: {details}" if details else f"{target} {rpc}: {status}"
+    if hint:
+        text += f" ({hint})"
+    elif status in _UNREACHED:
+        text += _port_hint(target)
+    return ServiceError(text, target=target, rpc=rpc, status=status, details=details)
 
 
 def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
@@ -40,6 +61,9 @@ def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
     The first call waits for the connection. (grpc.channel_ready_future would do,
     but it polls connectivity every 200 ms.) Any answer, even UNIMPLEMENTED from a
     server without health checks, proves the server is there.
+
+    Raises:
+        ServiceError: no connection within `timeout` (`cannot reach ADDRESS: ...`).
     """
     check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
         f"/{HEALTH_SERVICE}/Check"
@@ -49,10 +73,7 @@ def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
     except grpc.RpcError as exc:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
-            raise ServiceError(
-                f"cannot reach {address}: no connection within {timeout:g} s{_port_hint(address)}",
-                target=address,
-            ) from None
+            raise rpc_error(address, "Check", exc, waited=timeout) from None
 
 
 def _port_hint(address: str) -> str:
@@ -76,11 +97,8 @@ def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
             reply = check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
             if service and isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise ServiceError(
-                    f"{address}: the health service knows no service {service!r} "
-                    "(leave out --service for the server as a whole)",
-                    target=address,
-                ) from None
+                hint = f"no service {service!r} there; leave out --service for the whole server"
+                raise rpc_error(address, "Check", exc, hint=hint) from None
             raise rpc_error(address, "Check", exc) from None
     name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     return name

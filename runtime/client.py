@@ -52,6 +52,7 @@ class RemoteMethod:
                 f"{self._model.address} {self._codec.method.rpc}: the reply does not match "
                 f"the schema: {exc}",
                 target=self._model.address,
+                rpc=self._codec.method.rpc,
             ) from exc
 
     def __repr__(self) -> str:

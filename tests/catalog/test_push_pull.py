@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from tqdm import tqdm
 
 import modelwire
 from modelwire.bundle import load
@@ -313,22 +314,19 @@ def test_push_and_pull_draw_a_progress_bar_on_a_terminal_only(
     code, out, terminal = _run_on_a_terminal([*cmd, "push", str(big_bundle)], env)
     assert code == 0, terminal
     assert out.startswith("pushed weights:1.0.0 (sha256 ")
-    assert terminal.startswith("\rpushing weights:1.0.0 [")
+    assert terminal.startswith("\rpushing weights:1.0.0: ")
     last = terminal.rstrip("\r\n").rsplit("\r", 1)[-1]
-    assert last.startswith(
-        f"pushing weights:1.0.0 [{'#' * 30}] 100% {size / 1e6:7.1f}/{size / 1e6:.1f} MB "
-    )
-    assert last.endswith(" MB/s")
+    # tqdm's bar: sizes in SI units (5.24M), the rate, and the bar itself filled
+    sized = tqdm.format_sizeof(size)
+    assert last.startswith("pushing weights:1.0.0: 100%|█"), last
+    assert f"| {sized}/{sized} [" in last
+    assert last.endswith("B/s]")
 
     code, out, terminal = _run_on_a_terminal(
         [*cmd, "pull", "weights", "-o", str(tmp_path / "w.zip")], env
     )
     assert code == 0, terminal
-    assert (
-        terminal.rstrip("\r\n")
-        .rsplit("\r", 1)[-1]
-        .startswith(f"pulling weights [{'#' * 30}] 100% ")
-    )
+    assert terminal.rstrip("\r\n").rsplit("\r", 1)[-1].startswith("pulling weights: 100%|█")
 
     piped = subprocess.run(
         [*cmd, "pull", "weights", "-o", str(tmp_path / "w2.zip")],

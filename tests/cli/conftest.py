@@ -1,8 +1,15 @@
-"""CLI fixtures: logging left as each test found it, bundles, a running server (the `cli`
-runner itself is tests/conftest.py's)."""
+"""CLI fixtures: logging left as each test found it, bundles, a running server, a terminal
+to run a command on (the `cli` runner itself is tests/conftest.py's)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,3 +50,32 @@ def usage(command: str, arguments: str, message: str) -> str:
         f"Usage: modelwire {command} [OPTIONS] {arguments}\n"
         f"Try 'modelwire {command} --help' for help.\n\nError: {message}\n"
     )
+
+
+def run_on_a_terminal(
+    argv: list[str], *, columns: int = 0, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run `argv` with stderr on a pseudo-terminal of `columns` x 24 (0: a pty nobody sized);
+    (exit status, stdout, what the terminal received)."""
+    master, slave = pty.openpty()
+    if columns:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env=env, text=True)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdout.close()
+    return proc.wait(30), out, seen.decode(errors="replace")

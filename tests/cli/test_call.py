@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+from modelwire.errors import ServiceError
+from modelwire.runtime.client import connect
 from tests.cli.conftest import usage
 
 
@@ -110,28 +112,43 @@ def test_without_json_every_field_has_its_default_and_dash_reads_stdin(cli, echo
 
 
 @pytest.mark.parametrize(
-    ("method", "status", "details"),
+    ("method", "rpc", "status", "details"),
     [
         pytest.param(
             "fail",
+            "Fail",
             "INTERNAL",
             "fail: the model raised RuntimeError; the traceback is in the server's log",
             id="internal",
         ),
         pytest.param(
             "reject",
+            "Reject",
             "INVALID_ARGUMENT",
             "reject: the model rejected the request: ValueError: x must be positive, got 0.0",
             id="invalid-argument",
         ),
     ],
 )
-def test_server_error_is_one_error_line(cli, echo_address, method, status, details):
+def test_server_error_is_one_error_line(cli, echo_address, method, rpc, status, details):
+    """Where, which rpc, the status and its details: the client side's one form."""
     result = cli("call", echo_address, method, '{"x": 0}')
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
         "",
-        f"error: {status}: {details}\n",
+        f"error: {echo_address} {rpc}: {status}: {details}\n",
+    )
+
+
+def test_call_and_connect_render_a_failed_call_the_same(cli, echo_address):
+    with connect(echo_address) as client, pytest.raises(ServiceError) as info:
+        client.reject(0.0)
+    result = cli("call", echo_address, "reject", '{"x": 0}')
+    assert result.stderr == f"error: {info.value}\n"
+    assert (info.value.target, info.value.rpc, info.value.status) == (
+        echo_address,
+        "Reject",
+        "INVALID_ARGUMENT",
     )
 
 

@@ -39,8 +39,16 @@ def _serve_usage(message: str) -> str:
         pytest.param(
             ["b"],
             {"MODELWIRE_PORT": "-1"},
-            "Invalid value for '--port': -1 is not in the range 0<=x<=65535.",
+            "Invalid value for '--port' (env var: 'MODELWIRE_PORT'): -1 is not in the range "
+            "0<=x<=65535.",
             id="port-from-env",
+        ),
+        pytest.param(
+            ["b"],
+            {"MODELWIRE_WORKERS": "0"},
+            "Invalid value for '--workers' (env var: 'MODELWIRE_WORKERS'): 0 is not in the range "
+            "1<=x<=256.",
+            id="workers-from-env",
         ),
         pytest.param(
             ["b", "--workers", "0"],

@@ -1,0 +1,202 @@
+"""Options several commands share, each declared once: flags, type, default, env var, help.
+
+`serve`, `run`, `catalog serve` and `export` (and `dump`/`build` for logging) take
+these from here, so an option means the same, reads the same environment variable
+and says the same in `--help` (the variable included) wherever it appears.
+tests/cli/test_options.py walks every command and fails on a copy written by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from modelwire.config import (
+    DEFAULT_CATALOG_PORT,
+    DEFAULT_MAX_MESSAGE_MB,
+    DEFAULT_PORT,
+    ENV_CATALOG_PORT,
+    ENV_GRACE,
+    ENV_HOST,
+    ENV_LOG_FORMAT,
+    ENV_LOG_LEVEL,
+    ENV_MAX_MESSAGE_MB,
+    ENV_METRICS_PORT,
+    ENV_PORT,
+    ENV_STARTUP_TIMEOUT,
+)
+
+__all__ = [
+    "CATALOG_PORT",
+    "GRACE",
+    "HOST",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "MAX_MESSAGE_MB",
+    "METRICS_PORT",
+    "PORT",
+    "SHARED",
+    "STARTUP_TIMEOUT",
+    "EnvOption",
+    "SharedOption",
+    "SharedOptionSpec",
+    "logging_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class EnvOption(click.Option):
+    """A click option whose usage errors name its environment variable only when the bad
+    value came from it (click's `show_envvar` names it for a bad flag value too)."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        hint = click.Parameter.get_error_hint(self, ctx)
+        source = ctx.get_parameter_source(self.name) if ctx and self.name else None
+        if source is ParameterSource.ENVIRONMENT and isinstance(self.envvar, str):
+            hint += f" (env var: '{self.envvar}')"
+        return hint
+
+
+class SharedOption(EnvOption):
+    """A click option made from a SharedOptionSpec; `concept` names the spec."""
+
+    def __init__(self, *args: Any, concept: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.concept = concept
+
+
+@dataclass(frozen=True)
+class SharedOptionSpec:
+    """One option's declaration; calling it decorates a command with the option.
+
+    Attributes:
+        concept: what the option sets, unique among the specs (two concepts may share a
+            flag: `--port` is the service's port, or the catalog's).
+        flags: the option's flags, e.g. ``("--port",)``.
+        envvar: the environment variable read when the flag is not given.
+        type: the click type (ranges included).
+        default: the value when neither flag nor variable is given.
+        help: the help text; click appends the variable and the default.
+    """
+
+    concept: str
+    flags: tuple[str, ...]
+    envvar: str
+    type: click.ParamType[Any]
+    default: object
+    help: str
+
+    def _attrs(self) -> dict[str, Any]:
+        return {
+            "concept": self.concept,
+            "envvar": self.envvar,
+            "show_envvar": True,
+            "type": self.type,
+            "default": self.default,
+            "show_default": self.default is not None,
+            "help": self.help,
+        }
+
+    def option(self) -> SharedOption:
+        """A fresh click option of this declaration (what a command's option must equal)."""
+        return SharedOption(self.flags, **self._attrs())
+
+    def __call__(self, fn: F) -> F:
+        return click.option(*self.flags, cls=SharedOption, **self._attrs())(fn)
+
+
+HOST = SharedOptionSpec(
+    "host",
+    ("--host",),
+    ENV_HOST,
+    click.STRING,
+    "127.0.0.1",
+    "Address to bind (0.0.0.0 for all interfaces).",
+)
+PORT = SharedOptionSpec(
+    "port",
+    ("--port",),
+    ENV_PORT,
+    click.IntRange(0, 65535),
+    DEFAULT_PORT,
+    "The gRPC port to bind or publish; 0 picks a free one when binding.",
+)
+CATALOG_PORT = SharedOptionSpec(
+    "catalog-port",
+    ("--port",),
+    ENV_CATALOG_PORT,
+    click.IntRange(0, 65535),
+    DEFAULT_CATALOG_PORT,
+    "The catalog's gRPC port; 0 picks a free one.",
+)
+MAX_MESSAGE_MB = SharedOptionSpec(
+    "max-message-mb",
+    ("--max-message-mb",),
+    ENV_MAX_MESSAGE_MB,
+    click.IntRange(1, 2047),
+    DEFAULT_MAX_MESSAGE_MB,
+    "Largest request or response, in MiB.",
+)
+METRICS_PORT = SharedOptionSpec(
+    "metrics-port",
+    ("--metrics-port",),
+    ENV_METRICS_PORT,
+    click.IntRange(0, 65535),
+    None,
+    "Serve Prometheus metrics at http://HOST:PORT/metrics.",
+)
+GRACE = SharedOptionSpec(
+    "grace",
+    ("--grace",),
+    ENV_GRACE,
+    click.FloatRange(0),
+    10.0,
+    "Seconds SIGTERM waits for in-flight calls.",
+)
+STARTUP_TIMEOUT = SharedOptionSpec(
+    "startup-timeout",
+    ("--startup-timeout",),
+    ENV_STARTUP_TIMEOUT,
+    click.FloatRange(0, min_open=True),
+    120.0,
+    "Seconds to wait for the models to serve (and for address: models to answer).",
+)
+LOG_LEVEL = SharedOptionSpec(
+    "log-level",
+    ("--log-level",),
+    ENV_LOG_LEVEL,
+    click.Choice(["debug", "info", "warning", "error"]),
+    "info",
+    "Log level.",
+)
+LOG_FORMAT = SharedOptionSpec(
+    "log-format",
+    ("--log-format",),
+    ENV_LOG_FORMAT,
+    click.Choice(["json", "console"]),
+    None,
+    "Log format [default: console on a terminal, else json].",
+)
+
+SHARED: tuple[SharedOptionSpec, ...] = (
+    HOST,
+    PORT,
+    CATALOG_PORT,
+    MAX_MESSAGE_MB,
+    METRICS_PORT,
+    GRACE,
+    STARTUP_TIMEOUT,
+    LOG_LEVEL,
+    LOG_FORMAT,
+)
+"""Every shared declaration."""
+
+
+def logging_options(fn: F) -> F:
+    """`--log-level` and `--log-format`, as every command that logs takes them."""
+    return LOG_LEVEL(LOG_FORMAT(fn))

@@ -1,0 +1,96 @@
+"""CLI command `serve`: one bundle as a gRPC service until SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from modelwire.cli._kit import reports_errors, setup_logging
+from modelwire.cli.options import (
+    GRACE,
+    HOST,
+    MAX_MESSAGE_MB,
+    METRICS_PORT,
+    PORT,
+    EnvOption,
+    logging_options,
+)
+from modelwire.config import ENV_SERVER, ENV_WORKERS, RuntimeConfig
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=str))
+@HOST
+@PORT
+@click.option(
+    "--workers",
+    cls=EnvOption,
+    envvar=ENV_WORKERS,
+    show_envvar=True,
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Processes sharing the port, for CPU-bound models.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    default=8,
+    show_default=True,
+    help="Request threads per worker (sync server).",
+)
+@click.option(
+    "--server",
+    "server_kind",
+    cls=EnvOption,
+    envvar=ENV_SERVER,
+    show_envvar=True,
+    type=click.Choice(["sync", "aio"]),
+    default="sync",
+    show_default=True,
+    help="sync: thread pool, lowest latency; aio: asyncio, model on the event loop.",
+)
+@MAX_MESSAGE_MB
+@METRICS_PORT
+@GRACE
+@click.option(
+    "--access-log/--no-access-log", default=False, show_default=True, help="Log one line per call."
+)
+@logging_options
+@reports_errors
+def serve(
+    bundle: str,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    server_kind: str,
+    max_message_mb: int,
+    metrics_port: int | None,
+    grace: float,
+    access_log: bool,
+    log_level: str,
+    log_format: str | None,
+) -> None:
+    """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM."""
+    setup_logging(log_level, log_format)
+    from modelwire.hosting.process import follow_parent
+    from modelwire.runtime.server import serve as run
+
+    follow_parent()  # started by `modelwire run` or a supervisor: die with it
+
+    config = RuntimeConfig(
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        server=server_kind,
+        max_message_mb=max_message_mb,
+        metrics_port=metrics_port,
+        grace_seconds=grace,
+        access_log=access_log,
+    )
+    sys.exit(run(bundle, config, announce=click.echo))
