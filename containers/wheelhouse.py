@@ -10,6 +10,10 @@ the context, so that the image build itself needs no network:
 - wheels/modelwire: modelwire's own wheel, built from the source tree in a
   development install, else downloaded at the installed version.
 
+modelwire goes in without its dependencies (`pip install --no-deps`): wheels/runtime has
+them all but grpcio-tools, which only `modelwire stubs` needs (protoc) and an image, that
+only serves, leaves out.
+
 Wheels are chosen for the image, not for this machine: `Target` carries the
 image's Python minor version and wheel platforms, passed to `pip download` as
 `--python-version`, `--platform` and `--abi`.
@@ -33,7 +37,14 @@ from pathlib import Path
 from modelwire import __version__
 from modelwire.errors import ToolError
 
-__all__ = ["Target", "cache_root", "platforms", "runtime_pins", "write_wheelhouse"]
+__all__ = [
+    "NOT_IN_IMAGES",
+    "Target",
+    "cache_root",
+    "platforms",
+    "runtime_pins",
+    "write_wheelhouse",
+]
 
 Progress = Callable[[str], None]
 
@@ -133,14 +144,19 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+# modelwire's requirements that its images leave out: protoc, for `modelwire stubs` only
+NOT_IN_IMAGES = frozenset({"grpcio-tools"})
+
+
 def runtime_pins() -> list[str]:
-    """modelwire's run-time requirements (no extras), pinned to the versions installed here."""
+    """modelwire's run-time requirements (no extras, none of NOT_IN_IMAGES), pinned to the
+    versions installed here."""
     pins = []
     for requirement in md.requires("modelwire") or []:
         if re.search(r"\bextra\s*==", requirement):
             continue
         found = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
-        if found is None:
+        if found is None or re.sub(r"[-_.]+", "-", found.group(0)).lower() in NOT_IN_IMAGES:
             continue
         try:
             pins.append(f"{found.group(0)}=={md.version(found.group(0))}")

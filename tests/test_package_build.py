@@ -96,6 +96,14 @@ def test_the_license_is_an_spdx_expression_with_its_text_in_the_wheel(built):
     assert shipped.startswith(b"                                 Apache License\n")
 
 
+def test_a_plain_install_gets_grpcio_tools_and_the_build_extra_is_an_empty_alias(built):
+    metadata = _metadata(built.wheels["build"])
+    requires = metadata.get_all("Requires-Dist") or []
+    assert "grpcio-tools>=1.60" in requires  # no marker: not an extra
+    assert "build" in (metadata.get_all("Provides-Extra") or [])
+    assert not [r for r in requires if 'extra == "build"' in r]
+
+
 def test_every_module_of_every_package_folder_is_in_the_wheel(built):
     with zipfile.ZipFile(built.wheels["build"]) as archive:
         names = set(archive.namelist())
