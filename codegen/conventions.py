@@ -11,6 +11,8 @@ Kubernetes objects of an export. Constants only.
 
 from __future__ import annotations
 
+from modelwire.config import DEFAULT_PORT
+
 __all__ = [
     "K8S_MANAGED_BY",
     "K8S_NAME",
@@ -34,7 +36,7 @@ __all__ = [
     "OCI_VERSION",
 ]
 
-MODEL_PORT = 50051  # what a model image serves on (EXPOSEd), and what exports connect to
+MODEL_PORT = DEFAULT_PORT  # what a model image serves on (EXPOSEd), and what exports connect to
 
 # the OCI annotations of every image modelwire builds
 OCI_TITLE = "org.opencontainers.image.title"

@@ -25,7 +25,12 @@ def _include_dir() -> str:
     try:
         import grpc_tools
     except ImportError as exc:
-        raise ToolError("stub generation needs grpcio-tools; install 'modelwire[build]'") from exc
+        # a dependency of modelwire, so missing only where it was left out on purpose
+        # (modelwire's images, `pip install --no-deps`) or removed
+        raise ToolError(
+            "stub generation needs grpcio-tools, a dependency of modelwire that this "
+            "environment lacks (modelwire's images leave it out); pip install grpcio-tools"
+        ) from exc
     return str(Path(grpc_tools.__file__).parent / "_proto")
 
 

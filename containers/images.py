@@ -1,24 +1,21 @@
 """Docker images of bundles (and of a solution's broker), built with the Docker SDK.
 
-The build context holds the Dockerfile (`modelwire.codegen.dockerfile`), a
-wheelhouse prepared on the host with pip (`modelwire.containers.wheelhouse`), and the
-bundle; the image build runs with no network at all (`network_mode="none"`).
-
-The base image is probed once per image id (its Python minor version, libc and
-machine), so the wheels fit the image rather than this machine. Its Python minor
-version must equal the bundle's (pickled code loads only there): that is checked
-before anything is downloaded or built. `ensure_image` is what `run --docker`
+This module talks to the engine: it builds a context written by
+`modelwire.containers.context` (Dockerfile, wheelhouse, bundle) with no network at all
+(`network_mode="none"`), streaming the build's steps, after probing the base image
+(`modelwire.containers.base_image`: its Python minor version must equal the bundle's,
+checked before anything is downloaded or built). `ensure_image` is what `run --docker`
 uses: an image per exact bundle, tagged with its digest, built once.
+
+The names of those two modules are re-exported here, where callers have always found them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,15 +25,10 @@ from typing import Any
 
 from modelwire import __version__
 from modelwire.bundle import Bundle
-from modelwire.bundle.writer import write_dir
 from modelwire.codegen.conventions import LABEL_DIGEST, LABEL_RUNTIME, OCI_BASE_DIGEST
-from modelwire.codegen.dockerfile import (
-    DockerfileSpec,
-    render_broker_dockerfile,
-    render_dockerfile,
-)
-from modelwire.containers.wheelhouse import Target, cache_root, platforms, write_wheelhouse
-from modelwire.errors import ConfigError, ToolError
+from modelwire.containers.base_image import DEFAULT_BASE, BaseImage, check_python, inspect_base
+from modelwire.containers.context import spec_for, write_broker_context, write_context
+from modelwire.errors import ToolError
 
 __all__ = [
     "DEFAULT_BASE",
@@ -60,15 +52,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE = "python:3.11-slim"
 DEFAULT_PREFIX = "modelwire"
 Progress = Callable[[str], None]
 
-# what the base image's python3 prints: "3.11 x86_64 glibc 2.36" ("3.11 x86_64" on musl)
-_PROBE = (
-    "import platform, sys; "
-    "print('%d.%d' % sys.version_info[:2], platform.machine(), *platform.libc_ver())"
-)
 _STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 
 
@@ -116,176 +102,6 @@ def _engine(client: Any = None) -> Iterator[Any]:
         yield own
     finally:
         own.close()
-
-
-# ---------------------------------------------------------------- the base image
-
-
-@dataclass(frozen=True)
-class BaseImage:
-    """What a base image offers, as its own python3 reports it."""
-
-    name: str
-    id: str  # sha256:...
-    python: str  # "3.11"
-    machine: str  # "x86_64", "aarch64"
-    libc: str = ""  # "glibc", or "" (musl or unknown)
-    libc_version: str = ""  # "2.36"
-
-    @property
-    def target(self) -> Target:
-        """What its wheels must fit."""
-        return Target(self.python, platforms(self.machine, self.libc, self.libc_version))
-
-
-def inspect_base(client: Any, base: str, *, progress: Progress = _quiet) -> BaseImage:
-    """The base image, pulled if it is not here yet, and probed (once per image id).
-
-    Raises:
-        ConfigError: the image is not here and cannot be pulled, or has no working python3.
-    """
-    import docker.errors
-
-    try:
-        image = client.images.get(base)
-    except docker.errors.ImageNotFound:
-        progress(f"pulling {base}")
-        try:
-            image = client.images.pull(base)
-        except docker.errors.APIError as exc:
-            raise ConfigError(
-                "base",
-                base,
-                f"no such image here, and it cannot be pulled ({exc.explanation or exc}); "
-                "create it (scripts/docker-setup.sh makes python:3.11-slim) or choose "
-                "another with --base",
-            ) from None
-    cached = cache_root() / "bases" / f"{image.id.replace(':', '-')}.json"
-    try:
-        words = json.loads(cached.read_text())
-    except (OSError, ValueError):
-        words = _probe(client, image.id, base)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(words))
-    libc = words[2:4] if len(words) >= 4 else ["", ""]
-    return BaseImage(base, image.id, words[0], words[1], libc[0], libc[1])
-
-
-def _probe(client: Any, image_id: str, base: str) -> list[str]:
-    import docker.errors
-
-    try:
-        out = client.containers.run(
-            image_id, ["-c", _PROBE], entrypoint=["python3"], network_disabled=True, remove=True
-        )
-    except docker.errors.DockerException as exc:
-        raise ConfigError(
-            "base", base, f"cannot run python3 in it ({exc}); use an image with Python"
-        ) from None
-    text: str = out.decode(errors="replace")
-    words = text.split()
-    if len(words) < 2 or not re.fullmatch(r"\d+\.\d+", words[0]):
-        raise ConfigError("base", base, f"its python3 reports {text!r}, not a version")
-    return words
-
-
-def check_python(base: BaseImage, bundle: Bundle) -> None:
-    """ConfigError unless the base image runs the bundle's Python minor version."""
-    want = bundle.manifest.python
-    if base.python != want:
-        raise ConfigError(
-            "base",
-            base.name,
-            f"has Python {base.python}, but bundle {bundle.path} was dumped with Python "
-            f"{want} and its pickled code loads only there; choose a base image with "
-            f"Python {want} (--base)",
-        )
-
-
-# ---------------------------------------------------------------- build contexts
-
-
-def spec_for(bundle: Bundle, base: str, base_digest: str = "") -> DockerfileSpec:
-    m = bundle.manifest
-    return DockerfileSpec(
-        base=base,
-        name=m.name,
-        version=m.version,
-        description=m.description or "",
-        methods=tuple(x.name for x in m.schema.methods),
-        service=f"{m.schema.package}.{m.schema.service}",
-        digest=bundle.digest(),
-        modelwire_version=__version__,
-        python=m.python,
-        base_digest=base_digest,
-    )
-
-
-def write_context(
-    bundle_path: str | os.PathLike[str] | Bundle,
-    dest: Path,
-    *,
-    base: str = DEFAULT_BASE,
-    base_image: BaseImage | None = None,
-    progress: Progress = _quiet,
-) -> Path:
-    """Write a complete build context (Dockerfile, wheelhouse, bundle) into `dest`.
-
-    Wheels are for `base_image` as probed, or, without it, for the bundle's Python
-    on this machine's platform (no Docker engine needed). A `Bundle` already opened
-    (and so verified) is used as it is.
-    """
-    bundle = bundle_path if isinstance(bundle_path, Bundle) else Bundle(bundle_path)
-    m = bundle.manifest
-    target = base_image.target if base_image else Target.host(m.python)
-    dest.mkdir(parents=True, exist_ok=True)
-    spec = spec_for(bundle, base, base_image.id if base_image else "")
-    (dest / "Dockerfile").write_text(render_dockerfile(spec))
-    write_wheelhouse(dest, target, list(m.requirements), progress)
-    bundle_dir = dest / "bundle"
-    if bundle_dir.exists():
-        shutil.rmtree(bundle_dir)
-    write_dir(bundle.files(), bundle_dir)
-    # readable by the image's user whatever this machine's umask is
-    for p in [bundle_dir, *bundle_dir.rglob("*")]:
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    (dest / ".dockerignore").write_text("**/__pycache__\n")
-    return dest
-
-
-def write_broker_context(
-    blueprint_text: str,
-    solution: str,
-    dest: Path,
-    *,
-    base: str = DEFAULT_BASE,
-    base_image: BaseImage | None = None,
-    python: str | None = None,
-    progress: Progress = _quiet,
-) -> Path:
-    """A build context for a solution's broker image: modelwire and the blueprint.
-
-    Wheels are for `base_image` as probed, or for `python` (default: this one's
-    minor version) on this machine's platform.
-    """
-    if base_image is not None:
-        target = base_image.target
-    else:
-        target = Target.host(python or f"{sys.version_info[0]}.{sys.version_info[1]}")
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "Dockerfile").write_text(
-        render_broker_dockerfile(
-            base=base,
-            solution=solution,
-            modelwire_version=__version__,
-            base_digest=base_image.id if base_image else "",
-        )
-    )
-    (dest / "blueprint.yaml").write_text(blueprint_text)
-    (dest / "blueprint.yaml").chmod(0o644)
-    write_wheelhouse(dest, target, None, progress)
-    (dest / ".dockerignore").write_text("**/__pycache__\n")
-    return dest
 
 
 # ---------------------------------------------------------------- builds

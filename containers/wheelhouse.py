@@ -7,8 +7,12 @@ the context, so that the image build itself needs no network:
   here (and `requirements.txt` pinning them),
 - wheels/model: the bundle's pinned requirements (and `requirements.txt`), minus
   wheels that wheels/runtime already has,
-- wheels/modelwire: modelwire's own wheel, built from the source tree in a
-  development install, else downloaded at the installed version.
+- wheels/modelwire: modelwire's own wheel, made from the running install
+  (`modelwire.containers.own_wheel`: modelwire is on no index to download it from).
+
+modelwire goes in without its dependencies (`pip install --no-deps`): wheels/runtime has
+them all but grpcio-tools, which only `modelwire stubs` needs (protoc) and an image, that
+only serves, leaves out.
 
 Wheels are chosen for the image, not for this machine: `Target` carries the
 image's Python minor version and wheel platforms, passed to `pip download` as
@@ -30,10 +34,18 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelwire import __version__
+from modelwire.containers.own_wheel import own_wheel
 from modelwire.errors import ToolError
 
-__all__ = ["Target", "cache_root", "platforms", "runtime_pins", "write_wheelhouse"]
+__all__ = [
+    "NOT_IN_IMAGES",
+    "Target",
+    "cache_root",
+    "cached_dir",
+    "platforms",
+    "runtime_pins",
+    "write_wheelhouse",
+]
 
 Progress = Callable[[str], None]
 
@@ -108,7 +120,7 @@ def _pip(args: list[str], what: str) -> None:
         )
 
 
-def _cached_dir(name: str, fill: Callable[[Path], None]) -> Path:
+def cached_dir(name: str, fill: Callable[[Path], None]) -> Path:
     """~/.cache/modelwire/wheels/NAME, made by `fill(tmp)` once (atomically)."""
     root = cache_root() / "wheels"
     dest = root / name
@@ -133,14 +145,19 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+# modelwire's requirements that its images leave out: protoc, for `modelwire stubs` only
+NOT_IN_IMAGES = frozenset({"grpcio-tools"})
+
+
 def runtime_pins() -> list[str]:
-    """modelwire's run-time requirements (no extras), pinned to the versions installed here."""
+    """modelwire's run-time requirements (no extras, none of NOT_IN_IMAGES), pinned to the
+    versions installed here."""
     pins = []
     for requirement in md.requires("modelwire") or []:
         if re.search(r"\bextra\s*==", requirement):
             continue
         found = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
-        if found is None:
+        if found is None or re.sub(r"[-_.]+", "-", found.group(0)).lower() in NOT_IN_IMAGES:
             continue
         try:
             pins.append(f"{found.group(0)}=={md.version(found.group(0))}")
@@ -159,46 +176,7 @@ def _download(kind: str, requirements: list[str], target: Target, progress: Prog
             what += "has no network, so every requirement must come as a wheel)"
             _pip(["download", "-q", "-d", str(tmp), *target.pip_args(), *requirements], what)
 
-    return _cached_dir(f"{kind}-{_key(target.python, *target.platforms, *requirements)}", fill)
-
-
-def _project_root() -> Path | None:
-    """The source tree modelwire runs from, if it is one (a development install)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        pyproject = parent / "pyproject.toml"
-        if pyproject.is_file() and 'name = "modelwire"' in pyproject.read_text():
-            return parent
-    return None
-
-
-def _modelwire_wheel(progress: Progress) -> Path:
-    """A folder with modelwire's own wheel: built from the source tree, or downloaded."""
-    root = _project_root()
-    if root is None:
-        pin = f"modelwire=={__version__}"
-        return _cached_dir(
-            f"modelwire-{_key(__version__)}",
-            lambda tmp: _pip(
-                ["download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(tmp), pin],
-                "download modelwire's wheel",
-            ),
-        )
-    key = hashlib.sha256(__version__.encode())
-    key.update((root / "pyproject.toml").read_bytes())
-    for package in ("core", "codegen", "runtime", "catalog", "broker"):
-        for p in sorted((root / package).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
-                key.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes())
-
-    def build(tmp: Path) -> None:
-        progress(f"building the modelwire {__version__} wheel from {root}")
-        _pip(
-            ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp), str(root)],
-            "build modelwire's wheel",
-        )
-
-    return _cached_dir(f"modelwire-{key.hexdigest()[:16]}", build)
+    return cached_dir(f"{kind}-{_key(target.python, *target.platforms, *requirements)}", fill)
 
 
 def _link_wheels(src: Path, dest: Path, skip: Collection[str] = ()) -> set[str]:
@@ -229,7 +207,7 @@ def write_wheelhouse(
     pins = runtime_pins()
     runtime = _link_wheels(_download("runtime", pins, target, progress), wheels / "runtime")
     _pin_file(wheels / "runtime" / "requirements.txt", pins)
-    _link_wheels(_modelwire_wheel(progress), wheels / "modelwire")
+    _link_wheels(own_wheel(cached_dir, progress), wheels / "modelwire")
     if requirements is not None:
         model = _download("model", requirements, target, progress)
         _link_wheels(model, wheels / "model", skip=runtime)

@@ -12,7 +12,10 @@ PYTHON="${PYTHON:-python3}"
   exit 1
 }
 stamp=".venv/.modelwire-installed"
-want="$( { cat pyproject.toml; find core cli bundle hosting containers codegen runtime catalog broker -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
+# the package folders, as [tool.setuptools.package-dir] maps them: a new one counts at once
+folders="$(sed -n 's/^"modelwire[^"]*" = "\([^"]*\)"$/\1/p' pyproject.toml)"
+# shellcheck disable=SC2086  # one word per folder
+want="$( { cat pyproject.toml; find $folders -name '*.py' | sort; } | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
