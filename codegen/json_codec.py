@@ -22,9 +22,10 @@ import orjson
 from google.protobuf.message import DecodeError as PbDecodeError
 
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
-from modelwire.codegen.json_decoding import SKIP, JsonDecoders, JsonError, describe
+from modelwire.codegen.json_decoding import JsonDecoders
 from modelwire.codegen.json_encoding import JsonEncoders
 from modelwire.codegen.json_facts import tensor_dtypes
+from modelwire.codegen.json_scalars import SKIP, JsonError, describe
 from modelwire.codegen.json_tensors import tensor_converter
 from modelwire.codegen.schema import ModelSchema
 

@@ -9,8 +9,8 @@ nested JSON arrays (see `modelwire.codegen.json_tensors`).
 
 A converter turns a parsed JSON value into what the message class's constructor takes
 (a dict of keywords, lists, nested dicts), so protobuf builds the whole message in C.
-Large repeated scalars are checked by type set and range, never element by element in
-Python; only a list that fails the check is walked, to name the element at fault.
+The scalar leaves, and the whole-list checks that keep large repeated fields out of
+per-element Python work, are in `modelwire.codegen.json_scalars`.
 
 Every error is a `JsonError` naming the field path (``boxes[2].label``) and what was
 wrong; an unknown field also gets a did-you-mean and the message's fields.
@@ -18,219 +18,33 @@ wrong; an unknown field also gets a did-you-mean and the message's fields.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import difflib
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from modelwire.codegen.schema import enum_value_prefix
-from modelwire.errors import InvalidRequest
+from modelwire.codegen.json_scalars import (
+    FLOAT_TYPES,
+    INT_RANGES,
+    SKIP,
+    Converter,
+    JsonError,
+    bool_converter,
+    bytes_converter,
+    describe,
+    did_you_mean,
+    enum_converter,
+    float_converter,
+    int_converter,
+    join_path,
+    map_key_converter,
+    repeated_fast,
+    string_converter,
+)
 
-__all__ = [
-    "SKIP",
-    "Converter",
-    "JsonDecoders",
-    "JsonError",
-    "describe",
-    "did_you_mean",
-    "is_tensor",
-]
-
-Converter = Callable[[Any, str], Any]
-"""(JSON value, its field path) -> the value a message constructor takes, or SKIP."""
-
-SKIP: Any = object()
-"""What a converter returns for null: leave the field unset."""
+__all__ = ["JsonDecoders", "is_tensor"]
 
 FD = FieldDescriptor
-_INT_RANGES = {
-    FD.TYPE_INT32: (-(2**31), 2**31 - 1),
-    FD.TYPE_INT64: (-(2**63), 2**63 - 1),
-    FD.TYPE_UINT32: (0, 2**32 - 1),
-    FD.TYPE_UINT64: (0, 2**64 - 1),
-}
-_FLOAT32_MAX = 3.4028234663852886e38
-_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-class JsonError(InvalidRequest):
-    """A JSON request that does not fit its message.
-
-    Attributes:
-        path: the field path at fault (``boxes[2].label``; '' for the whole request).
-        reason: what is wrong there.
-    """
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}" if path else reason, subject=path)
-
-
-def describe(value: Any) -> str:
-    """A JSON value as an error message shows it: `"abc"`, `true`, `an object`."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        text = value if len(value) <= 40 else value[:37] + "..."
-        return '"' + text.replace('"', '\\"') + '"'
-    return repr(value)
-
-
-def did_you_mean(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-# ---------------------------------------------------------------- scalars
-
-
-def _float_converter(single: bool) -> Converter:
-    def convert(v: Any, path: str) -> Any:
-        if isinstance(v, str):
-            if v in _SPECIAL_FLOATS:
-                return _SPECIAL_FLOATS[v]
-            try:
-                v = float(v)
-            except ValueError:
-                raise JsonError(path, f"expected a number, got {describe(v)}") from None
-        elif not isinstance(v, int | float) or isinstance(v, bool):
-            raise JsonError(path, f"expected a number, got {describe(v)}")
-        if single and math.isfinite(v) and abs(v) > _FLOAT32_MAX:
-            raise JsonError(path, f"{v!r} is out of range for a 32-bit float")
-        return v
-
-    return convert
-
-
-def _int_converter(kind: int) -> Converter:
-    lo, hi = _INT_RANGES[kind]
-    name = {FD.TYPE_INT32: "int32", FD.TYPE_INT64: "int64"}.get(kind) or (
-        "uint32" if kind == FD.TYPE_UINT32 else "uint64"
-    )
-
-    def convert(v: Any, path: str) -> Any:
-        given = v
-        if isinstance(v, str):
-            try:
-                v = int(v)
-            except ValueError:
-                try:
-                    v = float(v)
-                except ValueError:
-                    raise JsonError(path, f"expected an integer, got {describe(given)}") from None
-        if isinstance(v, float):
-            if not v.is_integer():
-                raise JsonError(path, f"expected an integer, got {describe(given)}")
-            v = int(v)
-        elif not isinstance(v, int) or isinstance(v, bool):
-            raise JsonError(path, f"expected an integer, got {describe(given)}")
-        if not lo <= v <= hi:
-            raise JsonError(path, f"{v} is out of range for {name}")
-        return v
-
-    return convert
-
-
-def _bool(v: Any, path: str) -> Any:
-    if not isinstance(v, bool):
-        raise JsonError(path, f"expected true or false, got {describe(v)}")
-    return v
-
-
-def _string(v: Any, path: str) -> Any:
-    if not isinstance(v, str):
-        raise JsonError(path, f"expected a string, got {describe(v)}")
-    return v
-
-
-def _bytes(v: Any, path: str) -> Any:
-    if not isinstance(v, str):
-        raise JsonError(path, f"expected base64 text, got {describe(v)}")
-    text = v.replace("-", "+").replace("_", "/")  # URL-safe alphabet too
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise JsonError(path, f"not valid base64: {describe(v)}") from None
-
-
-def enum_converter(enum: EnumDescriptor) -> Converter:
-    prefix = enum_value_prefix(enum.name)
-    by_name: dict[str, int] = {}
-    for value in enum.values:
-        by_name[value.name] = value.number
-        if value.name.startswith(prefix):
-            by_name.setdefault(value.name[len(prefix) :], value.number)
-    numbers = {v.number for v in enum.values}
-    names = [v.name for v in enum.values]
-    listing = ", ".join(names)
-
-    def convert(v: Any, path: str) -> Any:
-        if isinstance(v, str):
-            number = by_name.get(v, by_name.get(v.upper()))
-            if number is None:
-                raise JsonError(
-                    path,
-                    f"{describe(v)} is not a value of {enum.name}"
-                    f"{did_you_mean(v.upper(), list(by_name))} (its values: {listing})",
-                )
-            return number
-        if isinstance(v, int) and not isinstance(v, bool):
-            if v not in numbers:
-                raise JsonError(path, f"{v} is not a value of {enum.name} (its values: {listing})")
-            return v
-        raise JsonError(path, f"expected a name of {enum.name}, got {describe(v)}")
-
-    return convert
-
-
-# ---------------------------------------------------------------- repeated scalars
-
-
-def _repeated_fast(fd: FieldDescriptor) -> Callable[[list[Any]], bool] | None:
-    """A whole-list check for repeated scalars: True when the list can go to protobuf as
-    it is (no per-element Python work); None for types that always take the slow path."""
-    t = fd.type
-    if t in (FD.TYPE_DOUBLE, FD.TYPE_FLOAT):
-        single = t == FD.TYPE_FLOAT
-
-        def numbers(values: list[Any]) -> bool:
-            if not set(map(type, values)) <= {float, int}:
-                return False
-            return not single or not values or max(map(abs, values)) <= _FLOAT32_MAX
-
-        return numbers
-    if t in _INT_RANGES:
-        lo, hi = _INT_RANGES[t]
-
-        def ints(values: list[Any]) -> bool:
-            if set(map(type, values)) != {int}:
-                return not values
-            return bool(lo <= min(values) and max(values) <= hi)
-
-        return ints
-    if t == FD.TYPE_BOOL:
-        return lambda values: set(map(type, values)) <= {bool}
-    if t == FD.TYPE_STRING:
-        return lambda values: set(map(type, values)) <= {str}
-    return None
-
-
-# ---------------------------------------------------------------- messages
 
 
 class JsonDecoders:
@@ -288,16 +102,16 @@ class JsonDecoders:
                 if entry is None:
                     where = f" at {path}" if path else ""
                     raise JsonError(
-                        _join(path, key),
+                        join_path(path, key),
                         f"unknown field {key!r}{where} in {desc.name}"
                         f"{did_you_mean(key, names)} (its fields: {listing})",
                     )
                 name, conv = entry
                 if name in out:
                     raise JsonError(
-                        _join(path, key), f"field {name!r} is given twice (as {name} and {key})"
+                        join_path(path, key), f"field {name!r} is given twice (as {name} and {key})"
                     )
-                value = conv(item, _join(path, name))
+                value = conv(item, join_path(path, name))
                 if value is not SKIP:
                     out[name] = value
             return out
@@ -326,20 +140,20 @@ class JsonDecoders:
         if t == FD.TYPE_ENUM:
             assert fd.enum_type is not None
             return enum_converter(fd.enum_type)
-        if t in (FD.TYPE_DOUBLE, FD.TYPE_FLOAT):
-            return _float_converter(t == FD.TYPE_FLOAT)
-        if t in _INT_RANGES:
-            return _int_converter(t)
+        if t in FLOAT_TYPES:
+            return float_converter(t == FD.TYPE_FLOAT)
+        if t in INT_RANGES:
+            return int_converter(t)
         if t == FD.TYPE_BOOL:
-            return _bool
+            return bool_converter
         if t == FD.TYPE_STRING:
-            return _string
+            return string_converter
         if t == FD.TYPE_BYTES:
-            return _bytes
+            return bytes_converter
         raise TypeError(f"field {fd.full_name} has a type JSON decoding does not handle: {t}")
 
     def _repeated(self, fd: FieldDescriptor, element: Converter) -> Converter:
-        fast = _repeated_fast(fd)
+        fast = repeated_fast(fd)
 
         def convert(v: Any, path: str) -> Any:
             if v is None:
@@ -362,7 +176,7 @@ class JsonDecoders:
         key_fd = fd.message_type.fields_by_name["key"]
         value_fd = fd.message_type.fields_by_name["value"]
         value_conv = self.element(value_fd, where)
-        key_conv = _map_key(key_fd)
+        key_conv = map_key_converter(key_fd)
 
         def convert(v: Any, path: str) -> Any:
             if v is None:
@@ -377,28 +191,6 @@ class JsonDecoders:
             return out
 
         return convert
-
-
-def _map_key(fd: FieldDescriptor) -> Converter:
-    if fd.type == FD.TYPE_STRING:
-        return lambda k, p: k
-    if fd.type == FD.TYPE_BOOL:
-
-        def to_bool(k: Any, path: str) -> Any:
-            if k not in ("true", "false"):
-                raise JsonError(path, f"a map key here is true or false, got {describe(k)}")
-            return k == "true"
-
-        return to_bool
-    integer = _int_converter(fd.type)
-
-    def to_int(k: Any, path: str) -> Any:
-        try:
-            return integer(int(k), path)
-        except ValueError:
-            raise JsonError(path, f"a map key here is an integer, got {describe(k)}") from None
-
-    return to_int
 
 
 def is_tensor(desc: Descriptor) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from modelwire.codegen.json_decoding import SKIP, Converter, JsonError, describe
+from modelwire.codegen.json_scalars import SKIP, Converter, JsonError, describe
 from modelwire.codegen.wire import DTYPE_BY_NUMBER, array_to_wire
 
 __all__ = ["array_from_json", "tensor_converter"]
