@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire import __version__
-from modelwire.broker.metrics import BrokerMetrics, render_broker
+from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.router import Router, StepFailed
 from modelwire.codegen.descriptors import file_descriptor
@@ -26,7 +26,7 @@ from modelwire.config import BrokerConfig
 from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
 from modelwire.hosting.health import AioHealthServicer
 from modelwire.hosting.info import info_handler
-from modelwire.hosting.metrics import MetricsServer
+from modelwire.hosting.metrics_http import MetricsServer
 from modelwire.hosting.reflection import enable_reflection
 
 __all__ = ["RunningSolution", "solution_manifest", "start_solution"]
@@ -149,9 +149,7 @@ async def start_solution(
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics_server = None
     if config.metrics_port is not None:
-        metrics_server = MetricsServer(
-            config.host, config.metrics_port, metrics.snapshot, render_broker
-        )
+        metrics_server = MetricsServer(config.host, config.metrics_port, metrics.exposition)
         logger.info(
             "metrics at http://%s:%d/metrics",
             format_host(config.host),

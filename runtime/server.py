@@ -31,7 +31,8 @@ from modelwire.errors import ConfigError
 from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
 from modelwire.hosting.health import AioHealthServicer, HealthServicer
 from modelwire.hosting.info import info_handler
-from modelwire.hosting.metrics import Metrics, MetricsServer
+from modelwire.hosting.metrics import Metrics
+from modelwire.hosting.metrics_http import MetricsServer
 from modelwire.hosting.process import tune_malloc, wait_for_signal
 from modelwire.hosting.reflection import enable_reflection
 from modelwire.runtime.service import ModelService
@@ -95,7 +96,6 @@ def start(
     config: RuntimeConfig | None = None,
     *,
     reuse_port: bool = False,
-    metrics_host: str | None = None,
 ) -> RunningServer:
     """Serve a loaded model from this process with the sync (thread pool) server.
 
@@ -103,7 +103,6 @@ def start(
         loaded: the model.
         config: how to serve it (default: 127.0.0.1, a free port).
         reuse_port: share the port with sibling workers.
-        metrics_host: where the metrics server listens (default: `config.host`).
 
     Raises:
         ConfigError: the port or the metrics port cannot be bound.
@@ -134,9 +133,7 @@ def start(
     metrics_server = None
     if config.metrics_port is not None:
         try:
-            metrics_server = MetricsServer(
-                metrics_host or config.host, config.metrics_port, metrics.snapshot
-            )
+            metrics_server = MetricsServer(config.host, config.metrics_port, metrics.exposition)
         except ConfigError:
             server.stop(None).wait()
             raise
@@ -173,10 +170,8 @@ async def start_aio(
     return server, port, health_servicer, metrics, service
 
 
-def _describe_metrics(host: str, port: int, *, private: bool) -> None:
-    # a worker's snapshot server is private: its supervisor serves the merged metrics
-    logger.log(
-        logging.DEBUG if private else logging.INFO,
+def _describe_metrics(host: str, port: int) -> None:
+    logger.info(
         "metrics at http://%s:%d/metrics",
         format_host(host),
         port,
@@ -203,8 +198,7 @@ def serve(
     *,
     announce: Callable[[str], None] | None = None,
     reuse_port: bool = False,
-    on_ready: Callable[[int, int | None], None] | None = None,
-    metrics_host: str | None = None,
+    on_ready: Callable[[int], None] | None = None,
 ) -> int:
     """Load and serve a bundle until SIGTERM/SIGINT; returns the exit status.
 
@@ -213,9 +207,7 @@ def serve(
         config: how to serve it.
         announce: called with the listening line once the service is SERVING.
         reuse_port: share the port with sibling workers.
-        on_ready: called with the bound port and metrics port once SERVING.
-        metrics_host: where the metrics server listens (default: `config.host`);
-            a worker keeps its snapshot server on loopback.
+        on_ready: called with the bound port once SERVING.
 
     Raises:
         BundleError: the bundle cannot be loaded.
@@ -228,19 +220,17 @@ def serve(
         return supervise(bundle, config, announce=announce)
     loaded = load(bundle)
     if config.server == "aio":
-        return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready, metrics_host))
-    running = start(loaded, config, reuse_port=reuse_port, metrics_host=metrics_host)
+        return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready))
+    running = start(loaded, config, reuse_port=reuse_port)
     _describe(loaded, config, running.port)
     if running.metrics_server is not None:
-        _describe_metrics(
-            metrics_host or config.host, running.metrics_server.port, private=bool(metrics_host)
-        )
+        _describe_metrics(config.host, running.metrics_server.port)
 
     def ready() -> None:
         if announce is not None:
             announce(f"{LISTENING} {format_host(config.host)}:{running.port}")
         if on_ready is not None:
-            on_ready(running.port, running.metrics_server.port if running.metrics_server else None)
+            on_ready(running.port)
 
     signum = wait_for_signal(ready)
     logger.info(
@@ -258,8 +248,7 @@ async def _serve_aio(
     config: RuntimeConfig,
     announce: Callable[[str], None] | None,
     reuse_port: bool,
-    on_ready: Callable[[int, int | None], None] | None,
-    metrics_host: str | None,
+    on_ready: Callable[[int], None] | None,
 ) -> int:
     server, port, health_servicer, metrics, _ = await start_aio(
         loaded, config, reuse_port=reuse_port
@@ -267,17 +256,13 @@ async def _serve_aio(
     metrics_server = None
     if config.metrics_port is not None:
         try:
-            metrics_server = MetricsServer(
-                metrics_host or config.host, config.metrics_port, metrics.snapshot
-            )
+            metrics_server = MetricsServer(config.host, config.metrics_port, metrics.exposition)
         except ConfigError:
             await server.stop(None)
             raise
     _describe(loaded, config, port)
     if metrics_server is not None:
-        _describe_metrics(
-            metrics_host or config.host, metrics_server.port, private=bool(metrics_host)
-        )
+        _describe_metrics(config.host, metrics_server.port)
     stop = asyncio.Event()
     received: list[int] = []
     loop = asyncio.get_running_loop()
@@ -291,7 +276,7 @@ async def _serve_aio(
     if announce is not None:
         announce(f"{LISTENING} {format_host(config.host)}:{port}")
     if on_ready is not None:
-        on_ready(port, metrics_server.port if metrics_server else None)
+        on_ready(port)
     await stop.wait()
     logger.info(
         "%s received: draining in-flight calls (up to %.0f s)",
