@@ -38,7 +38,7 @@ import grpc
 from modelwire.broker.blueprint import load_blueprint
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
-from modelwire.broker.service import start_solution
+from modelwire.broker.service import LISTENING, start_solution
 from modelwire.broker.typecheck import check
 from modelwire.config import BrokerConfig
 from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
@@ -59,7 +59,6 @@ __all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "check_file", "
 
 logger = logging.getLogger(__name__)
 
-LISTENING = "modelwire broker listening on"
 _MODEL_LISTENING = "modelwire runtime listening on"
 
 
@@ -371,29 +370,11 @@ async def _serve(
     announce: Callable[[str], None] | None,
 ) -> int:
     running = await start_solution(plan, addresses, config)
-    stop = asyncio.Event()
-    received: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        received.append(signum)
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for s in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(s, on_signal, s)
     logger.info(
         "serving solution %s (%s) on %s",
         plan.schema.name,
         "; ".join(plan.summary()),
         running.address,
     )
-    if announce is not None:
-        announce(f"{LISTENING} {running.address}")
-    await stop.wait()
-    logger.info(
-        "%s received: draining in-flight calls (up to %.0f s)",
-        signal.Signals(received[0]).name,
-        config.grace_seconds,
-    )
-    await running.stop(config.grace_seconds)
+    await running.run(announce)
     return 0
