@@ -20,6 +20,7 @@ before its models.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ from modelwire.broker.typecheck import check
 from modelwire.config import BrokerConfig
 from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.containers.runner import DockerModels
-from modelwire.errors import BlueprintError, ModelwireError, ServiceError
+from modelwire.errors import BlueprintError, ServiceError
 from modelwire.hosting.binding import check_port_free
 from modelwire.hosting.process import (
     ENV_PARENT_PID,
@@ -53,7 +54,7 @@ from modelwire.hosting.process import (
     tune_malloc,
     uninterrupted,
 )
-from modelwire.hosting.remote import health_status, wait_ready
+from modelwire.hosting.remote import wait_ready, wait_serving
 
 __all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "check_file", "run"]
 
@@ -125,26 +126,18 @@ class LocalModels:
         deadline = time.monotonic() + timeout
         for child in self.children.values():
             while not child.ready.wait(0.05):
-                if child.proc.poll() is not None:
-                    child.stderr_done.wait(5)  # its last words, before they are quoted
-                    tail = "".join(child.stderr[-10:]).strip()
-                    raise ServiceError(
-                        f"model {child.name!r} ({self.bundles[child.name]}) exited with status "
-                        f"{child.proc.returncode} before serving:\n{tail}"
-                    )
+                if (exited := self._exited(child)) is not None:
+                    raise ServiceError(exited)
                 if time.monotonic() > deadline:
                     raise ServiceError(f"model {child.name!r} did not start within {timeout:g} s")
         for child in self.children.values():
             assert child.address is not None
-            while True:
-                try:
-                    if health_status(child.address) == "SERVING":
-                        break
-                except ModelwireError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ServiceError(f"model {child.name!r} never reported SERVING")
-                time.sleep(0.05)
+            wait_serving(
+                child.address,
+                max(0.0, deadline - time.monotonic()),
+                alive=functools.partial(self._exited, child),
+                what=f"model {child.name!r}",
+            )
             logger.info(
                 "model %s serving at %s",
                 child.name,
@@ -152,6 +145,17 @@ class LocalModels:
                 extra={"model": child.name, "address": child.address},
             )
         return {name: c.address for name, c in self.children.items() if c.address}
+
+    def _exited(self, child: _Child) -> str | None:
+        """Why `child` is gone (its status and last words), or None while it runs."""
+        if child.proc.poll() is None:
+            return None
+        child.stderr_done.wait(5)  # its last words, before they are quoted
+        tail = "".join(child.stderr[-10:]).strip()
+        return (
+            f"model {child.name!r} ({self.bundles[child.name]}) exited with status "
+            f"{child.proc.returncode} before serving:\n{tail}"
+        )
 
     def _spawn(self, name: str, path: Path) -> None:
         proc = subprocess.Popen(
