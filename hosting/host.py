@@ -13,27 +13,27 @@ log line, and differ only in their loop:
    for one, then drain: NOT_SERVING (health Watch streams end), every face stops
    with in-flight calls given up to the grace period, then the metrics endpoint.
 
-A face is any listener with start / set_serving / stop hooks (`Face`, `AioFace`):
-the gRPC face is built from the spec; the HTTP face attaches as one more.
+A face is any listener with start / set_serving / stop hooks (`modelwire.hosting.faces`):
+the gRPC face is built from the spec; the HTTP face attaches as one more, made with the
+host's `ServingState`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import signal
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2
 
 from modelwire.errors import ConfigError
 from modelwire.hosting.binding import connect_host, format_host
+from modelwire.hosting.faces import AioFace, Face, Serving, ServingState
 from modelwire.hosting.grpc_face import AioGrpcFace, GrpcFace
 from modelwire.hosting.metrics_http import MetricsServer
 from modelwire.hosting.process import wait_for_signal
@@ -124,74 +124,6 @@ class HostSpec:
             )
 
 
-class Serving(enum.Enum):
-    """Where a host is in its life."""
-
-    STARTING = "starting"
-    SERVING = "serving"
-    DRAINING = "draining"  # NOT_SERVING: in-flight calls finish, new ones may be refused
-    STOPPED = "stopped"
-
-
-class ServingState:
-    """The host's state, shared by its faces (gRPC health follows it; /readyz reads it).
-
-    It only moves forward: STARTING -> SERVING -> DRAINING -> STOPPED.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._status = Serving.STARTING
-
-    @property
-    def status(self) -> Serving:
-        return self._status
-
-    @property
-    def ready(self) -> bool:
-        """Whether new calls are welcome (SERVING)."""
-        return self._status is Serving.SERVING
-
-    def advance(self, status: Serving) -> bool:
-        """Move to `status` if it is ahead; whether it moved (so one caller drains)."""
-        order = list(Serving)
-        with self._lock:
-            if order.index(status) <= order.index(self._status):
-                return False
-            self._status = status
-            return True
-
-
-class Face(Protocol):
-    """A listener of a sync host: the gRPC server, and the HTTP face next.
-
-    `port` is the bound port once `start()` returned.
-    """
-
-    port: int
-
-    def start(self) -> None:
-        """Bind and listen (ConfigError naming the setting if it cannot)."""
-
-    def set_serving(self, serving: bool) -> None:
-        """The host became SERVING (True) or began draining (False)."""
-
-    def stop(self, grace: float | None) -> None:
-        """Let in-flight calls finish (up to `grace` s; None: no limit) and close."""
-
-
-class AioFace(Protocol):
-    """A listener of an asyncio host: the hooks of `Face`, awaited on the host's loop."""
-
-    port: int
-
-    async def start(self) -> None: ...
-
-    async def set_serving(self, serving: bool) -> None: ...
-
-    async def stop(self, grace: float | None) -> None: ...
-
-
 class _Common:
     """What both runners share: the spec, the state, the metrics endpoint, the log lines."""
 
@@ -255,9 +187,13 @@ class ServiceHost(_Common):
         >>> host.run(announce=print)          # until SIGTERM/SIGINT, then drained
     """
 
-    def __init__(self, spec: HostSpec, faces: Sequence[Face] = ()) -> None:
+    def __init__(
+        self, spec: HostSpec, faces: Sequence[Face] = (), *, state: ServingState | None = None
+    ) -> None:
+        """`faces`: listeners besides the gRPC one; `state`: the one they read, if they
+        were made with it (default: a new one)."""
         self.spec = spec
-        self.state = ServingState()
+        self.state = state or ServingState()
         self.metrics_server = None
         self._grpc = GrpcFace(spec)
         self.faces: list[Face] = [self._grpc, *faces]
@@ -276,7 +212,7 @@ class ServiceHost(_Common):
             self._start_metrics()
         except BaseException:
             for face in reversed(started):
-                face.stop(None)
+                face.stop(0)
             self.state.advance(Serving.STOPPED)
             raise
         self.state.advance(Serving.SERVING)
@@ -320,9 +256,11 @@ class ServiceHost(_Common):
 class AioServiceHost(_Common):
     """Runs a `HostSpec` with the asyncio gRPC server, on the running event loop."""
 
-    def __init__(self, spec: HostSpec, faces: Sequence[AioFace] = ()) -> None:
+    def __init__(
+        self, spec: HostSpec, faces: Sequence[AioFace] = (), *, state: ServingState | None = None
+    ) -> None:
         self.spec = spec
-        self.state = ServingState()
+        self.state = state or ServingState()
         self.metrics_server = None
         self._grpc = AioGrpcFace(spec)
         self.faces: list[AioFace] = [self._grpc, *faces]
@@ -337,7 +275,7 @@ class AioServiceHost(_Common):
             self._start_metrics()
         except BaseException:
             for face in reversed(started):
-                await face.stop(None)
+                await face.stop(0)
             self.state.advance(Serving.STOPPED)
             raise
         self.state.advance(Serving.SERVING)

@@ -36,8 +36,8 @@ class ReadinessFace:
     `ready` or `not ready`, read from the host's shared state (as /readyz will), and that
     records the hooks the host called, with the state at the time."""
 
-    def __init__(self, port: int = 0) -> None:
-        self.state: ServingState | None = None
+    def __init__(self, state: ServingState, port: int = 0) -> None:
+        self.state = state
         self.events: list[tuple[str, object, str]] = []
         self._wanted = port
         self.port = 0
@@ -45,7 +45,6 @@ class ReadinessFace:
         self._thread: threading.Thread | None = None
 
     def _record(self, hook: str, arg: object) -> None:
-        assert self.state is not None
         self.events.append((hook, arg, self.state.status.value))
 
     def start(self) -> None:
@@ -73,8 +72,7 @@ class ReadinessFace:
             except OSError:
                 return
             with conn:
-                ready = self.state is not None and self.state.ready
-                conn.sendall(b"ready\n" if ready else b"not ready\n")
+                conn.sendall(b"ready\n" if self.state.ready else b"not ready\n")
 
     def set_serving(self, serving: bool) -> None:
         self._record("set_serving", serving)

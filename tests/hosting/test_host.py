@@ -14,7 +14,7 @@ import pytest
 
 from modelwire.errors import ConfigError
 from modelwire.hosting.binding import check_port_free
-from modelwire.hosting.host import AioServiceHost, Listen, ServiceHost, Serving
+from modelwire.hosting.host import AioServiceHost, Listen, ServiceHost, Serving, ServingState
 from modelwire.hosting.remote import health_status
 from tests.hosting.servers import SERVICE, ReadinessFace, spec
 
@@ -28,9 +28,9 @@ def _free_port() -> int:
 
 
 def test_every_face_sees_serving_then_draining_then_stop():
-    face = ReadinessFace()
-    host = ServiceHost(spec(), faces=[face])
-    face.state = host.state
+    state = ServingState()
+    face = ReadinessFace(state)
+    host = ServiceHost(spec(), faces=[face], state=state)
     host.start()
     assert host.state.status is Serving.SERVING
     assert health_status(host.address) == "SERVING"
@@ -54,9 +54,9 @@ def test_a_face_that_cannot_bind_leaves_nothing_running():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        face = ReadinessFace(taken)
-        host = ServiceHost(spec(listen=Listen("127.0.0.1", grpc_port)), faces=[face])
-        face.state = host.state
+        state = ServingState()
+        face = ReadinessFace(state, taken)
+        host = ServiceHost(spec(listen=Listen("127.0.0.1", grpc_port)), faces=[face], state=state)
         with pytest.raises(ConfigError) as info:
             host.start()
     assert str(info.value) == f"readiness_port={taken}: cannot listen (Address already in use)"
