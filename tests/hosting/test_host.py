@@ -146,4 +146,5 @@ def test_catalog_serve_drains_like_every_server(tmp_path):
     finally:
         catalog.kill()
     messages = [r["message"] for r in json_logs(catalog.stderr)]
-    assert messages[-1] == "SIGTERM received: draining in-flight calls (up to 10 s)"
+    assert "SIGTERM received: draining in-flight calls (up to 10 s)" in messages, catalog.stderr
+    assert "SIGTERM received: stopping" not in messages
