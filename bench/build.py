@@ -195,15 +195,11 @@ def host_venv(bundle: Path, work: Path) -> dict[str, Any]:
 
 
 def wait_serving(address: str, started: float, timeout: float = 60) -> float:
-    from modelwire.errors import ModelwireError
-    from modelwire.hosting.remote import health_status
+    """Seconds from `started` until `address` reports SERVING (polled every 10 ms)."""
+    from modelwire.hosting.remote import wait_serving as serving
 
-    while time.perf_counter() - started < timeout:
-        with contextlib.suppress(ModelwireError):
-            if health_status(address, timeout=1.0) == "SERVING":
-                return time.perf_counter() - started
-        time.sleep(0.01)
-    raise RuntimeError(f"{address} never reported SERVING")
+    serving(address, max(0.0, timeout - (time.perf_counter() - started)), interval=0.01)
+    return time.perf_counter() - started
 
 
 def container_start(client: Any, tag: str) -> dict[str, float]:

@@ -20,6 +20,7 @@ before its models.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -39,11 +40,11 @@ from modelwire.broker.blueprint import Blueprint
 from modelwire.broker.check import check_blueprint, read_blueprint
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver
-from modelwire.broker.service import start_solution
+from modelwire.broker.service import LISTENING, start_solution
 from modelwire.config import BrokerConfig
 from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.containers.runner import DockerModels
-from modelwire.errors import ModelwireError, ServiceError
+from modelwire.errors import ServiceError
 from modelwire.hosting.binding import check_port_free
 from modelwire.hosting.process import (
     ENV_PARENT_PID,
@@ -53,13 +54,12 @@ from modelwire.hosting.process import (
     tune_malloc,
     uninterrupted,
 )
-from modelwire.hosting.remote import health_status, wait_ready
+from modelwire.hosting.remote import wait_ready, wait_serving
 
 __all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "run"]
 
 logger = logging.getLogger(__name__)
 
-LISTENING = "modelwire broker listening on"
 _MODEL_LISTENING = "modelwire runtime listening on"
 
 
@@ -100,26 +100,18 @@ class LocalModels:
         deadline = time.monotonic() + timeout
         for child in self.children.values():
             while not child.ready.wait(0.05):
-                if child.proc.poll() is not None:
-                    child.stderr_done.wait(5)  # its last words, before they are quoted
-                    tail = "".join(child.stderr[-10:]).strip()
-                    raise ServiceError(
-                        f"model {child.name!r} ({self.bundles[child.name]}) exited with status "
-                        f"{child.proc.returncode} before serving:\n{tail}"
-                    )
+                if (exited := self._exited(child)) is not None:
+                    raise ServiceError(exited)
                 if time.monotonic() > deadline:
                     raise ServiceError(f"model {child.name!r} did not start within {timeout:g} s")
         for child in self.children.values():
             assert child.address is not None
-            while True:
-                try:
-                    if health_status(child.address) == "SERVING":
-                        break
-                except ModelwireError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ServiceError(f"model {child.name!r} never reported SERVING")
-                time.sleep(0.05)
+            wait_serving(
+                child.address,
+                max(0.0, deadline - time.monotonic()),
+                alive=functools.partial(self._exited, child),
+                what=f"model {child.name!r}",
+            )
             logger.info(
                 "model %s serving at %s",
                 child.name,
@@ -127,6 +119,17 @@ class LocalModels:
                 extra={"model": child.name, "address": child.address},
             )
         return {name: c.address for name, c in self.children.items() if c.address}
+
+    def _exited(self, child: _Child) -> str | None:
+        """Why `child` is gone (its status and last words), or None while it runs."""
+        if child.proc.poll() is None:
+            return None
+        child.stderr_done.wait(5)  # its last words, before they are quoted
+        tail = "".join(child.stderr[-10:]).strip()
+        return (
+            f"model {child.name!r} ({self.bundles[child.name]}) exited with status "
+            f"{child.proc.returncode} before serving:\n{tail}"
+        )
 
     def _spawn(self, name: str, path: Path) -> None:
         proc = subprocess.Popen(
@@ -343,29 +346,11 @@ async def _serve(
     announce: Callable[[str], None] | None,
 ) -> int:
     running = await start_solution(plan, addresses, config)
-    stop = asyncio.Event()
-    received: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        received.append(signum)
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for s in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(s, on_signal, s)
     logger.info(
         "serving solution %s (%s) on %s",
         plan.schema.name,
         "; ".join(plan.summary()),
         running.address,
     )
-    if announce is not None:
-        announce(f"{LISTENING} {running.address}")
-    await stop.wait()
-    logger.info(
-        "%s received: draining in-flight calls (up to %.0f s)",
-        signal.Signals(received[0]).name,
-        config.grace_seconds,
-    )
-    await running.stop(config.grace_seconds)
+    await running.run(announce)
     return 0

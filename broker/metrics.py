@@ -4,17 +4,19 @@
 byte counters per step, and `modelwire_edges_total{method,step,mode}` where
 mode is `forwarded` (bytes passed on untouched) or `transcoded` (decoded and
 re-encoded by field name) -- the number that shows the forwarding path works.
+Kept by prometheus-client, in a registry per broker; rendered by
+`modelwire.hosting.metrics.exposition`.
 """
 
 from __future__ import annotations
 
-import bisect
-import threading
 from typing import Any
 
-from modelwire.hosting.metrics import BUCKETS
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["BrokerMetrics", "render_broker"]
+from modelwire.hosting.metrics import BUCKETS, exposition
+
+__all__ = ["BrokerMetrics"]
 
 
 class BrokerMetrics:
@@ -22,135 +24,138 @@ class BrokerMetrics:
 
     def __init__(self, solution: str = "") -> None:
         self.solution = solution
-        self._lock = threading.Lock()
-        self._calls: dict[tuple[str, str, str], int] = {}
-        self._hist: dict[tuple[str, str], list[float]] = {}
-        self._bytes: dict[tuple[str, str], list[int]] = {}
-        self._edges: dict[tuple[str, str, str], int] = {}
-        self._solution_calls: dict[tuple[str, str], int] = {}
-        self._solution_hist: dict[str, list[float]] = {}
+        self.registry = CollectorRegistry()
+        r = self.registry
+        info = Gauge(
+            "modelwire_solution_info", "The solution this broker serves.", ["solution"], registry=r
+        )
+        info.labels(solution).set(1)
+        self._solution_calls = Counter(
+            "modelwire_requests",
+            "Solution calls handled, by method and gRPC status code.",
+            ["method", "code"],
+            registry=r,
+        )
+        self._solution_latency = Histogram(
+            "modelwire_request_duration_seconds",
+            "Solution call latency, by method.",
+            ["method"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self._calls = Counter(
+            "modelwire_step_requests",
+            "Calls to model services, by method, step and status.",
+            ["method", "step", "code"],
+            registry=r,
+        )
+        self._latency = Histogram(
+            "modelwire_step_duration_seconds",
+            "Latency of a step's call to its model, by step.",
+            ["method", "step"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self._sent = Counter(
+            "modelwire_step_sent_bytes", "Bytes sent by a step.", ["method", "step"], registry=r
+        )
+        self._received = Counter(
+            "modelwire_step_received_bytes",
+            "Bytes received by a step.",
+            ["method", "step"],
+            registry=r,
+        )
+        self._edges = Counter(
+            "modelwire_edges",
+            "Inputs of steps, forwarded as bytes or transcoded by name.",
+            ["method", "step", "mode"],
+            registry=r,
+        )
+        # label values -> children: `labels()` validates and locks on every lookup
+        self._step_children: dict[tuple[str, str, str], tuple[Counter, Histogram, Counter, Counter]]
+        self._step_children = {}
+        self._edge_children: dict[tuple[str, str, str], Counter] = {}
+        self._call_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     def observe_step(
         self, method: str, step: str, code: str, seconds: float, sent: int, received: int
     ) -> None:
-        i = bisect.bisect_left(BUCKETS, seconds)
-        with self._lock:
-            key = (method, step, code)
-            self._calls[key] = self._calls.get(key, 0) + 1
-            h = self._hist.get((method, step))
-            if h is None:
-                h = self._hist[(method, step)] = [0.0] * (len(BUCKETS) + 2)
-            if i < len(BUCKETS):
-                h[i] += 1
-            h[-2] += seconds
-            h[-1] += 1
-            b = self._bytes.get((method, step))
-            if b is None:
-                b = self._bytes[(method, step)] = [0, 0]
-            b[0] += sent
-            b[1] += received
+        key = (method, step, code)
+        children = self._step_children.get(key)
+        if children is None:
+            children = self._step_children[key] = (
+                self._calls.labels(method, step, code),
+                self._latency.labels(method, step),
+                self._sent.labels(method, step),
+                self._received.labels(method, step),
+            )
+        calls, latency, sent_bytes, received_bytes = children
+        calls.inc()
+        latency.observe(seconds)
+        sent_bytes.inc(sent)
+        received_bytes.inc(received)
 
     def count_edges(self, method: str, step: str, forwarded: int, transcoded: int) -> None:
         self.count_call_edges(method, [(step, forwarded, transcoded)])
 
     def count_call_edges(self, method: str, steps: list[tuple[str, int, int]]) -> None:
-        """One call's edges: (step, forwarded, transcoded) per step, under one lock."""
-        with self._lock:
-            for step, forwarded, transcoded in steps:
-                for mode, n in (("forwarded", forwarded), ("transcoded", transcoded)):
-                    if n:
-                        key = (method, step, mode)
-                        self._edges[key] = self._edges.get(key, 0) + n
+        """One call's edges: (step, forwarded, transcoded) per step."""
+        for step, forwarded, transcoded in steps:
+            for mode, n in (("forwarded", forwarded), ("transcoded", transcoded)):
+                if n:
+                    self._edge(method, step, mode).inc(n)
+
+    def _edge(self, method: str, step: str, mode: str) -> Counter:
+        key = (method, step, mode)
+        child = self._edge_children.get(key)
+        if child is None:
+            child = self._edge_children[key] = self._edges.labels(method, step, mode)
+        return child
 
     def observe_call(self, method: str, code: str, seconds: float) -> None:
-        i = bisect.bisect_left(BUCKETS, seconds)
-        with self._lock:
-            key = (method, code)
-            self._solution_calls[key] = self._solution_calls.get(key, 0) + 1
-            h = self._solution_hist.get(method)
-            if h is None:
-                h = self._solution_hist[method] = [0.0] * (len(BUCKETS) + 2)
-            if i < len(BUCKETS):
-                h[i] += 1
-            h[-2] += seconds
-            h[-1] += 1
+        key = (method, code)
+        children = self._call_children.get(key)
+        if children is None:
+            children = self._call_children[key] = (
+                self._solution_calls.labels(method, code),
+                self._solution_latency.labels(method),
+            )
+        calls, latency = children
+        calls.inc()
+        latency.observe(seconds)
+
+    def _counts(self, name: str, *labels: str) -> list[list[Any]]:
+        """[*label values, count] of counter `name`, sorted (for reading back, not scraping)."""
+        rows = [
+            [*(s.labels[k] for k in labels), int(s.value)]
+            for metric in self.registry.collect()
+            for s in metric.samples
+            if s.name == name
+        ]
+        return sorted(rows)
 
     def edges(self, method: str, mode: str) -> int:
         """Edges of `method` handled in `mode` so far, summed over its steps."""
-        with self._lock:
-            return sum(n for (m, _, md), n in self._edges.items() if m == method and md == mode)
+        rows = self._counts("modelwire_edges_total", "method", "step", "mode")
+        return sum(n for m, _, md, n in rows if m == method and md == mode)
 
     def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "solution": self.solution,
-                "calls": [[*k, n] for k, n in sorted(self._calls.items())],
-                "hist": [[*k, list(h)] for k, h in sorted(self._hist.items())],
-                "bytes": [[*k, list(b)] for k, b in sorted(self._bytes.items())],
-                "edges": [[*k, n] for k, n in sorted(self._edges.items())],
-                "solution_calls": [[*k, n] for k, n in sorted(self._solution_calls.items())],
-                "solution_hist": [[k, list(h)] for k, h in sorted(self._solution_hist.items())],
-            }
+        """The counters as sorted rows: `calls` [method, step, code, n], `bytes` [method,
+        step, [sent, received]], `edges` [method, step, mode, n], `solution_calls`
+        [method, code, n]."""
+        sent = self._counts("modelwire_step_sent_bytes_total", "method", "step")
+        received = {
+            (m, s): n
+            for m, s, n in self._counts("modelwire_step_received_bytes_total", "method", "step")
+        }
+        return {
+            "solution": self.solution,
+            "calls": self._counts("modelwire_step_requests_total", "method", "step", "code"),
+            "bytes": [[m, s, [n, received.get((m, s), 0)]] for m, s, n in sent],
+            "edges": self._counts("modelwire_edges_total", "method", "step", "mode"),
+            "solution_calls": self._counts("modelwire_requests_total", "method", "code"),
+        }
 
-
-def _hist_lines(name: str, labels: str, h: list[float]) -> list[str]:
-    out = []
-    cumulative = 0.0
-    for le, n in zip(BUCKETS, h, strict=False):
-        cumulative += n
-        out.append(f'{name}_bucket{{{labels},le="{le}"}} {int(cumulative)}')
-    out.append(f'{name}_bucket{{{labels},le="+Inf"}} {int(h[-1])}')
-    out.append(f"{name}_sum{{{labels}}} {h[-2]!r}")
-    out.append(f"{name}_count{{{labels}}} {int(h[-1])}")
-    return out
-
-
-def render_broker(s: dict[str, Any]) -> str:
-    """Prometheus text exposition format 0.0.4."""
-    p = "modelwire"
-    out = [
-        f"# HELP {p}_solution_info The solution this broker serves.",
-        f"# TYPE {p}_solution_info gauge",
-        f'{p}_solution_info{{solution="{s["solution"]}"}} 1',
-        f"# HELP {p}_requests_total Solution calls handled, by method and gRPC status code.",
-        f"# TYPE {p}_requests_total counter",
-    ]
-    out += [f'{p}_requests_total{{method="{m}",code="{c}"}} {n}' for m, c, n in s["solution_calls"]]
-    out += [
-        f"# HELP {p}_request_duration_seconds Solution call latency, by method.",
-        f"# TYPE {p}_request_duration_seconds histogram",
-    ]
-    for m, h in s["solution_hist"]:
-        out += _hist_lines(f"{p}_request_duration_seconds", f'method="{m}"', h)
-    out += [
-        f"# HELP {p}_step_requests_total Calls to model services, by method, step and status.",
-        f"# TYPE {p}_step_requests_total counter",
-    ]
-    out += [
-        f'{p}_step_requests_total{{method="{m}",step="{st}",code="{c}"}} {n}'
-        for m, st, c, n in s["calls"]
-    ]
-    out += [
-        f"# HELP {p}_step_duration_seconds Latency of a step's call to its model, by step.",
-        f"# TYPE {p}_step_duration_seconds histogram",
-    ]
-    for m, st, h in s["hist"]:
-        out += _hist_lines(f"{p}_step_duration_seconds", f'method="{m}",step="{st}"', h)
-    for kind, idx in (("sent", 0), ("received", 1)):
-        out += [
-            f"# HELP {p}_step_{kind}_bytes_total Bytes {kind} by a step.",
-            f"# TYPE {p}_step_{kind}_bytes_total counter",
-        ]
-        out += [
-            f'{p}_step_{kind}_bytes_total{{method="{m}",step="{st}"}} {b[idx]}'
-            for m, st, b in s["bytes"]
-        ]
-    out += [
-        f"# HELP {p}_edges_total Inputs of steps, forwarded as bytes or transcoded by name.",
-        f"# TYPE {p}_edges_total counter",
-    ]
-    out += [
-        f'{p}_edges_total{{method="{m}",step="{st}",mode="{md}"}} {n}'
-        for m, st, md, n in s["edges"]
-    ]
-    return "\n".join(out) + "\n"
+    def exposition(self) -> bytes:
+        """The broker's metrics as a scrape answers them (Prometheus text 0.0.4)."""
+        return exposition(self.registry)

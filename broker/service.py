@@ -11,28 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire import __version__
-from modelwire.broker.metrics import BrokerMetrics, render_broker
+from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.router import Router
 from modelwire.codegen.descriptors import file_descriptor
 from modelwire.config import BrokerConfig
-from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
-from modelwire.hosting.health import AioHealthServicer
-from modelwire.hosting.info import info_handler
-from modelwire.hosting.metrics import MetricsServer
-from modelwire.hosting.reflection import enable_reflection
+from modelwire.hosting.host import AioServiceHost, HostSpec, Info, Listen, Service
 from modelwire.hosting.status import status_of
 
-__all__ = ["RunningSolution", "solution_manifest", "start_solution"]
+__all__ = ["LISTENING", "RunningSolution", "solution_manifest", "start_solution"]
 
 logger = logging.getLogger(__name__)
+
+LISTENING = "modelwire broker listening on"
 
 
 def solution_manifest(plan: SolutionPlan, version: str = "1.0.0") -> dict[str, Any]:
@@ -63,25 +61,35 @@ def solution_manifest(plan: SolutionPlan, version: str = "1.0.0") -> dict[str, A
 
 @dataclass
 class RunningSolution:
-    server: grpc.aio.Server
-    port: int
-    host: str
+    """A solution served on this process's event loop, and the router it calls models with."""
+
+    host: AioServiceHost
     router: Router
-    health: AioHealthServicer
     metrics: BrokerMetrics
-    metrics_server: MetricsServer | None
+
+    @property
+    def port(self) -> int:
+        return self.host.port
 
     @property
     def address(self) -> str:
-        return f"{format_host(self.host)}:{self.port}"
+        return self.host.address
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.host.metrics_port
 
     async def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING, let in-flight calls finish (up to `grace` s), close the channels."""
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        await self.host.stop(grace)
         await self.router.close()
-        if self.metrics_server is not None:
-            self.metrics_server.close()
+
+    async def run(self, announce: Callable[[str], None] | None = None) -> int:
+        """Announce, serve until SIGTERM/SIGINT, drain, close the channels; the signal."""
+        try:
+            return await self.host.run(announce)
+        finally:
+            await self.router.close()
 
 
 def _handler(router: Router, method: str, metrics: BrokerMetrics) -> Any:
@@ -124,39 +132,27 @@ async def start_solution(
     metrics = BrokerMetrics(plan.schema.name)
     router = Router(plan, addresses, metrics, max_message_bytes=config.max_message_bytes)
     await router.start()
-    check_port_free(config.host, config.port)
-    server = grpc.aio.server(options=grpc_options(config.max_message_bytes))
     s = plan.schema
     full = f"{s.package}.{s.service}"
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                full,
-                {
-                    m.rpc: grpc.unary_unary_rpc_method_handler(_handler(router, m.name, metrics))
-                    for m in s.methods
-                },
-            ),
-            info_handler(s.name, "1.0.0", solution_manifest(plan), aio=True),
-        )
+    rpcs = grpc.method_handlers_generic_handler(
+        full,
+        {
+            m.rpc: grpc.unary_unary_rpc_method_handler(_handler(router, m.name, metrics))
+            for m in s.methods
+        },
     )
-    health = AioHealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    enable_reflection(server, [full], [file_descriptor(s)])
-    port = bind(server, f"{format_host(config.host)}:{config.port}")
-    await server.start()
-    for name in ("", full):
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    metrics_server = None
-    if config.metrics_port is not None:
-        metrics_server = MetricsServer(
-            config.host, config.metrics_port, metrics.snapshot, render_broker
-        )
-        logger.info(
-            "metrics at http://%s:%d/metrics",
-            format_host(config.host),
-            metrics_server.port,
-            extra={"metrics_port": metrics_server.port},
-        )
-    host = connect_host(config.host)
-    return RunningSolution(server, port, host, router, health, metrics, metrics_server)
+    spec = HostSpec(
+        listening=LISTENING,
+        services=(Service(full, rpcs, file_descriptor(s)),),
+        listen=Listen(config.host, config.port, config.max_message_bytes),
+        info=Info(s.name, "1.0.0", solution_manifest(plan)),
+        metrics=metrics.exposition,
+        metrics_port=config.metrics_port,
+        grace=config.grace_seconds,
+    )
+    try:
+        host = await AioServiceHost(spec).start()
+    except BaseException:
+        await router.close()
+        raise
+    return RunningSolution(host, router, metrics)

@@ -1,6 +1,6 @@
 """Run the catalog: `modelwire catalog serve --data DIR`.
 
-A sync gRPC server (SQLite and file I/O are blocking) with CatalogService,
+CatalogService on the sync service host (SQLite and file I/O are blocking), with
 health and reflection, announcing itself in one stable line:
 
     modelwire catalog listening on 127.0.0.1:50060
@@ -9,13 +9,8 @@ health and reflection, announcing itself in one stable line:
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass
-
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.catalog.api import CATALOG_FILE, CATALOG_SCHEMA, CATALOG_SERVICE
 from modelwire.catalog.service import CatalogServicer
@@ -23,33 +18,35 @@ from modelwire.catalog.store import Store
 from modelwire.codegen.descriptors import build_file
 from modelwire.codegen.schema import lower
 from modelwire.config import CatalogConfig
-from modelwire.hosting.binding import bind, check_port_free, connect_host, format_host, grpc_options
-from modelwire.hosting.health import HealthServicer
-from modelwire.hosting.process import tune_malloc, wait_for_signal
-from modelwire.hosting.reflection import enable_reflection
+from modelwire.hosting.host import HostSpec, Listen, Service, ServiceHost
+from modelwire.hosting.process import tune_malloc
 
 __all__ = ["LISTENING", "RunningCatalog", "serve", "start"]
 
 logger = logging.getLogger(__name__)
 
 LISTENING = "modelwire catalog listening on"
+_MAX_MESSAGE = 16 * 1024 * 1024  # chunks are 1 MiB; headroom for the envelope
 
 
 @dataclass
 class RunningCatalog:
-    server: grpc.Server
-    port: int
-    host: str
+    """A catalog served from this process."""
+
+    host: ServiceHost
     store: Store
-    health: HealthServicer
+
+    @property
+    def port(self) -> int:
+        return self.host.port
 
     @property
     def address(self) -> str:
-        return f"{format_host(self.host)}:{self.port}"
+        return self.host.address
 
     def stop(self, grace: float | None = None) -> None:
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        """NOT_SERVING, let in-flight calls finish (up to `grace` s), stop."""
+        self.host.stop(grace)
 
 
 def start(config: CatalogConfig) -> RunningCatalog:
@@ -64,22 +61,19 @@ def start(config: CatalogConfig) -> RunningCatalog:
             extra={"data": config.data},
         )
     servicer = CatalogServicer(store, max_upload_bytes=config.max_upload_mb * 1024 * 1024)
-    check_port_free(config.host, config.port)
-    # chunks are 1 MiB; headroom for the envelope
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="catalog"),
-        options=grpc_options(16 * 1024 * 1024),
+    spec = HostSpec(
+        listening=LISTENING,
+        services=(
+            Service(
+                CATALOG_SERVICE,
+                servicer.generic_handler(),
+                build_file(lower(CATALOG_SCHEMA), CATALOG_FILE),
+            ),
+        ),
+        listen=Listen(config.host, config.port, _MAX_MESSAGE, threads=config.threads),
+        grace=config.grace_seconds,
     )
-    server.add_generic_rpc_handlers((servicer.generic_handler(),))
-    health = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    enable_reflection(server, [CATALOG_SERVICE], [build_file(lower(CATALOG_SCHEMA), CATALOG_FILE)])
-    port = bind(server, f"{format_host(config.host)}:{config.port}")
-    server.start()
-    for name in ("", CATALOG_SERVICE):
-        health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    host = connect_host(config.host)
-    return RunningCatalog(server, port, host, store, health)
+    return RunningCatalog(ServiceHost(spec).start(), store)
 
 
 def serve(config: CatalogConfig, *, announce: Callable[[str], None] | None = None) -> int:
@@ -87,12 +81,5 @@ def serve(config: CatalogConfig, *, announce: Callable[[str], None] | None = Non
     tune_malloc()  # 1 MiB chunks stay on the heap instead of an mmap/munmap each
     running = start(config)
     logger.info("catalog data in %s", config.data, extra={"data": config.data})
-
-    def ready() -> None:
-        if announce is not None:
-            announce(f"{LISTENING} {format_host(config.host)}:{running.port}")
-
-    signum = wait_for_signal(ready)
-    logger.info("%s received: stopping", signal.Signals(signum).name)
-    running.stop(config.grace_seconds)
+    running.host.run(announce)
     return 0

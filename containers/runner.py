@@ -38,9 +38,8 @@ from modelwire.codegen.conventions import (
 )
 from modelwire.codegen.deploy import dns_name
 from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
-from modelwire.errors import ModelwireError, ServiceError
 from modelwire.hosting.process import uninterrupted
-from modelwire.hosting.remote import health_status
+from modelwire.hosting.remote import wait_serving
 
 __all__ = ["DockerModels"]
 
@@ -133,25 +132,27 @@ class DockerModels:
         return {name: self._wait_serving(name, c, deadline) for name, c in self.containers.items()}
 
     def _wait_serving(self, name: str, container: Any, deadline: float) -> str:
-        address = None
-        while True:
+        def gone() -> str | None:
             container.reload()
-            if container.status in ("exited", "dead"):
-                code = container.attrs["State"]["ExitCode"]
-                tail = container.logs(stdout=False, stderr=True, tail=10).decode(errors="replace")
-                raise ServiceError(
-                    f"model {name!r} ({self.images[name]}) exited with status {code} before "
-                    f"serving:\n{tail.strip()}"
-                )
+            if container.status not in ("exited", "dead"):
+                return None
+            code = container.attrs["State"]["ExitCode"]
+            tail = container.logs(stdout=False, stderr=True, tail=10).decode(errors="replace")
+            return (
+                f"model {name!r} ({self.images[name]}) exited with status {code} before "
+                f"serving:\n{tail.strip()}"
+            )
+
+        def published() -> str | None:  # known once the container runs (`gone` reloads it)
             bindings = container.ports.get(f"{MODEL_PORT}/tcp")
-            if bindings:
-                address = f"127.0.0.1:{bindings[0]['HostPort']}"
-                with contextlib.suppress(ModelwireError):
-                    if health_status(address, timeout=1.0) == "SERVING":
-                        break
-            if time.monotonic() > deadline:
-                raise ServiceError(f"model {name!r} ({self.images[name]}) never reported SERVING")
-            time.sleep(0.05)
+            return f"127.0.0.1:{bindings[0]['HostPort']}" if bindings else None
+
+        address = wait_serving(
+            published,
+            max(0.0, deadline - time.monotonic()),
+            alive=gone,
+            what=f"model {name!r} ({self.images[name]})",
+        )
         logger.info(
             "model %s serving at %s (container %s)",
             name,

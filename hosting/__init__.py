@@ -2,8 +2,9 @@
 
 Binding a port with clear errors, health whose watches end on shutdown, reflection,
 `ModelInfoService`, metrics, signals and draining; and the client side of the same
-services (readiness, health, reflection, model info). The runtime, the broker's
-solution service and the catalog all serve through it.
+services (readiness, waiting for SERVING, health, reflection, model info). The runtime,
+the broker's solution service and the catalog all serve through one host
+(`modelwire.hosting.host`), whose listeners are faces: gRPC now, HTTP next.
 """
 
 from __future__ import annotations

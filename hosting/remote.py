@@ -1,4 +1,5 @@
-"""The client side of every modelwire service: readiness, health, reflection, model info.
+"""The client side of every modelwire service: readiness, health, waiting for SERVING,
+reflection, model info.
 
 `connect()`, `modelwire call` and `health`, the broker's `address:` models and the
 catalog client read a service through these.
@@ -7,6 +8,8 @@ catalog client read a service through these.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +18,19 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2
 
 from modelwire.codegen.descriptors import message_classes
-from modelwire.errors import ServiceError
+from modelwire.errors import ModelwireError, ServiceError
 from modelwire.hosting.health import HEALTH_SERVICE
 from modelwire.hosting.info import INFO_SERVICE, info_file
 
-__all__ = ["Reflected", "fetch_info", "health_status", "reflect", "rpc_error", "wait_ready"]
+__all__ = [
+    "Reflected",
+    "fetch_info",
+    "health_status",
+    "reflect",
+    "rpc_error",
+    "wait_ready",
+    "wait_serving",
+]
 
 _INFRA = ("grpc.health.", "grpc.reflection.", "modelwire.runtime.v1.")
 
@@ -174,3 +185,62 @@ def fetch_info(channel: grpc.Channel, timeout: float = 10.0) -> dict[str, Any] |
     except ValueError:
         return None
     return data
+
+
+def wait_serving(
+    address: str | Callable[[], str | None],
+    timeout: float,
+    *,
+    alive: Callable[[], str | None] | None = None,
+    what: str = "",
+    interval: float = 0.05,
+) -> str:
+    """Poll grpc.health.v1 until the server at `address` reports SERVING.
+
+    Every poll is a new connection (a channel's reconnect backoff would add up to
+    seconds to a server that comes up late); each waits at most 1 s for its answer.
+
+    Args:
+        address: `host:port`, or a function giving it (None while it is not known yet,
+            e.g. before a container's port is published).
+        timeout: seconds to wait in all.
+        alive: called before every poll: None while the server's process or container
+            lives, else why it is gone -- the wait then fails at once with that reason.
+        what: how the error names the server (default: its address).
+        interval: seconds between polls.
+
+    Returns:
+        The address that reported SERVING.
+
+    Raises:
+        ServiceError: `alive` gave a reason, or no SERVING within `timeout` (the message
+            says what the last poll saw).
+
+    Example:
+        >>> wait_serving("127.0.0.1:50051", 30, alive=lambda: None)  # doctest: +SKIP
+        '127.0.0.1:50051'
+    """
+    deadline = time.monotonic() + timeout
+    target: str | None = None
+    last = "its address is not known yet"
+    while True:
+        if alive is not None and (gone := alive()) is not None:
+            raise ServiceError(gone, target=target or "")
+        target = address() if callable(address) else address
+        if target is not None:
+            try:
+                status = health_status(
+                    target, timeout=max(0.1, min(1.0, deadline - time.monotonic()))
+                )
+            except ModelwireError as exc:
+                last = str(exc)
+            else:
+                if status == "SERVING":
+                    return target
+                last = f"it reports {status}"
+        if time.monotonic() >= deadline:
+            name = what or target or "the server"
+            raise ServiceError(
+                f"{name} never reported SERVING within {timeout:g} s ({last})", target=target or ""
+            )
+        time.sleep(interval)

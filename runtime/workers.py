@@ -4,16 +4,16 @@ The kernel spreads new connections over the workers, so a CPU-bound model uses
 more than one core despite the GIL. Workers are fresh interpreters (`python -m
 modelwire.runtime.workers`), never forks: grpcio does not survive fork.
 
-Each worker reports ``ready <port> <snapshot-port>`` on stdout once SERVING, or
-``failed <JSON string>`` with the one-line error it stops on (a broken bundle, which
-the supervisor then reports once, without a traceback). The supervisor announces the
-service, serves merged metrics, restarts a worker that dies, and on SIGTERM stops
-them all and waits for them.
+Each worker reports ``ready <port>`` on stdout once SERVING, or ``failed <JSON string>``
+with the one-line error it stops on (a broken bundle, which the supervisor then reports
+once, without a traceback). The supervisor announces the service, serves the workers'
+metrics merged (prometheus-client's multiprocess mode: one directory per run, see
+`modelwire.hosting.metrics.WorkerMetrics`), restarts a worker that dies, and on SIGTERM
+stops them all, waits for them and removes the metrics directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -29,7 +29,8 @@ from collections.abc import Callable
 from modelwire.bundle import read_manifest
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError, ModelwireError
-from modelwire.hosting.metrics import MetricsServer, fetch_snapshot, merge
+from modelwire.hosting.metrics import ENV_MULTIPROC_DIR, WorkerMetrics
+from modelwire.hosting.metrics_http import MetricsServer
 from modelwire.hosting.process import ENV_PARENT_PID, follow_parent, stop_on_signal
 
 __all__ = ["supervise"]
@@ -56,7 +57,6 @@ def _reserve_port(host: str, port: int) -> socket.socket:
 class _Worker:
     index: int
     proc: subprocess.Popen[str]
-    snapshot_port: int | None = None
     ready: threading.Event = dataclasses.field(default_factory=threading.Event)
     error: str | None = None  # what the worker failed on, as it reported it
     reader: threading.Thread | None = None
@@ -68,25 +68,18 @@ class _Worker:
         return self.error
 
 
-def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
+def _spawn(
+    index: int, bundle: str, config: RuntimeConfig, metrics: WorkerMetrics | None
+) -> _Worker:
     cfg = dataclasses.replace(config, workers=1, metrics_port=None)
     args = json.dumps(dataclasses.asdict(cfg))
+    env = {k: v for k, v in os.environ.items() if k != ENV_MULTIPROC_DIR}
+    env.update(metrics.env if metrics is not None else {})  # else: counted in memory only
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelwire.runtime.workers",
-            bundle,
-            args,
-            "1" if config.metrics_port is not None else "0",
-        ],
+        [sys.executable, "-m", "modelwire.runtime.workers", bundle, args],
         stdout=subprocess.PIPE,
         text=True,
-        env={
-            **os.environ,
-            "MODELWIRE_WORKER_INDEX": str(index),
-            ENV_PARENT_PID: str(os.getpid()),
-        },
+        env={**env, "MODELWIRE_WORKER_INDEX": str(index), ENV_PARENT_PID: str(os.getpid())},
     )
     worker = _Worker(index, proc)
 
@@ -95,7 +88,6 @@ def _spawn(index: int, bundle: str, config: RuntimeConfig) -> _Worker:
         for line in proc.stdout:
             parts = line.split()
             if parts[:1] == ["ready"]:
-                worker.snapshot_port = int(parts[2]) if parts[2] != "-" else None
                 worker.ready.set()
             elif parts[:1] == ["failed"]:
                 worker.error = str(json.loads(line.split(" ", 1)[1]))
@@ -115,20 +107,13 @@ def supervise(
     config = dataclasses.replace(config, port=port)
     with stop_on_signal() as (stop, received):
         workers: list[_Worker] = []
+        metrics = WorkerMetrics() if config.metrics_port is not None else None
         metrics_server = None
         try:
-            if config.metrics_port is not None:  # bound first: a busy port fails before any spawn
-
-                def source() -> dict[str, object]:
-                    snaps = []
-                    for w in list(workers):
-                        if w.snapshot_port is not None:
-                            with contextlib.suppress(OSError, ValueError):
-                                snaps.append(fetch_snapshot(w.snapshot_port))
-                    return merge(snaps)
-
-                metrics_server = MetricsServer(config.host, config.metrics_port, source)
-            workers.extend(_spawn(i, bundle, config) for i in range(config.workers))
+            if metrics is not None and config.metrics_port is not None:
+                # bound first: a busy port fails before any spawn
+                metrics_server = MetricsServer(config.host, config.metrics_port, metrics.exposition)
+            workers.extend(_spawn(i, bundle, config, metrics) for i in range(config.workers))
             deadline = time.monotonic() + _READY_TIMEOUT
             for w in workers:
                 while not w.ready.wait(0.1):
@@ -160,9 +145,8 @@ def supervise(
             )
             if metrics_server is not None:
                 logger.info(
-                    "metrics at http://%s:%d/metrics",
-                    host,
-                    metrics_server.port,
+                    "metrics at %s",
+                    metrics_server.url,
                     extra={"metrics_port": metrics_server.port},
                 )
             if announce is not None:
@@ -177,7 +161,9 @@ def supervise(
                             w.proc.returncode,
                             f" ({error})" if error else "",
                         )
-                        workers[i] = _spawn(w.index, bundle, config)
+                        if metrics is not None:  # its counts stay; its live gauges go
+                            metrics.mark_dead(w.proc.pid)
+                        workers[i] = _spawn(w.index, bundle, config, metrics)
             logger.info(
                 "%s received: stopping %d workers", signal.Signals(received[0]).name, len(workers)
             )
@@ -194,6 +180,8 @@ def supervise(
                     codes.append(w.proc.wait())
             if metrics_server is not None:
                 metrics_server.close()
+            if metrics is not None:
+                metrics.close()
             holder.close()
         return 0 if all(c == 0 for c in codes) else 1
 
@@ -203,19 +191,18 @@ def _worker_main(argv: list[str]) -> int:
     from modelwire.runtime.server import serve
 
     follow_parent()
-    bundle, raw, with_metrics = argv[0], json.loads(argv[1]), argv[2] == "1"
-    config = RuntimeConfig(**{**raw, "metrics_port": 0 if with_metrics else None})
+    bundle, config = argv[0], RuntimeConfig(**json.loads(argv[1]))
     _logging.configure(
         os.environ.get("MODELWIRE_LOG_LEVEL", "info"),
         os.environ.get("MODELWIRE_LOG_FORMAT") or None,
     )
 
-    def ready(port: int, metrics_port: int | None) -> None:
-        print(f"ready {port} {metrics_port if metrics_port is not None else '-'}", flush=True)
+    def ready(port: int) -> None:
+        print(f"ready {port}", flush=True)
 
-    # the snapshot server is for the supervisor only, which fetches it from loopback
+    # its metrics reach the supervisor through the run's directory (PROMETHEUS_MULTIPROC_DIR)
     try:
-        return serve(bundle, config, reuse_port=True, on_ready=ready, metrics_host="127.0.0.1")
+        return serve(bundle, config, reuse_port=True, on_ready=ready)
     except ModelwireError as exc:
         print(f"failed {json.dumps(str(exc))}", flush=True)
         return 1

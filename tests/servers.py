@@ -19,6 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from modelwire.bundle import dump, load
 from modelwire.bundle.model import Model
 from modelwire.config import RuntimeConfig
+from modelwire.errors import ServiceError
+from modelwire.hosting.remote import wait_serving
 from modelwire.runtime.server import LISTENING, RunningServer, start
 
 
@@ -126,16 +128,15 @@ class ModelwireProcess:
         raise AssertionError(f"{self.what} did not announce its address:\n{self.stderr}")
 
     def _wait_serving(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            try:
-                if health_status(self.address) == "SERVING":
-                    return
-            except grpc.RpcError as exc:
-                last = exc
-            time.sleep(0.05)
-        raise AssertionError(f"{self.what} never reported SERVING ({last}):\n{self.stderr}")
+        def gone() -> str | None:
+            code = self.proc.poll()
+            return None if code is None else f"{self.what} exited with {code} before SERVING"
+
+        try:
+            wait_serving(self.address, timeout, alive=gone, what=self.what)
+        except ServiceError as exc:
+            self.drained.wait(5)  # its last words, before they are quoted
+            raise AssertionError(f"{exc}:\n{self.stderr}") from None
 
     def _close_stdout(self) -> None:
         if self.proc.stdout is not None and not self.proc.stdout.closed:

@@ -14,13 +14,11 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf.message import Message as PbMessage
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.broker.check import check_file
 from modelwire.broker.launch import LISTENING
@@ -29,10 +27,7 @@ from modelwire.broker.service import RunningSolution, start_solution
 from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import file_descriptor, message_classes
 from modelwire.config import BrokerConfig
-from modelwire.hosting.binding import bind, grpc_options
-from modelwire.hosting.health import HealthServicer
-from modelwire.hosting.info import info_handler
-from modelwire.hosting.reflection import enable_reflection
+from modelwire.hosting.host import HostSpec, Info, Listen, Service, ServiceHost
 from tests.servers import ModelwireProcess
 
 # handler(request message, context) -> the reply's fields, or raw reply bytes
@@ -75,20 +70,18 @@ class HandlerServer:
                 response_serializer=_serialize,
             )
         manifest = {"service": self.service, "schema": self.schema.to_json()}
-        self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=8), options=grpc_options(1 << 20)
+        spec = HostSpec(
+            listening="",
+            services=(
+                Service(
+                    self.service, grpc.method_handlers_generic_handler(self.service, rpcs), fdp
+                ),
+            ),
+            listen=Listen("127.0.0.1", port, 1 << 20),
+            info=Info(name, "1.0.0", manifest) if info else None,
         )
-        generic = [grpc.method_handlers_generic_handler(self.service, rpcs)]
-        if info:
-            generic.append(info_handler(name, "1.0.0", manifest, aio=False))
-        self.server.add_generic_rpc_handlers(generic)
-        health = HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health, self.server)
-        enable_reflection(self.server, [self.service], [fdp])
-        self.port = bind(self.server, f"127.0.0.1:{port}")
-        self.server.start()
-        for service in ("", self.service):
-            health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self.host = ServiceHost(spec).start()
+        self.port = self.host.port
 
     def _wrap(
         self, method: str, handler: Handler, reply_cls: type[PbMessage]
@@ -105,7 +98,7 @@ class HandlerServer:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.server.stop(0).wait(10)
+        self.host.stop(0)
 
 
 def _serialize(reply: PbMessage | bytes) -> bytes:
@@ -147,8 +140,8 @@ class InProcessSolution:
 
     @property
     def metrics_port(self) -> int:
-        assert self.running.metrics_server is not None
-        return self.running.metrics_server.port
+        assert self.running.metrics_port is not None
+        return self.running.metrics_port
 
     def stop(self) -> None:
         if self._stopped:

@@ -10,12 +10,12 @@ so a second session builds in seconds. Two sessions must not share an engine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from modelwire.bundle import dump
-from modelwire.hosting.remote import health_status
+from modelwire.errors import ServiceError
+from modelwire.hosting import remote
 from tests.fixtures.models import faulty
 from tests.servers import clean_env
 
@@ -56,16 +57,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_serving(address: str, timeout: float, what: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if health_status(address, timeout=1.0) == "SERVING":
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{address} never reported SERVING\n{what()}")
+def wait_serving(
+    address: str,
+    timeout: float,
+    what: Callable[[], str] = lambda: "",
+    alive: Callable[[], str | None] | None = None,
+) -> None:
+    """`modelwire.hosting.remote.wait_serving` failing a test with `what()` (a log) attached."""
+    try:
+        remote.wait_serving(address, timeout, alive=alive, interval=0.1)
+    except ServiceError as exc:
+        raise AssertionError(f"{exc}\n{what()}") from None
+
+
+def _logs(container: Any) -> str:
+    return str(container.logs().decode(errors="replace"))
+
+
+def container_gone(container: Any) -> Callable[[], str | None]:
+    """An `alive` check for a container: why it stopped, or None while it runs."""
+
+    def gone() -> str | None:
+        container.reload()
+        if container.status not in ("exited", "dead"):
+            return None
+        return f"container {container.name} exited with {container.attrs['State']['ExitCode']}"
+
+    return gone
 
 
 def _ours_or_orphaned(name: str) -> bool:
@@ -216,7 +234,9 @@ def run_container(docker_client: Any) -> Iterator[Callable[..., Running]]:
         container.reload()
         address = f"127.0.0.1:{container.ports['50051/tcp'][0]['HostPort']}"
         if wait:
-            wait_serving(address, 60, lambda: container.logs().decode(errors="replace"))
+            wait_serving(
+                address, 60, functools.partial(_logs, container), container_gone(container)
+            )
         return Running(container, address)
 
     yield start

@@ -22,7 +22,7 @@ import pytest
 from modelwire.bundle import load
 from modelwire.config import RuntimeConfig
 from modelwire.runtime.client import RemoteModel, connect
-from modelwire.runtime.server import RunningServer, start, start_aio
+from modelwire.runtime.server import RunningAioServer, RunningServer, start, start_aio
 from tests.servers import ServeProcess
 
 # (where, server kind) with ids, for `pytest.mark.parametrize` and fixture params
@@ -46,22 +46,22 @@ class AioInProcess:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         started = asyncio.run_coroutine_threadsafe(start_aio(load(bundle), config), self.loop)
-        self.server, self.port, self.health, self.metrics, self.service = started.result(30)
+        self.running: RunningAioServer = started.result(30)
         self._stopped = False
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self.running.address
 
-    async def _stop(self, grace: float | None) -> None:
-        await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+    @property
+    def metrics_port(self) -> int | None:
+        return self.running.metrics_port
 
     def stop(self, grace: float | None = None) -> None:
         if self._stopped:
             return
         self._stopped = True
-        asyncio.run_coroutine_threadsafe(self._stop(grace), self.loop).result(30)
+        asyncio.run_coroutine_threadsafe(self.running.stop(grace), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()

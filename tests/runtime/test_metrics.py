@@ -22,7 +22,7 @@ METRICS_PATHS = [
 
 def _metrics_port(served: Served) -> int:
     if served.process is None:
-        return served.handle.metrics_server.port
+        return served.handle.metrics_port
     ports = [r["metrics_port"] for r in json_logs(served.stderr()) if "metrics_port" in r]
     assert len(ports) == 1, served.stderr()
     return int(ports[0])

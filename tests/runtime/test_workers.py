@@ -102,8 +102,7 @@ def test_workers_share_the_port_and_sigterm_stops_them_all(own_server, reap, tmp
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "::1"])
 def test_workers_on_another_loopback_address(own_server, reap, host):
-    """The listening line brackets IPv6, and the merged metrics still see every worker
-    (workers keep their private snapshot servers on 127.0.0.1)."""
+    """The listening line brackets IPv6, and the merged metrics still see every worker."""
     if ":" in host and not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback on this machine")
     served = own_server(
@@ -152,3 +151,43 @@ def test_workers_follow_a_killed_supervisor(own_server, reap):
     served.process.proc.kill()
     served.process.proc.wait(10)
     wait_for(lambda: not any(process_alive(p) for p in workers), 15, "the workers to end")
+
+
+def _metrics_dir(pid: int) -> str:
+    """The PROMETHEUS_MULTIPROC_DIR a worker was started with."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+    return env[b"PROMETHEUS_MULTIPROC_DIR"].decode()
+
+
+def test_a_dead_workers_counts_stay_merged_and_the_directory_goes(own_server, reap):
+    """Counters never go backwards when a worker dies and is replaced (its files stay in
+    the run's directory; only its live gauge is dropped), and SIGTERM removes the
+    directory."""
+    served = own_server("slow", "subprocess", "sync", "--workers", "2", "--metrics-port", "0")
+    port = _metrics_port(served)
+    made = _pids_over_separate_connections(served, 16)
+    reap.update(made)
+    workers = set(made)
+    assert len(workers) == 2, made
+    (directory,) = {_metrics_dir(pid) for pid in workers}
+    assert os.path.isdir(directory)
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: "starting a new one" in served.stderr(), 10, "the supervisor to notice")
+
+    def new_worker_answers() -> bool:
+        made.extend(_pids_over_separate_connections(served, 8))
+        return len(set(made) - workers) == 1
+
+    wait_for(new_worker_answers, 20, "calls to reach the new worker")
+    reap.update(made)
+    scrape = _scrape("127.0.0.1", port)
+    assert made.count(victim) > 0
+    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == len(made)
+    assert scrape.value("modelwire_request_duration_seconds_count", method="pid") == len(made)
+    assert scrape.series("modelwire_model_info") == {
+        frozenset({("model", "slow"), ("version", "1.0.0")}): 1
+    }
+    assert served.process.terminate() == 0
+    assert not os.path.exists(directory)

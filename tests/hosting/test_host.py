@@ -1,0 +1,150 @@
+"""The one service host: every face starts, turns SERVING, drains and stops in that order,
+reading one shared state; a face or metrics port that cannot bind leaves nothing running;
+`run()` announces the bound address and drains on a signal, sync and aio alike."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+
+import pytest
+
+from modelwire.errors import ConfigError
+from modelwire.hosting.binding import check_port_free
+from modelwire.hosting.host import AioServiceHost, Listen, ServiceHost, Serving, ServingState
+from modelwire.hosting.remote import health_status
+from tests.hosting.servers import SERVICE, ReadinessFace, spec
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_every_face_sees_serving_then_draining_then_stop():
+    state = ServingState()
+    face = ReadinessFace(state)
+    host = ServiceHost(spec(), faces=[face], state=state)
+    host.start()
+    assert host.state.status is Serving.SERVING
+    assert health_status(host.address) == "SERVING"
+    assert health_status(host.address, SERVICE) == "SERVING"
+    assert face.ask() == "ready"
+    host.stop(3)
+    assert face.events == [
+        ("start", None, "starting"),
+        ("set_serving", True, "serving"),
+        ("set_serving", False, "draining"),
+        ("stop", 3, "draining"),
+    ]
+    assert host.state.status is Serving.STOPPED
+    host.stop(3)  # only the first stop drains
+    assert len(face.events) == 4
+
+
+def test_a_face_that_cannot_bind_leaves_nothing_running():
+    grpc_port = _free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        state = ServingState()
+        face = ReadinessFace(state, taken)
+        host = ServiceHost(spec(listen=Listen("127.0.0.1", grpc_port)), faces=[face], state=state)
+        with pytest.raises(ConfigError) as info:
+            host.start()
+    assert str(info.value) == f"readiness_port={taken}: cannot listen (Address already in use)"
+    assert host.state.status is Serving.STOPPED
+    check_port_free("127.0.0.1", grpc_port)  # the gRPC face was started, and stopped again
+
+
+def test_a_busy_metrics_port_leaves_nothing_running():
+    grpc_port = _free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        host = ServiceHost(
+            spec(listen=Listen("127.0.0.1", grpc_port), metrics=lambda: b"", metrics_port=taken)
+        )
+        with pytest.raises(ConfigError) as info:
+            host.start()
+    assert str(info.value) == (
+        f"metrics_port={taken}: cannot serve metrics on 127.0.0.1:{taken} (Address already in use)"
+    )
+    check_port_free("127.0.0.1", grpc_port)
+
+
+def test_a_metrics_port_equal_to_the_port_is_refused():
+    with pytest.raises(ConfigError) as info:
+        spec(listen=Listen("127.0.0.1", 50999), metrics=lambda: b"", metrics_port=50999)
+    assert str(info.value) == "metrics_port=50999: is the gRPC port too; choose another one"
+
+
+def _announce_and_signal(lines: list[str]):
+    def announce(line: str) -> None:
+        lines.append(line)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler is in place before the line
+
+    return announce
+
+
+def test_run_announces_the_bound_address_then_drains_on_sigterm(caplog):
+    """A wildcard host is announced as bound; clients on this machine use 127.0.0.1."""
+    caplog.set_level(logging.INFO, logger="modelwire.hosting.host")
+    lines: list[str] = []
+    host = ServiceHost(spec(listen=Listen("0.0.0.0", 0), grace=7)).start()
+    assert host.run(_announce_and_signal(lines)) == signal.SIGTERM
+    assert lines == [f"test listening on 0.0.0.0:{host.port}"]
+    assert host.address == f"127.0.0.1:{host.port}"
+    assert host.state.status is Serving.STOPPED
+    assert [r.getMessage() for r in caplog.records] == [
+        "SIGTERM received: draining in-flight calls (up to 7 s)"
+    ]
+
+
+def test_the_aio_host_runs_the_same_way(caplog):
+    caplog.set_level(logging.INFO, logger="modelwire.hosting.host")
+    lines: list[str] = []
+
+    async def main() -> tuple[int, AioServiceHost]:
+        host = await AioServiceHost(
+            spec(listen=Listen("127.0.0.1", 0), metrics=lambda: b"# empty\n", metrics_port=0)
+        ).start()
+        try:
+            assert await asyncio.to_thread(health_status, host.address) == "SERVING"
+        except BaseException:
+            await host.stop(0)
+            raise
+        return await host.run(_announce_and_signal(lines)), host
+
+    signum, host = asyncio.run(main())
+    assert signum == signal.SIGTERM
+    assert lines == [f"test listening on 127.0.0.1:{host.port}"]
+    assert host.state.status is Serving.STOPPED
+    assert [r.getMessage() for r in caplog.records] == [
+        f"metrics at http://127.0.0.1:{host.metrics_port}/metrics",
+        "SIGTERM received: draining in-flight calls (up to 10 s)",
+    ]
+
+
+def test_catalog_serve_drains_like_every_server(tmp_path):
+    """The catalog's SIGTERM goes through the same host: the same drain line as serve and
+    run (it said only 'SIGTERM received: stopping' before)."""
+    from tests.catalog.helpers import CatalogProcess
+    from tests.runtime.serving import json_logs
+
+    catalog = CatalogProcess(tmp_path / "data")
+    try:
+        assert catalog.terminate() == 0, catalog.stderr
+    finally:
+        catalog.kill()
+    messages = [r["message"] for r in json_logs(catalog.stderr)]
+    assert "SIGTERM received: draining in-flight calls (up to 10 s)" in messages, catalog.stderr
+    assert "SIGTERM received: stopping" not in messages
