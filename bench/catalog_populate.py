@@ -114,6 +114,7 @@ _TYPES = ["string", "int32", "int64", "double", "float", "bool", "bytes"]
 
 
 def _schema(rng: random.Random, name: str, version: str) -> Any:
+    from modelwire.codegen.naming import package_name, rpc_name, service_name
     from modelwire.codegen.schema import (
         Field,
         ListType,
@@ -123,9 +124,6 @@ def _schema(rng: random.Random, name: str, version: str) -> Any:
         OptionalType,
         Scalar,
         ScalarType,
-        package_name,
-        rpc_name,
-        service_name,
     )
 
     def scalar(t: str) -> Any:
@@ -175,6 +173,7 @@ def _schema(rng: random.Random, name: str, version: str) -> Any:
 def _producer_schema(version: str) -> Any:
     """The model the type searches refer to: `tokenize` answers (tokens, length: int32);
     `detect` answers a field no other model has; `summarize` takes (tokens, length: int64)."""
+    from modelwire.codegen.naming import package_name, service_name
     from modelwire.codegen.schema import (
         Field,
         ListType,
@@ -183,8 +182,6 @@ def _producer_schema(version: str) -> Any:
         ModelSchema,
         Scalar,
         ScalarType,
-        package_name,
-        service_name,
     )
 
     s, i32, i64 = ScalarType(Scalar.STRING), ScalarType(Scalar.INT32), ScalarType(Scalar.INT64)

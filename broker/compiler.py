@@ -33,17 +33,8 @@ from modelwire.broker.solution_schema import SchemaCopier
 from modelwire.codegen.compat import Typed
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor
 from modelwire.codegen.descriptors import message_classes as make_classes
-from modelwire.codegen.schema import (
-    Field,
-    Message,
-    MessageType,
-    Method,
-    ModelSchema,
-    OptionalType,
-    package_name,
-    rpc_name,
-    service_name,
-)
+from modelwire.codegen.naming import package_name, rpc_name, service_name
+from modelwire.codegen.schema import Field, Message, MessageType, Method, ModelSchema, OptionalType
 from modelwire.diagnostics import Diagnostic
 
 __all__ = ["CheckedMethod", "compile_solution"]

@@ -145,7 +145,7 @@ class EnumMaps:
         (a source value the destination lacks becomes 0)."""
         got = self._maps.get((src, dst))
         if got is None:
-            from modelwire.codegen.schema import enum_value_prefix
+            from modelwire.codegen.lowering import enum_value_prefix
 
             sp, dp = enum_value_prefix(src.name), enum_value_prefix(dst.name)
             by_key = {_enum_key(v.name, dp): v.number for v in dst.values}

@@ -14,7 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from modelwire.codegen.annotations import Binding, Hints, infer_schema
-from modelwire.codegen.schema import ModelSchema, package_name, service_name
+from modelwire.codegen.naming import package_name, service_name
+from modelwire.codegen.schema import ModelSchema
 
 __all__ = ["Model", "create_namedtuple"]
 

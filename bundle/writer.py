@@ -27,8 +27,8 @@ from modelwire.bundle.manifest import (
 )
 from modelwire.bundle.model import Model
 from modelwire.bundle.requirements import Requirements, module_imports, normalize, resolve_modules
+from modelwire.codegen.naming import package_name
 from modelwire.codegen.proto import render_proto
-from modelwire.codegen.schema import package_name
 from modelwire.errors import BundleError, os_reason
 
 __all__ = ["build_files", "dump", "is_bundle_zip", "write_dir", "write_zip"]

@@ -9,6 +9,7 @@ output is shipped.
 from __future__ import annotations
 
 from modelwire.codegen.descriptors import MessageClass, MessageClasses, build_file, message_classes
+from modelwire.codegen.lowering import lower
 from modelwire.codegen.schema import (
     Field,
     ListType,
@@ -18,7 +19,6 @@ from modelwire.codegen.schema import (
     ModelSchema,
     Scalar,
     ScalarType,
-    lower,
 )
 from modelwire.codegen.wire import WireError, encode_varint, read_varint
 

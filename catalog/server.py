@@ -16,7 +16,7 @@ from modelwire.catalog.api import CATALOG_FILE, CATALOG_SCHEMA, CATALOG_SERVICE
 from modelwire.catalog.service import CatalogServicer
 from modelwire.catalog.store import Store
 from modelwire.codegen.descriptors import build_file
-from modelwire.codegen.schema import lower
+from modelwire.codegen.lowering import lower
 from modelwire.config import CatalogConfig
 from modelwire.hosting.host import HostSpec, Listen, Service, ServiceHost
 from modelwire.hosting.process import tune_malloc

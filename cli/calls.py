@@ -74,7 +74,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
         fdp, service = found.file, found.service
         svc = next(s for s in fdp.service if service in (f"{fdp.package}.{s.name}", s.name))
         rpcs = {m.name: m for m in svc.method}
-        from modelwire.codegen.schema import rpc_name
+        from modelwire.codegen.naming import rpc_name
 
         rpc = rpcs.get(method) or rpcs.get(rpc_name(method))
         if rpc is None:

@@ -18,6 +18,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from modelwire.codegen.lowering import enum_value_prefix
+from modelwire.codegen.naming import rpc_name
 from modelwire.codegen.python_types import Binding, Hints, is_message_class, source_of
 from modelwire.codegen.schema import (
     DATA_TYPE_ENUM,
@@ -30,8 +32,6 @@ from modelwire.codegen.schema import (
     Method,
     ModelSchema,
     TensorType,
-    enum_value_prefix,
-    rpc_name,
     walk_types,
 )
 from modelwire.codegen.type_mapping import TypeMapper, check_name

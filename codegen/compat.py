@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelwire.codegen.naming import wrapper_name
 from modelwire.codegen.schema import (
     EnumType,
     ListType,
@@ -33,7 +34,6 @@ from modelwire.codegen.schema import (
     ScalarType,
     TensorType,
     TypeNode,
-    wrapper_name,
 )
 
 __all__ = [

@@ -18,6 +18,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import Message as PbMessage
 
+from modelwire.codegen.lowering import ProtoField, ProtoFile, enum_value_prefix, lower
 from modelwire.codegen.schema import (
     DATA_TYPE_ENUM,
     TENSOR_MESSAGE,
@@ -31,14 +32,10 @@ from modelwire.codegen.schema import (
     Method,
     ModelSchema,
     OptionalType,
-    ProtoField,
-    ProtoFile,
     Scalar,
     ScalarType,
     TensorType,
     TypeNode,
-    enum_value_prefix,
-    lower,
 )
 
 __all__ = [

@@ -258,7 +258,7 @@ class MessageEncoders:
     def _element_encoder(self, t: TypeNode, where: str) -> Encoder:
         """Encoder for a list item or map value: nested containers go in wrappers."""
         if isinstance(t, ListType | MapType):
-            from modelwire.codegen.schema import wrapper_name
+            from modelwire.codegen.naming import wrapper_name
 
             wcls = self.classes.get(wrapper_name(t))
             inner = self._encoder(t, where)

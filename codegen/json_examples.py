@@ -12,13 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelwire.codegen.json_facts import json_name, tensor_dtypes
-from modelwire.codegen.schema import (
-    TENSOR_MESSAGE,
-    ModelSchema,
-    ProtoField,
-    ProtoFile,
-    lower,
-)
+from modelwire.codegen.lowering import ProtoField, ProtoFile, lower
+from modelwire.codegen.schema import TENSOR_MESSAGE, ModelSchema
 
 __all__ = ["example_request"]
 

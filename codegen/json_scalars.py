@@ -20,7 +20,7 @@ from typing import Any
 
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 
-from modelwire.codegen.schema import enum_value_prefix
+from modelwire.codegen.lowering import enum_value_prefix
 from modelwire.errors import InvalidRequest
 
 __all__ = [

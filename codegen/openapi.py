@@ -24,15 +24,8 @@ from typing import Any
 
 from modelwire.codegen.json_examples import example_request
 from modelwire.codegen.json_facts import json_name
-from modelwire.codegen.schema import (
-    TENSOR_MESSAGE,
-    ModelSchema,
-    ProtoEnum,
-    ProtoField,
-    ProtoFile,
-    ProtoMessage,
-    lower,
-)
+from modelwire.codegen.lowering import ProtoEnum, ProtoField, ProtoFile, ProtoMessage, lower
+from modelwire.codegen.schema import TENSOR_MESSAGE, ModelSchema
 
 __all__ = ["CONNECT_ERROR_CODES", "openapi", "render"]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from modelwire.codegen.schema import ModelSchema, ProtoField, ProtoFile, lower
+from modelwire.codegen.lowering import ProtoField, ProtoFile, lower
+from modelwire.codegen.schema import ModelSchema
 
 __all__ = ["render_proto"]
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from modelwire.codegen.lowering import enum_value_prefix
+from modelwire.codegen.naming import wrapper_name
 from modelwire.codegen.python_types import (
     MAP_KEYS,
     NUMPY_SCALARS,
@@ -46,9 +48,7 @@ from modelwire.codegen.schema import (
     ScalarType,
     TensorType,
     TypeNode,
-    enum_value_prefix,
     walk_types,
-    wrapper_name,
 )
 from modelwire.errors import SchemaError
 

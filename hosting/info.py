@@ -10,7 +10,8 @@ import grpc
 from google.protobuf import descriptor_pb2
 
 from modelwire.codegen.descriptors import build_file, message_classes
-from modelwire.codegen.schema import Field, Message, Method, ModelSchema, Scalar, ScalarType, lower
+from modelwire.codegen.lowering import lower
+from modelwire.codegen.schema import Field, Message, Method, ModelSchema, Scalar, ScalarType
 
 __all__ = ["INFO_FILE", "INFO_SCHEMA", "INFO_SERVICE", "info_file", "info_handler"]
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from modelwire.codegen.lowering import lower
 from modelwire.codegen.proto import render_file
-from modelwire.codegen.schema import lower
 from modelwire.hosting.info import INFO_FILE, INFO_SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ import pytest
 
 from modelwire import __version__
 from modelwire.bundle.model import Model
+from modelwire.codegen.naming import package_name, service_name
 from modelwire.codegen.proto import render_proto
-from modelwire.codegen.schema import package_name, service_name
 from tests.codegen.samples import SAMPLES, sample
 from tests.codegen.toolchain import REPO
 
