@@ -1,5 +1,5 @@
 """The example's data and training pieces: the corpora's parsing and checks, the training
-procedure."""
+procedure, the break-even n of the figure."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import corpora
 import numpy as np
 import pytest
+from figure import break_even
 from training import C_GRID, fit_head
 
 
@@ -101,3 +102,23 @@ def test_too_few_examples_of_a_class_are_refused():
     y[:5] = 0
     with pytest.raises(ValueError, match=r"need at least 10 positive and 10 negative"):
         fit_head(x, y, seed=0)
+
+
+def curve(*points: tuple[int, float]) -> list[dict]:
+    return [{"n": n, "mean": mean} for n, mean in points]
+
+
+def test_break_even_is_interpolated_in_log_n():
+    even = break_even(0.8, curve((100, 0.6), (100 * 10, 0.7), (100 * 100, 0.9)))
+    assert even.n == pytest.approx(1000 * 10**0.5)
+    assert even.text == "about 3,162 (between 1,000 and 10,000)"
+
+
+def test_break_even_says_when_there_is_none():
+    assert break_even(0.5, curve((100, 0.6))).text == (
+        "at most 100 (the smallest n tried already reaches it)"
+    )
+    assert break_even(0.95, curve((100, 0.6), (200, 0.7))).text == (
+        "not reached with up to 200 labelled sentences"
+    )
+    assert break_even(0.9, []).n is None
