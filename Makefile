@@ -1,4 +1,4 @@
-# The two set-up commands of README.md.
+# README.md's two set-up commands (demo: the main job; test: what CI runs), and the long runs.
 .PHONY: demo test bench sentiment
 demo:  ## dump, serve and call the iris example
 	scripts/demo.sh
