@@ -8,6 +8,9 @@
   which appear as string constants (mostly `co_names` of pickled code: an
   `import socket` inside a function shows only there).
 
+`scan_sources(files)` adds what the source the bundle ships in code/ imports (read
+with `ast`): a function the pickle names by reference runs that code.
+
 Each is flagged with what it reaches: ``process`` (os, subprocess, signal, ctypes,
 ...), ``filesystem`` (os, shutil, pathlib, open, ...), ``network`` (socket, ssl, http,
 urllib, ...) or ``code`` (exec, eval, compile, __import__, importlib, marshal, ...).
@@ -20,10 +23,10 @@ from __future__ import annotations
 
 import io
 import pickletools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["PickleReach", "PickleReference", "reaches", "scan_pickle"]
+__all__ = ["PickleReach", "PickleReference", "reaches", "scan_pickle", "scan_sources"]
 
 # top-level module -> what it reaches
 _MODULES: dict[str, tuple[str, ...]] = {
@@ -106,20 +109,27 @@ class PickleReference:
         module: the module, e.g. ``os`` or ``sklearn.ensemble._forest``.
         name: the global's name ("" for a whole module).
         kind: ``global`` (a global the pickle loads), ``import`` (a module that code
-            pickled by value imports) or ``mention`` (a string constant naming a module
-            or builtin that reaches something, e.g. in a pickled function's `co_names`).
+            pickled by value imports), ``mention`` (a string constant naming a module
+            or builtin that reaches something, e.g. in a pickled function's `co_names`)
+            or ``source`` (a module that a source file of code/ imports).
         reaches: what it reaches (``process``, ``filesystem``, ``network``, ``code``);
             empty for a plain computation.
+        where: the source file, for ``source``.
     """
 
     module: str
     name: str
     kind: str = "global"
     reaches: tuple[str, ...] = ()
+    where: str = ""
 
     def __str__(self) -> str:
         dotted = f"{self.module}.{self.name}" if self.name else self.module
-        text = {"import": f"import {dotted}", "mention": f"'{self.name or self.module}' in code"}
+        text = {
+            "import": f"import {dotted}",
+            "mention": f"'{self.name or self.module}' in code",
+            "source": f"import {dotted} in {self.where}",
+        }
         shown = text.get(self.kind, dotted)
         return f"{shown} ({', '.join(self.reaches)})" if self.reaches else shown
 
@@ -145,8 +155,8 @@ class PickleReach:
 
     @property
     def modules(self) -> tuple[str, ...]:
-        """Every module referenced (globals and imports), sorted."""
-        return tuple(sorted({r.module for r in self.references if r.kind != "mention"}))
+        """Every module the pickle references (globals and imports), sorted."""
+        return tuple(sorted({r.module for r in self.references if r.kind in ("global", "import")}))
 
 
 def reaches(module: str, name: str = "") -> tuple[str, ...]:
@@ -230,6 +240,22 @@ def scan_pickle(data: bytes) -> PickleReach:
         if r.kind != "mention" or (f"{r.module}.{r.name}" if r.name else r.module) not in named
     )
     return PickleReach(tuple(refs), opaque, error)
+
+
+def scan_sources(reach: PickleReach, files: Iterable[tuple[str, bytes]]) -> PickleReach:
+    """`reach` with the imports of the Python sources in `files` ((path, bytes)) added."""
+    from modelwire.bundle.requirements import imports_in_source
+
+    found = set(reach.references)
+    for path, data in files:
+        if not path.endswith(".py"):
+            continue
+        try:
+            modules = imports_in_source(data.decode("utf-8", errors="replace"))
+        except SyntaxError:
+            continue  # it cannot run either; the load says so
+        found.update(PickleReference(m, "", "source", reaches(m), path) for m in modules)
+    return PickleReach(tuple(sorted(found)), reach.opaque, reach.error)
 
 
 @dataclass(frozen=True)

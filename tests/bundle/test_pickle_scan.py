@@ -81,3 +81,19 @@ def test_a_truncated_pickle_says_so() -> None:
     data = pickle.dumps({"a": os.getcwd}, protocol=2)[:-10]
     reach = scan_pickle(data)
     assert reach.error.startswith("the pickle cannot be read to its end (")
+
+
+def test_the_sources_shipped_in_code_add_their_imports(tmp_path: Path) -> None:
+    from modelwire.bundle.pickle_scan import scan_sources
+    from tests.fixtures.models import hostile
+
+    b = Bundle(dump(hostile.connects_at_load("127.0.0.1", 9), "h", tmp_path / "h"))
+    reach = scan_pickle(b.read("model.pkl"))
+    assert reach.flagged == ()  # the pickle names hostile._connect by reference only
+    files = [(f"code/{rel}", data) for rel, data in b.code_files()]
+    where = "code/tests/fixtures/models/hostile.py"
+    assert [str(r) for r in scan_sources(reach, files).flagged] == [
+        f"import importlib in {where} (code)",
+        f"import pathlib in {where} (filesystem)",
+        f"import socket in {where} (network)",
+    ]
