@@ -21,6 +21,7 @@ import click
 from modelwire import __version__
 from modelwire.bundle.requirements import SCRIPT_MODULE
 from modelwire.cli._kit import catalog_resolver, logging_options, reports_errors, setup_logging
+from modelwire.cli.validate import example_option, examples_of
 from modelwire.config import (
     DEFAULT_MAX_MESSAGE_MB,
     DEFAULT_PORT,
@@ -150,6 +151,7 @@ def _load_object(ref: str) -> Any:
     multiple=True,
     help="Requirement added to (or overriding) the inferred ones (repeatable).",
 )
+@example_option
 @logging_options
 @reports_errors
 def dump(
@@ -160,6 +162,7 @@ def dump(
     description: str | None,
     tags: tuple[str, ...],
     requirements: tuple[str, ...],
+    examples: tuple[str, ...],
     log_level: str,
     log_format: str | None,
 ) -> None:
@@ -184,6 +187,7 @@ def dump(
             description=description,
             tags=tags,
             requirements=list(requirements) or None,
+            examples=examples_of(examples),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -193,6 +197,8 @@ def dump(
     for m in manifest.schema.methods:
         click.echo(f"  rpc       {m.rpc}({m.request}) returns ({m.response})")
     click.echo(f"  requires  {', '.join(manifest.requirements) or '(nothing)'}")
+    for method, listed in manifest.examples.items():
+        click.echo(f"  example   {method}: {len(listed)} recorded")
 
 
 # ---------------------------------------------------------------- serve
@@ -487,9 +493,11 @@ def _register() -> None:
     from modelwire.cli.blueprints import check, graph, run
     from modelwire.cli.catalog import catalog, publish, pull, push, search, show
     from modelwire.cli.containers import build, export
+    from modelwire.cli.validate import validate
 
     for command in (check, run, graph, build, export, push, pull, publish, search, show, catalog):
         main.add_command(command)
+    main.add_command(validate)
 
 
 _register()
