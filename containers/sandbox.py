@@ -21,7 +21,14 @@ from typing import Any
 
 from modelwire.errors import ConfigError
 
-__all__ = ["SANDBOX_LABEL", "SandboxLimits", "SandboxRun", "memory_bytes", "run_sandbox"]
+__all__ = [
+    "SANDBOX_LABEL",
+    "SandboxLimits",
+    "SandboxRun",
+    "memory_bytes",
+    "remove_strays",
+    "run_sandbox",
+]
 
 # every sandbox container carries it (with the validator's pid and host), to find strays
 SANDBOX_LABEL = "io.modelwire.validation"
@@ -96,6 +103,31 @@ class SandboxRun:
     seconds: float
 
 
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def remove_strays(client: Any) -> int:
+    """Remove the sandboxes of validators on this host that died without removing them
+    (SIGKILL, a crash); returns how many."""
+    import docker.errors
+
+    filters = {"label": [SANDBOX_LABEL, f"io.modelwire.host={socket.gethostname()}"]}
+    removed = 0
+    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        if not _alive(c.labels.get("io.modelwire.pid", "")):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                c.remove(force=True)
+                removed += 1
+    return removed
+
+
 def run_sandbox(
     client: Any, image: str, argv: list[str], limits: SandboxLimits, *, tail: int = 40
 ) -> SandboxRun:
@@ -129,6 +161,7 @@ def run_sandbox(
     }
     if limits.user:
         options["user"] = limits.user
+    remove_strays(client)
     t0 = time.monotonic()
     container = client.containers.run(image, **options)
     try:

@@ -26,13 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from modelwire.bundle.report import Environment, Failure, ValidationReport
-from modelwire.containers.images import DEFAULT_PREFIX, check_python, docker_client, ensure_image
-from modelwire.containers.images import inspect_base as inspect_base_image
+from modelwire.containers.images import (
+    DEFAULT_PREFIX,
+    check_python,
+    docker_client,
+    ensure_image,
+    inspect_base,
+)
 from modelwire.containers.sandbox import SandboxLimits, memory_bytes, run_sandbox
 from modelwire.containers.validation_run import (
+    ReplayOptions,
     ValidationRun,
     pip_reason,
-    replay_args,
     trial_from,
 )
 from modelwire.containers.venv_env import (
@@ -108,24 +113,25 @@ def validate(
     """
     started = time.monotonic()
     size = memory if isinstance(memory, int) else memory_bytes(memory)
+    replay = ReplayOptions(load_timeout, call_timeout, repeat, timeout)
     if docker:
         limits = SandboxLimits(network, read_only, size, cpus, timeout, str(user or ""))
-        return _in_docker(
-            Path(bundle),
-            started,
-            limits,
-            base,
-            image_prefix,
-            progress,
-            client,
-            load_timeout,
-            call_timeout,
-            repeat,
+        report = _in_docker(
+            Path(bundle), started, limits, replay, base, image_prefix, progress, client
         )
-    who = account(user) if user is not None else None
-    return _in_venv(
-        Path(bundle), started, who, size, timeout, progress, load_timeout, call_timeout, repeat
+    else:
+        who = account(user) if user is not None else None
+        report = _in_venv(Path(bundle), started, who, size, replay, progress)
+    logger.info(
+        "validated %s %s in %s: %s%s",
+        report.name,
+        report.version,
+        report.environment.mode,
+        "passed" if report.passed else "failed: ",
+        report.reason,
+        extra={"bundle": report.bundle, "passed": report.passed},
     )
+    return report
 
 
 def _in_venv(
@@ -133,18 +139,15 @@ def _in_venv(
     started: float,
     who: Account | None,
     memory: int,
-    timeout: float,
+    replay: ReplayOptions,
     progress: Progress,
-    load_timeout: float,
-    call_timeout: float,
-    repeat: int,
 ) -> ValidationReport:
     run = ValidationRun(path, started)
     isolation = (
         "a subprocess of this machine: its network and file system are not isolated",
         f"user {who.name} (uid {who.uid})" if who else "this process's user",
         f"memory {memory >> 20}m (address space)",
-        f"time {timeout:g} s",
+        f"time {replay.timeout:g} s",
     )
     env = Environment("venv", isolation=isolation)
     python = find_python(run.manifest.python, for_others=who is not None)
@@ -195,11 +198,11 @@ def _in_venv(
         argv = [
             str(venv_python),
             "-m",
-            *replay_args(str(copy), load_timeout, call_timeout, repeat, timeout),
+            *replay.argv(str(copy)),
         ]
         argv += ["--memory", str(memory)]
         log = workdir / "server.log"
-        finished = run_as(argv, cwd=workdir / "run", log=log, timeout=timeout, user=who)
+        finished = run_as(argv, cwd=workdir / "run", log=log, timeout=replay.timeout, user=who)
         tail = tuple(log.read_text(errors="replace").splitlines()[-40:])
         trial = trial_from(finished.stdout, finished.returncode, tail, finished.returncode is None)
         return run.judged(
@@ -208,8 +211,8 @@ def _in_venv(
             env_seconds,
             oom_killed=False,
             timed_out=finished.returncode is None,
-            time_limit=timeout,
-            load_timeout=load_timeout,
+            time_limit=replay.timeout,
+            load_timeout=replay.load_timeout,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -219,13 +222,11 @@ def _in_docker(
     path: Path,
     started: float,
     limits: SandboxLimits,
+    replay: ReplayOptions,
     base: str | None,
     image_prefix: str,
     progress: Progress,
     client: Any,
-    load_timeout: float,
-    call_timeout: float,
-    repeat: int,
 ) -> ValidationReport:
     run = ValidationRun(path, started)
     base = base or f"python:{run.manifest.python}-slim"
@@ -233,7 +234,7 @@ def _in_docker(
     engine = client or docker_client()
     try:
         t0 = time.monotonic()
-        base_image = inspect_base_image(engine, base, progress=progress)
+        base_image = inspect_base(engine, base, progress=progress)
         try:
             check_python(base_image, run.bundle)
         except ConfigError as exc:
@@ -272,7 +273,7 @@ def _in_docker(
         ran = run_sandbox(
             engine,
             ref.tag,
-            replay_args(inside, load_timeout, call_timeout, repeat, limits.timeout),
+            replay.argv(inside),
             limits,
         )
         stopped = ran.exit_status is None
@@ -284,7 +285,7 @@ def _in_docker(
             oom_killed=ran.oom_killed,
             timed_out=stopped,
             time_limit=limits.timeout,
-            load_timeout=load_timeout,
+            load_timeout=replay.load_timeout,
         )
     finally:
         if client is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from modelwire.bundle import Bundle
@@ -21,7 +22,7 @@ from modelwire.bundle.trial import TRIAL_MARKER, Stage, Trial
 from modelwire.bundle.verdict import failed_before_trial, judge
 from modelwire.errors import ToolError
 
-__all__ = ["ValidationRun", "pip_reason", "replay_args", "trial_from"]
+__all__ = ["ReplayOptions", "ValidationRun", "pip_reason", "trial_from"]
 
 _REPLAY = "modelwire.runtime.replay"
 # the replay stops itself this long before the time limit, so its trial still comes out
@@ -144,18 +145,26 @@ def trial_from(
     )
 
 
-def replay_args(
-    bundle: str, load_timeout: float, call_timeout: float, repeat: int, timeout: float
-) -> list[str]:
-    return [
-        _REPLAY,
-        bundle,
-        "--load-timeout",
-        f"{load_timeout:g}",
-        "--call-timeout",
-        f"{call_timeout:g}",
-        "--repeat",
-        str(repeat),
-        "--time-limit",
-        f"{max(1.0, timeout - _MARGIN):g}",
-    ]
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What the replay in the environment is told (`python -m modelwire.runtime.replay`)."""
+
+    load_timeout: float
+    call_timeout: float
+    repeat: int
+    timeout: float
+
+    def argv(self, bundle: str) -> list[str]:
+        """The replay's arguments after `python -m`, for the bundle at `bundle` there."""
+        return [
+            _REPLAY,
+            bundle,
+            "--load-timeout",
+            f"{self.load_timeout:g}",
+            "--call-timeout",
+            f"{self.call_timeout:g}",
+            "--repeat",
+            str(self.repeat),
+            "--time-limit",
+            f"{max(1.0, self.timeout - _MARGIN):g}",
+        ]

@@ -4,6 +4,7 @@ with its reason while the limit held; a control run without the limit shows it m
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -145,3 +146,34 @@ def test_requirements_that_cannot_be_installed_fail_before_a_build(check, docker
 def test_answers_that_differ_fail_in_docker_too(check):
     report = check(hostile.answers_at_random(), "rand", {"roll": [1.0]}, repeat=1)
     assert report.failure is Failure.ANSWER, render_report(report)
+
+
+def test_sandboxes_of_a_validator_that_died_are_removed(docker_client):
+    import subprocess
+    import sys
+
+    from modelwire.containers.sandbox import SANDBOX_LABEL, remove_strays
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    labels = {
+        SANDBOX_LABEL: "stray",
+        "io.modelwire.pid": dead.stdout.strip(),
+        "io.modelwire.host": socket.gethostname(),
+    }
+    mine = {**labels, "io.modelwire.pid": str(os.getpid()), SANDBOX_LABEL: "mine"}
+    stray = docker_client.containers.create("python:3.11-slim", ["true"], labels=labels)
+    alive = docker_client.containers.create("python:3.11-slim", ["true"], labels=mine)
+    try:
+        assert remove_strays(docker_client) == 1
+        names = {c.id for c in docker_client.containers.list(all=True)}
+        assert stray.id not in names
+        assert alive.id in names
+    finally:
+        for c in (stray, alive):
+            with contextlib.suppress(Exception):
+                c.remove(force=True)
