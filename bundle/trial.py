@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TRIAL_MARKER", "Answer", "Stage", "Trial"]
+__all__ = ["NO_TRIAL", "TRIAL_MARKER", "Answer", "Stage", "Trial"]
 
 # the line prefix of the trial on the environment's stdout (a model may print there too)
 TRIAL_MARKER = "modelwire-trial "
+# the note of the trial the validator makes up when the environment printed none
+NO_TRIAL = "the environment reported no trial"
 
 
 class Stage(enum.Enum):

@@ -28,7 +28,7 @@ from modelwire.bundle.report import (
     Phases,
     ValidationReport,
 )
-from modelwire.bundle.trial import Answer, Stage, Trial
+from modelwire.bundle.trial import NO_TRIAL, Answer, Stage, Trial
 from modelwire.codegen.answers import DEFAULT_TOLERANCE, Tolerance, compare_response
 
 if TYPE_CHECKING:
@@ -234,6 +234,10 @@ def _reason(
         )
         when = "while loading" if trial.stage is Stage.LOADING else "while answering the examples"
         return Failure.CRASHED, f"the server {how} {when}: {_quote(trial.log_tail)}"
+    if trial.note == NO_TRIAL:
+        return Failure.ENVIRONMENT, (
+            f"the environment ended without reporting a trial: {_quote(trial.log_tail)}"
+        )
     if trial.stage is Stage.LOADING:
         limit = f"{load_timeout:g} s" if load_timeout is not None else "the load timeout"
         return Failure.LOAD_TIMEOUT, (

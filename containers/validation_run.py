@@ -18,7 +18,7 @@ from modelwire.bundle.examples import ExampleCall, example_calls
 from modelwire.bundle.manifest import CODE_DIR, PICKLE
 from modelwire.bundle.pickle_scan import PickleReach, scan_pickle, scan_sources
 from modelwire.bundle.report import Environment, Failure, Phases, ValidationReport
-from modelwire.bundle.trial import TRIAL_MARKER, Stage, Trial
+from modelwire.bundle.trial import NO_TRIAL, TRIAL_MARKER, Stage, Trial
 from modelwire.bundle.verdict import failed_before_trial, judge
 from modelwire.errors import ToolError
 
@@ -141,7 +141,7 @@ def trial_from(
         packages=(),
         log_tail=log_tail,
         out_of_time=stopped,
-        note="the environment reported no trial",
+        note=NO_TRIAL,
     )
 
 

@@ -267,3 +267,14 @@ def test_reports_round_trip_through_json(bundle, calls, tmp_path: Path):
 
     report = verdict(bundle, calls, trial(all_ok(calls)[:2], stage=Stage.CALLING, exit_status=1))
     assert report_from_json(report_json(report)) == report
+
+
+def test_an_environment_that_reported_nothing_is_its_own_failure(bundle, calls):
+    from modelwire.bundle.trial import NO_TRIAL
+
+    t = trial((), stage=Stage.LOADING, load_seconds=None, log_tail=("Killed",), note=NO_TRIAL)
+    report = verdict(bundle, calls, t)
+    assert (report.failure, report.reason) == (
+        Failure.ENVIRONMENT,
+        "the environment ended without reporting a trial: Killed",
+    )

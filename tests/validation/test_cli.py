@@ -25,9 +25,9 @@ def test_a_passing_bundle_prints_its_report_and_exits_0(cli, tmp_path: Path, res
     assert "    passed    roll generated #0" in [
         x[: len("    passed    roll generated #0")] for x in lines
     ]
-    assert (
-        result.stderr.splitlines()[-1] == "  serving the bundle in the venv and sending 1 requests"
-    )
+    stderr = result.stderr.splitlines()
+    assert "  serving the bundle in the venv and sending 1 requests" in stderr
+    assert '"message": "validated rand 1.0.0 in venv: passed"' in stderr[-1]
 
 
 def test_a_failing_bundle_exits_1_with_its_reason(cli, tmp_path: Path, restore_logging):
