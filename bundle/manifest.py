@@ -1,8 +1,9 @@
 """The bundle's manifest, `modelwire.json`: its file names, format, parsing and writing.
 
 The manifest names the model, its version, methods and schema, the Python
-version it was dumped with, its requirements, and the sha256 of every other file
-of the bundle, so its own digest is the bundle's identity.
+version it was dumped with, its requirements, the files of its examples (requests
+and the answers recorded at dump), and the sha256 of every other file of the
+bundle, so its own digest is the bundle's identity.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,14 @@ from modelwire.errors import BundleError
 
 __all__ = [
     "CODE_DIR",
+    "EXAMPLES_DIR",
     "FORMAT_VERSION",
     "MANIFEST",
     "PICKLE",
     "PROTO",
     "PYTHON",
     "REQUIREMENTS",
+    "ExampleFiles",
     "Manifest",
     "listing_problem",
     "render_manifest",
@@ -39,12 +42,26 @@ PROTO = "model.proto"
 PICKLE = "model.pkl"
 REQUIREMENTS = "requirements.txt"
 CODE_DIR = "code"
+EXAMPLES_DIR = "examples"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @dataclass(frozen=True)
+class ExampleFiles:
+    """The files of one example: its request and the answer recorded, both wire bytes."""
+
+    request: str
+    response: str
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """The parsed `modelwire.json`."""
+    """The parsed `modelwire.json`.
+
+    `examples` maps a method to its examples' files, in the order they were given;
+    a bundle dumped without examples has none (the entry is optional, so bundles
+    written before it existed read the same).
+    """
 
     name: str
     version: str
@@ -56,6 +73,7 @@ class Manifest:
     files: Mapping[str, str]
     schema: ModelSchema
     raw: Mapping[str, Any]
+    examples: Mapping[str, tuple[ExampleFiles, ...]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, data: bytes, bundle: str | Path) -> Manifest:
@@ -107,13 +125,23 @@ class Manifest:
             files=dict(raw["files"]),
             schema=schema,
             raw=raw,
+            examples={
+                method: tuple(ExampleFiles(e["request"], e["response"]) for e in listed)
+                for method, listed in (raw.get("examples") or {}).items()
+            },
         )
 
 
 # entry -> kind: "str" a string, "list" a list of strings, "files" {path: sha256},
 # "object" any JSON object (the schema, checked as it is parsed)
 _ENTRIES = {"name": "str", "version": "str", "python": "str", "files": "files", "schema": "object"}
-_OPTIONAL = {"description": "str", "tags": "list", "requirements": "list", "modelwire": "str"}
+_OPTIONAL = {
+    "description": "str",
+    "tags": "list",
+    "requirements": "list",
+    "modelwire": "str",
+    "examples": "examples",
+}
 
 
 def _problem(value: object, kind: str) -> str | None:
@@ -126,10 +154,29 @@ def _problem(value: object, kind: str) -> str | None:
         return None
     if not isinstance(value, dict):
         return f"expected an object, got {value!r}"
+    if kind == "examples":
+        return _examples_problem(value)
     if kind == "files":
         for rel, digest in value.items():
             if not isinstance(digest, str):
                 return f"the sha256 of {rel!r} must be a string, got {digest!r}"
+    return None
+
+
+def _examples_problem(value: dict[Any, Any]) -> str | None:
+    for method, listed in value.items():
+        if not isinstance(listed, list):
+            return f"the examples of {method!r} must be a list, got {listed!r}"
+        for entry in listed:
+            if not (
+                isinstance(entry, dict)
+                and set(entry) == {"request", "response"}
+                and all(isinstance(v, str) for v in entry.values())
+            ):
+                return (
+                    f"an example of {method!r} must be {{'request': PATH, 'response': PATH}}, "
+                    f"got {entry!r}"
+                )
     return None
 
 
@@ -146,7 +193,9 @@ def render_manifest(
     tags: Sequence[str],
     requirements: list[str],
     files: Mapping[str, bytes],
+    examples: Mapping[str, Sequence[ExampleFiles]] | None = None,
 ) -> bytes:
+    """The manifest's bytes; `files` are every other file of the bundle (examples included)."""
     methods = [
         {
             "name": m.name,
@@ -172,6 +221,11 @@ def render_manifest(
         "schema": schema.to_json(),
         "files": {k: sha256_hex(v) for k, v in sorted(files.items())},
     }
+    if examples:  # absent rather than empty, so bundles without examples keep their bytes
+        doc["examples"] = {
+            method: [{"request": e.request, "response": e.response} for e in listed]
+            for method, listed in sorted(examples.items())
+        }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -186,4 +240,12 @@ def listing_problem(manifest: Manifest) -> str | None:
     for required in (PROTO, PICKLE):
         if required not in manifest.files:
             return f"{MANIFEST} does not list {required}"
+    methods = {m.name for m in manifest.schema.methods}
+    for method, listed in manifest.examples.items():
+        if method not in methods:
+            return f"{MANIFEST} has examples of {method!r}, which is not a method of the model"
+        for entry in listed:
+            for rel in (entry.request, entry.response):
+                if rel not in manifest.files:
+                    return f"{MANIFEST} names an example file {rel!r} that it does not list"
     return None

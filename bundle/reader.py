@@ -8,6 +8,7 @@ A bundle is a directory, or the same content as one deterministic `.zip`:
     model.pkl          the Model, pickled with cloudpickle
     requirements.txt   pinned requirements, inferred while pickling
     code/              source of the contributor's own modules the model needs
+    examples/          example requests and the answers recorded at dump (optional)
 
 Loading checks the format, every digest and the Python minor version before it
 unpickles anything, and says what is wrong and what to do. The manifest format is
@@ -24,10 +25,11 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelwire.bundle.examples import Example, decode_examples
 from modelwire.bundle.manifest import (
     CODE_DIR,
     MANIFEST,
@@ -145,6 +147,16 @@ class LoadedModel:
     schema: ModelSchema
     binding: Binding
     path: Path
+    bundle: Bundle | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def examples(self) -> dict[str, tuple[Example, ...]]:
+        """The bundle's examples by method, decoded with the model's own classes: each
+        request as the method takes it and the answer recorded at dump ({} if none)."""
+        if not self.manifest.examples:
+            return {}
+        bundle = self.bundle or Bundle(self.path)
+        return decode_examples(self.manifest, self.binding, bundle.read)
 
     @property
     def name(self) -> str:
@@ -230,7 +242,7 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
             "dump the model again with this version of its code",
             bundle=bundle.path,
         )
-    return LoadedModel(m, obj, schema, binding, bundle.path)
+    return LoadedModel(m, obj, schema, binding, bundle.path, bundle)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:

@@ -1,8 +1,8 @@
 """Writing bundles: a model's files, in a directory or a deterministic zip.
 
-`build_files()` pickles the model, infers its requirements and renders its
-proto and manifest; `write_dir()` and `write_zip()` put the files in place
-atomically; `dump()` does both.
+`build_files()` pickles the model, infers its requirements, records its examples'
+answers (`modelwire.bundle.examples`) and renders its proto and manifest;
+`write_dir()` and `write_zip()` put the files in place atomically; `dump()` does both.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelwire.bundle._pickling import ModelPickler
+from modelwire.bundle.examples import record_examples
 from modelwire.bundle.manifest import (
     CODE_DIR,
     MANIFEST,
@@ -81,15 +82,20 @@ def build_files(
     description: str | None = None,
     tags: Sequence[str] = (),
     requirements: Sequence[str] | None = None,
+    examples: Mapping[str, Sequence[Any]] | None = None,
 ) -> dict[str, bytes]:
-    """The bundle's files as {path: bytes}, `modelwire.json` included."""
+    """The bundle's files as {path: bytes}, `modelwire.json` included (see `dump`)."""
     if not isinstance(model, Model):
         raise TypeError(f"dump() expects a modelwire.Model, got {type(model).__name__}")
     try:
         package_name(name, version)
     except ValueError as exc:
         raise ValueError(f"invalid model name or version: {exc}") from None
-    schema, _ = model.named(name, version)
+    schema, binding = model.named(name, version)
+    # the examples run first: a model that fails on them is not worth pickling
+    example_files, example_entries = (
+        record_examples(model.methods, schema, binding, examples) if examples else ({}, {})
+    )
     pickler = ModelPickler()
     pkl = pickler.dumps(model)
     modules = set(pickler.modules)
@@ -114,8 +120,16 @@ def build_files(
     for local in inferred.local.values():
         for rel, path in local.files():
             files[f"{CODE_DIR}/{rel}"] = path.read_bytes()
+    files.update(example_files)
     files[MANIFEST] = render_manifest(
-        name, version, schema, description=description, tags=tags, requirements=reqs, files=files
+        name,
+        version,
+        schema,
+        description=description,
+        tags=tags,
+        requirements=reqs,
+        files=files,
+        examples=example_entries,
     )
     return files
 
@@ -199,6 +213,7 @@ def dump(
     description: str | None = None,
     tags: Sequence[str] = (),
     requirements: Sequence[str] | None = None,
+    examples: Mapping[str, Sequence[Any]] | None = None,
 ) -> Path:
     """Write a model as a bundle.
 
@@ -213,15 +228,25 @@ def dump(
         tags: free-form tags, kept in the manifest.
         requirements: requirement lines added to (or overriding, by name) the
             inferred ones, e.g. ``["scikit-learn>=1.3"]``.
+        examples: example requests by method: for each, the argument of a
+            one-parameter method, a dict of keyword arguments for a method of several,
+            or a `modelwire.bundle.examples.JsonRequest`. The model is called on each
+            now, and the requests and its answers are stored in the bundle, for
+            `modelwire validate` to replay where the bundle is installed.
 
     Returns:
         The bundle's path.
 
     Raises:
         BundleError: `path` exists and is not a bundle, or cannot be written.
+        ModelwireError: the model raised on an example, or answered it with a value
+            its response type cannot hold.
+        TypeError, ValueError: an example that does not fit its method's request, or
+            examples of a method the model does not have.
 
     Example:
-        >>> dump(Model(classify=classify), "iris", "build/iris")  # doctest: +SKIP
+        >>> dump(Model(classify=classify), "iris", "build/iris",
+        ...      examples={"classify": [IrisInput([5.1], [3.5], [1.4], [0.2])]})  # doctest: +SKIP
     """
     files = build_files(
         model,
@@ -230,6 +255,7 @@ def dump(
         description=description,
         tags=tags,
         requirements=requirements,
+        examples=examples,
     )
     dest = Path(path)
     try:

@@ -15,6 +15,7 @@ import click
 from modelwire.bundle.requirements import SCRIPT_MODULE
 from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
 from modelwire.cli.options import logging_options
+from modelwire.cli.validate import example_option, examples_of
 from modelwire.errors import ModelwireError
 
 __all__ = ["dump", "stubs"]
@@ -124,6 +125,7 @@ def _load_object(ref: str) -> Any:
     multiple=True,
     help="Requirement added to (or overriding) the inferred ones (repeatable).",
 )
+@example_option
 @logging_options
 @reports_errors
 def dump(
@@ -134,6 +136,7 @@ def dump(
     description: str | None,
     tags: tuple[str, ...],
     requirements: tuple[str, ...],
+    examples: tuple[str, ...],
     log_level: str,
     log_format: str | None,
 ) -> None:
@@ -158,6 +161,7 @@ def dump(
             description=description,
             tags=tags,
             requirements=list(requirements) or None,
+            examples=examples_of(examples),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -167,6 +171,8 @@ def dump(
     for m in manifest.schema.methods:
         click.echo(f"  rpc       {m.rpc}({m.request}) returns ({m.response})")
     click.echo(f"  requires  {', '.join(manifest.requirements) or '(nothing)'}")
+    for method, listed in manifest.examples.items():
+        click.echo(f"  example   {method}: {len(listed)} recorded")
 
 
 @click.command()

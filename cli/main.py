@@ -16,6 +16,7 @@ from modelwire.cli.calls import call, health
 from modelwire.cli.catalog import catalog, publish, pull, push, search, show
 from modelwire.cli.containers import build, export
 from modelwire.cli.serving import serve
+from modelwire.cli.validate import validate
 
 __all__ = ["main"]
 
@@ -43,5 +44,6 @@ for _command in (
     search,
     show,
     catalog,
+    validate,
 ):
     main.add_command(_command)
