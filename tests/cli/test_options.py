@@ -65,6 +65,7 @@ def test_each_command_has_the_shared_options_it_should():
         "export": {"port"},
         "run": {*serving, "startup-timeout"},
         "serve": serving,
+        "validate": logging,
     }
 
 
@@ -90,8 +91,8 @@ def _help_lines(command: str, flag: str) -> list[str]:
         ("--max-message-mb", ["serve", "run"]),
         ("--metrics-port", ["serve", "run"]),
         ("--grace", ["serve", "run", "catalog serve"]),
-        ("--log-level", ["serve", "run", "catalog serve", "dump", "build"]),
-        ("--log-format", ["serve", "run", "catalog serve", "dump", "build"]),
+        ("--log-level", ["serve", "run", "catalog serve", "dump", "build", "validate"]),
+        ("--log-format", ["serve", "run", "catalog serve", "dump", "build", "validate"]),
     ],
 )
 def test_help_says_the_same_with_the_env_var_everywhere(flag, commands):
