@@ -108,11 +108,14 @@ def remove_test_images(client: Any) -> None:
     the prefix of a test session that has died)."""
     import docker.errors
 
-    for c in client.containers.list(all=True):
-        if _ours_or_orphaned(str(c.attrs["Config"]["Image"])):
-            c.remove(force=True)
-    for image in client.images.list():
-        for tag in image.tags:
+    # the low-level listings: the high-level ones inspect each item after listing, and
+    # another session on the engine may remove one in between (ImageNotFound)
+    for c in client.api.containers(all=True):
+        if _ours_or_orphaned(str(c.get("Image", ""))):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(c["Id"], force=True)
+    for image in client.api.images():
+        for tag in image.get("RepoTags") or ():
             if _ours_or_orphaned(tag):
                 with contextlib.suppress(docker.errors.NotFound):
                     client.images.remove(tag, force=True)
