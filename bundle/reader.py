@@ -39,6 +39,7 @@ from modelwire.bundle.manifest import (
     sha256_hex,
 )
 from modelwire.bundle.model import Model
+from modelwire.bundle.requirements import SCRIPT_MODULE
 from modelwire.bundle.writer import build_files, dump
 from modelwire.codegen.annotations import Binding
 from modelwire.codegen.schema import ModelSchema
@@ -209,12 +210,7 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
     try:
         obj = cloudpickle.loads(bundle.read(PICKLE))
     except ModuleNotFoundError as exc:
-        hint = ", ".join(m.requirements) or "(none listed)"
-        raise BundleError(
-            f"unpickling the model needs module {exc.name!r}, which is not installed here; "
-            f"the bundle requires: {hint} (pip install -r {REQUIREMENTS})",
-            bundle=bundle.path,
-        ) from exc
+        raise BundleError(_missing_module(bundle, exc.name), bundle=bundle.path) from exc
     except SchemaError as exc:
         raise BundleError(
             f"the unpickled model's annotations are invalid: {exc}", bundle=bundle.path
@@ -231,6 +227,26 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
             bundle=bundle.path,
         )
     return LoadedModel(m, obj, schema, binding, bundle.path)
+
+
+def _missing_module(bundle: Bundle, name: str | None) -> str:
+    """What to do about a module the pickle needs and this environment lacks."""
+    if name == SCRIPT_MODULE:  # a model file's own dump() under `modelwire dump` once wrote this
+        return (
+            f"unpickling the model needs module {name!r}, the model file that dumped it: "
+            "its code was pickled by reference, not by value; dump the model again"
+        )
+    # what `pip install -r` would install, as the file says it
+    listed = [
+        line.strip()
+        for line in bundle.read(REQUIREMENTS).decode(errors="replace").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    return (
+        f"unpickling the model needs module {name!r}, which is not installed here; "
+        f"the bundle requires: {', '.join(listed) or '(none listed)'} "
+        f"(pip install -r {REQUIREMENTS})"
+    )
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
