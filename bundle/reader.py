@@ -24,9 +24,9 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelwire.bundle.manifest import (
     CODE_DIR,
@@ -44,6 +44,9 @@ from modelwire.bundle.writer import build_files, dump
 from modelwire.codegen.annotations import Binding
 from modelwire.codegen.schema import ModelSchema
 from modelwire.errors import BundleError, BundleNotFound, SchemaError
+
+if TYPE_CHECKING:
+    from modelwire.codegen.values import ValueCodec
 
 __all__ = [
     "Bundle",
@@ -139,13 +142,20 @@ class Bundle:
 
 @dataclass
 class LoadedModel:
-    """A model loaded from a bundle; its methods are called in-process with Python values."""
+    """A model loaded from a bundle; its methods are called in-process with Python values.
+
+    A method takes the arguments the served method takes (`connect()`'s): the
+    request's fields by position or keyword, one dict, or one NamedTuple/dataclass
+    instance (see `modelwire.bundle.local`). `model.methods` holds the functions
+    themselves.
+    """
 
     manifest: Manifest
     model: Model
     schema: ModelSchema
     binding: Binding
     path: Path
+    _codec: ValueCodec | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -159,7 +169,13 @@ class LoadedModel:
         model = self.__dict__.get("model")
         if model is None:
             raise AttributeError(name)
-        return getattr(model, name)  # type: ignore[no-any-return]
+        if name not in model.methods:
+            return getattr(model, name)  # type: ignore[no-any-return]
+        from modelwire.bundle.local import LocalMethod, local_codec
+
+        if self._codec is None:
+            self._codec = local_codec(self.schema, self.binding)
+        return LocalMethod(self.name, model.methods[name], self._codec.method(name))
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *self.model.methods]
@@ -184,9 +200,14 @@ def _code_root(bundle: Bundle) -> Path | None:
 def load(path: str | os.PathLike[str]) -> LoadedModel:
     """Load a bundle for in-process use.
 
+    Its methods take the arguments `connect()`'s methods take, checked the same way,
+    and return what the model's functions return.
+
     Example:
         >>> iris = load("build/iris")  # doctest: +SKIP
         >>> iris.classify(IrisInput([5.1], [3.5], [1.4], [0.2]))  # doctest: +SKIP
+        >>> iris.classify(sepal_length=[5.1], sepal_width=[3.5],
+        ...               petal_length=[1.4], petal_width=[0.2])  # doctest: +SKIP
 
     Raises:
         BundleNotFound: nothing exists at `path`.
