@@ -53,8 +53,16 @@ class RunningCatalog:
 
 
 def start(config: CatalogConfig) -> RunningCatalog:
-    """Serve a catalog from this process (tests and embedding use this)."""
-    store = Store(config.data)
+    """Serve a catalog from this process (tests and embedding use this).
+
+    Raises:
+        ConfigError: `config.data` holds no catalog and `config.init` is not set, or
+            the port is taken.
+    """
+    check_port_free(config.host, config.port)  # before a new catalog is made for nothing
+    store = Store(config.data, create=config.init)
+    if store.created:
+        logger.info("created a new catalog in %s", config.data, extra={"data": config.data})
     uploads, blobs = store.recover()
     if uploads or blobs:
         logger.warning(
@@ -64,7 +72,6 @@ def start(config: CatalogConfig) -> RunningCatalog:
             extra={"data": config.data},
         )
     servicer = CatalogServicer(store, max_upload_bytes=config.max_upload_mb * 1024 * 1024)
-    check_port_free(config.host, config.port)
     # chunks are 1 MiB; headroom for the envelope
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="catalog"),

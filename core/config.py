@@ -167,6 +167,7 @@ class CatalogConfig:
         max_upload_mb: the largest bundle a push may upload, in MiB.
         threads: request threads.
         grace_seconds: how long SIGTERM waits for in-flight calls.
+        init: create a new catalog in `data` if it holds none (else that is an error).
     """
 
     data: str
@@ -175,6 +176,7 @@ class CatalogConfig:
     max_upload_mb: int = 4096
     threads: int = 16
     grace_seconds: float = 10.0
+    init: bool = False
 
     def __post_init__(self) -> None:
         _check_port("port", self.port)

@@ -91,7 +91,7 @@ def test_settings_precedence(
         assert (result.exit_code, result.stderr) == (
             1,
             f"error: {catalog.address} SearchModels: UNAUTHENTICATED: the token is not valid "
-            "(modelwire catalog user add NAME prints a new one)\n",
+            "(modelwire catalog user token NAME issues a new one)\n",
         )
 
 
