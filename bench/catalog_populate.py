@@ -30,7 +30,7 @@ def populate_main(argv: list[str]) -> int:
     from modelwire.catalog.store import Store
     from modelwire.codegen.proto import render_proto
 
-    store = Store(data)
+    store = Store(data, create=True)
     alice_token = store.add_user("alice")  # owns every model
     reader_token = store.add_user("reader")  # owns none: sees the published ones
     alice = store.user_for_token(alice_token)

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from modelwire.broker.blueprint import INPUT, Blueprint, ModelRef, Ref, SolutionMethod, Step
+from modelwire.config import address_problem
 from modelwire.diagnostics import Diagnostic, Location
 
 __all__ = ["load_blueprint", "parse_blueprint"]
@@ -94,6 +95,11 @@ class _Reader:
             if value == "":
                 self.error(vnode, f"'{kind}' of model {name!r} is empty")
             return None
+        if kind == "address":
+            problem = address_problem(value)
+            if problem is not None:
+                self.error(vnode, f"'address' of model {name!r} is {value!r}: {problem}")
+                return None
         path = None
         if kind == "bundle":
             p = Path(value)

@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelwire.bundle.examples import Example, decode_examples
 from modelwire.bundle.manifest import (
@@ -41,10 +41,14 @@ from modelwire.bundle.manifest import (
     sha256_hex,
 )
 from modelwire.bundle.model import Model
+from modelwire.bundle.requirements import SCRIPT_MODULE
 from modelwire.bundle.writer import build_files, dump
 from modelwire.codegen.annotations import Binding
 from modelwire.codegen.schema import ModelSchema
 from modelwire.errors import BundleError, BundleNotFound, SchemaError
+
+if TYPE_CHECKING:
+    from modelwire.codegen.values import ValueCodec
 
 __all__ = [
     "Bundle",
@@ -140,7 +144,13 @@ class Bundle:
 
 @dataclass
 class LoadedModel:
-    """A model loaded from a bundle; its methods are called in-process with Python values."""
+    """A model loaded from a bundle; its methods are called in-process with Python values.
+
+    A method takes the arguments the served method takes (`connect()`'s): the
+    request's fields by position or keyword, one dict, or one NamedTuple/dataclass
+    instance (see `modelwire.bundle.local`). `model.methods` holds the functions
+    themselves.
+    """
 
     manifest: Manifest
     model: Model
@@ -148,6 +158,7 @@ class LoadedModel:
     binding: Binding
     path: Path
     bundle: Bundle | None = field(default=None, repr=False, compare=False)
+    _codec: ValueCodec | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def examples(self) -> dict[str, tuple[Example, ...]]:
@@ -170,7 +181,13 @@ class LoadedModel:
         model = self.__dict__.get("model")
         if model is None:
             raise AttributeError(name)
-        return getattr(model, name)  # type: ignore[no-any-return]
+        if name not in model.methods:
+            return getattr(model, name)  # type: ignore[no-any-return]
+        from modelwire.bundle.local import LocalMethod, local_codec
+
+        if self._codec is None:
+            self._codec = local_codec(self.schema, self.binding)
+        return LocalMethod(self.name, model.methods[name], self._codec.method(name))
 
     def __dir__(self) -> list[str]:
         return [*super().__dir__(), *self.model.methods]
@@ -195,9 +212,14 @@ def _code_root(bundle: Bundle) -> Path | None:
 def load(path: str | os.PathLike[str]) -> LoadedModel:
     """Load a bundle for in-process use.
 
+    Its methods take the arguments `connect()`'s methods take, checked the same way,
+    and return what the model's functions return.
+
     Example:
         >>> iris = load("build/iris")  # doctest: +SKIP
         >>> iris.classify(IrisInput([5.1], [3.5], [1.4], [0.2]))  # doctest: +SKIP
+        >>> iris.classify(sepal_length=[5.1], sepal_width=[3.5],
+        ...               petal_length=[1.4], petal_width=[0.2])  # doctest: +SKIP
 
     Raises:
         BundleNotFound: nothing exists at `path`.
@@ -221,12 +243,7 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
     try:
         obj = cloudpickle.loads(bundle.read(PICKLE))
     except ModuleNotFoundError as exc:
-        hint = ", ".join(m.requirements) or "(none listed)"
-        raise BundleError(
-            f"unpickling the model needs module {exc.name!r}, which is not installed here; "
-            f"the bundle requires: {hint} (pip install -r {REQUIREMENTS})",
-            bundle=bundle.path,
-        ) from exc
+        raise BundleError(_missing_module(bundle, exc.name), bundle=bundle.path) from exc
     except SchemaError as exc:
         raise BundleError(
             f"the unpickled model's annotations are invalid: {exc}", bundle=bundle.path
@@ -243,6 +260,26 @@ def load(path: str | os.PathLike[str]) -> LoadedModel:
             bundle=bundle.path,
         )
     return LoadedModel(m, obj, schema, binding, bundle.path, bundle)
+
+
+def _missing_module(bundle: Bundle, name: str | None) -> str:
+    """What to do about a module the pickle needs and this environment lacks."""
+    if name == SCRIPT_MODULE:  # a model file's own dump() under `modelwire dump` once wrote this
+        return (
+            f"unpickling the model needs module {name!r}, the model file that dumped it: "
+            "its code was pickled by reference, not by value; dump the model again"
+        )
+    # what `pip install -r` would install, as the file says it
+    listed = [
+        line.strip()
+        for line in bundle.read(REQUIREMENTS).decode(errors="replace").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    return (
+        f"unpickling the model needs module {name!r}, which is not installed here; "
+        f"the bundle requires: {', '.join(listed) or '(none listed)'} "
+        f"(pip install -r {REQUIREMENTS})"
+    )
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:

@@ -3,17 +3,23 @@
 `build_files()` pickles the model, infers its requirements, records its examples'
 answers (`modelwire.bundle.examples`) and renders its proto and manifest;
 `write_dir()` and `write_zip()` put the files in place atomically; `dump()` does both.
+While `modelwire dump` runs a model file (`running_script()`), the file's own `dump()`
+calls write nothing: the command writes only its `-o`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from modelwire.bundle._pickling import ModelPickler
@@ -32,12 +38,54 @@ from modelwire.codegen.naming import package_name
 from modelwire.codegen.proto import render_proto
 from modelwire.errors import BundleError, os_reason
 
-__all__ = ["build_files", "dump", "is_bundle_zip", "write_dir", "write_zip"]
+__all__ = [
+    "build_files",
+    "dump",
+    "is_bundle_zip",
+    "running_script",
+    "script_running",
+    "write_dir",
+    "write_zip",
+]
 
 # the logger these lines had before bundle.py was split; log filters may name it
 logger = logging.getLogger("modelwire.bundle")
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+# the model file `modelwire dump FILE.py:ATTR` is running right now, if any
+_SCRIPT: ContextVar[Path | None] = ContextVar("modelwire_dump_script", default=None)
+
+
+@contextlib.contextmanager
+def running_script(script: Path) -> Iterator[None]:
+    """While `modelwire dump` runs the model file `script`: its own `dump()` calls write nothing.
+
+    A model file often ends with its own `dump(model, "iris", "build/iris")`. Run by
+    `modelwire dump FILE.py:ATTR -o OUT`, that call would write a second bundle
+    somewhere the command never named, before ATTR is even known to be a Model.
+    """
+    token = _SCRIPT.set(script)
+    try:
+        yield
+    finally:
+        _SCRIPT.reset(token)
+
+
+def script_running() -> Path | None:
+    """The model file `modelwire dump` is running in this context, or None."""
+    return _SCRIPT.get()
+
+
+def _script_line(script: Path) -> str:
+    """`FILE, line N` of the innermost frame of `script` on the stack (the call in it)."""
+    frame: FrameType | None = sys._getframe(1)
+    resolved = script.resolve()
+    while frame is not None:
+        if Path(frame.f_code.co_filename).resolve() == resolved:
+            return f"{script}, line {frame.f_lineno}"
+        frame = frame.f_back
+    return str(script)
 
 
 def _source_imports(fn: Callable[..., Any]) -> tuple[set[str], set[str]]:
@@ -237,6 +285,9 @@ def dump(
     Returns:
         The bundle's path.
 
+    While `modelwire dump` runs the model file that makes this call, nothing is
+    written (a warning says so): the command writes only its own `-o`.
+
     Raises:
         BundleError: `path` exists and is not a bundle, or cannot be written.
         ModelwireError: the model raised on an example, or answered it with a value
@@ -248,6 +299,14 @@ def dump(
         >>> dump(Model(classify=classify), "iris", "build/iris",
         ...      examples={"classify": [IrisInput([5.1], [3.5], [1.4], [0.2])]})  # doctest: +SKIP
     """
+    script = script_running()
+    if script is not None:
+        logger.warning(
+            "%s: skipped the file's own dump to %s (modelwire dump writes only its -o)",
+            _script_line(script),
+            path,
+        )
+        return Path(path)
     files = build_files(
         model,
         name,

@@ -19,11 +19,12 @@ from typing import Any
 from modelwire.bundle import Bundle, peek_manifest
 from modelwire.bundle.manifest import MANIFEST
 from modelwire.bundle.model import Model
-from modelwire.bundle.writer import build_files, write_zip
+from modelwire.bundle.writer import build_files, script_running, write_zip
 from modelwire.catalog.channel import CatalogChannel
 from modelwire.catalog.listing import ModelInfo, parse_method_ref, parse_ref
 from modelwire.catalog.transfer import Progress, download, upload
 from modelwire.config import CatalogSettings
+from modelwire.errors import ModelwireError
 
 __all__ = [
     "CatalogClient",
@@ -238,10 +239,18 @@ def push(
     Raises:
         ConfigError: no catalog address or token was given or found.
         ServiceError: the catalog refused the push (its status says why).
+        ModelwireError: called by a model file that `modelwire dump` is running: the
+            command writes only its `-o`, and a pushed version cannot be taken back.
 
     Example:
         >>> push(Model(classify=classify), "iris", version="1.0.0")  # doctest: +SKIP
     """
+    if script_running() is not None:
+        raise ModelwireError(
+            "push() does not run under modelwire dump, which writes only its -o; "
+            'guard the call with `if __name__ == "__main__":`, or push the bundle '
+            "with modelwire push"
+        )
     settings = CatalogSettings.resolve(catalog, token)
     files = build_files(
         model,

@@ -18,6 +18,7 @@ from modelwire.catalog.store import Store
 from modelwire.codegen.descriptors import build_file
 from modelwire.codegen.lowering import lower
 from modelwire.config import CatalogConfig
+from modelwire.hosting.binding import check_port_free
 from modelwire.hosting.host import HostSpec, Listen, Service, ServiceHost
 from modelwire.hosting.process import tune_malloc
 
@@ -50,8 +51,16 @@ class RunningCatalog:
 
 
 def start(config: CatalogConfig) -> RunningCatalog:
-    """Serve a catalog from this process (tests and embedding use this)."""
-    store = Store(config.data)
+    """Serve a catalog from this process (tests and embedding use this).
+
+    Raises:
+        ConfigError: `config.data` holds no catalog and `config.init` is not set, or
+            the port is taken.
+    """
+    check_port_free(config.host, config.port)  # before a new catalog is made for nothing
+    store = Store(config.data, create=config.init)
+    if store.created:
+        logger.info("created a new catalog in %s", config.data, extra={"data": config.data})
     uploads, blobs = store.recover()
     if uploads or blobs:
         logger.warning(

@@ -64,7 +64,7 @@ class CatalogServicer:
         user = self.store.user_for_token(token.strip())
         if user is None:
             raise Unauthenticated(
-                "the token is not valid (modelwire catalog user add NAME prints a new one)"
+                "the token is not valid (modelwire catalog user token NAME issues a new one)"
             )
         return user
 

@@ -29,7 +29,7 @@ from typing import Any
 from modelwire.catalog.database import Database, now
 from modelwire.catalog.records import FIELD_SEP, ModelRow, VersionRecord, version_sort_key
 from modelwire.catalog.upload import Upload, clear_stale
-from modelwire.catalog.users import add_user, user_for_token, user_names
+from modelwire.catalog.users import add_user, reissue_token, user_for_token, user_names
 from modelwire.errors import (
     AlreadyExists,
     ConfigError,
@@ -55,18 +55,43 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _no_catalog(data: Path) -> str:
+    """Why there is no catalog at `data`, and the two ways to make one."""
+    where = "the directory does not exist" if not data.exists() else "it holds no catalog.db"
+    if data.exists() and not data.is_dir():
+        where = "it is not a directory"
+    return (
+        f"no catalog there ({where}); create one with 'modelwire catalog init --data {data}' "
+        f"or 'modelwire catalog serve --init --data {data}'"
+    )
+
+
 class Store:
     """Users, model versions and bundle blobs under one data directory.
 
     Thread-safe: each thread uses its own connection (SQLite in WAL mode lets
     readers run beside the one writer), and several processes may share a
     data directory.
+
+    Args:
+        data: the data directory.
+        create: make a new catalog there if it holds none. Without it, a directory
+            that does not exist (a typo) or holds no catalog.db is an error, not an
+            empty catalog where every token is refused.
+
+    Raises:
+        ConfigError: no catalog there (and not `create`), the directory cannot be
+            made, or its catalog.db is not the catalog's database.
     """
 
-    def __init__(self, data: str | os.PathLike[str]) -> None:
+    def __init__(self, data: str | os.PathLike[str], *, create: bool = False) -> None:
         self.data = Path(data)
         self.blobs = self.data / "blobs"
         self.uploads = self.data / "uploads"
+        self.db_path = self.data / "catalog.db"
+        self.created = not self.db_path.exists()
+        if self.created and not create:
+            raise ConfigError("data", str(data), _no_catalog(self.data))
         try:
             for d in (self.data, self.blobs, self.uploads):
                 d.mkdir(parents=True, exist_ok=True)
@@ -75,7 +100,6 @@ class Store:
             raise ConfigError(
                 "data", str(data), f"cannot create the data directory ({reason})"
             ) from exc
-        self.db_path = self.data / "catalog.db"
         self.db = Database(self.db_path, data=str(data))
 
     def recover(self) -> tuple[int, int]:
@@ -105,6 +129,10 @@ class Store:
 
     def users(self) -> list[str]:
         return user_names(self.db)
+
+    def reissue_token(self, name: str) -> str:
+        """A new bearer token for user `name`; the old one stops working at once."""
+        return reissue_token(self.db, name)
 
     # ------------------------------------------------------------ blobs
 

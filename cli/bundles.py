@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,16 +73,19 @@ def _load_object(ref: str) -> Any:
         # Run the file as the script it is: under its own module name (not the file's
         # stem, which could shadow a stdlib module), and pickled by value like
         # __main__, so the trained state goes into model.pkl and the script is not
-        # re-run when the bundle loads.
+        # re-run when the bundle loads. By value from the start: whatever the file
+        # pickles while it runs must not refer to a module that exists only here.
         spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[SCRIPT_MODULE] = module
-        with _running(target, path):
-            spec.loader.exec_module(module)
         import cloudpickle
 
+        from modelwire.bundle.writer import running_script
+
         cloudpickle.register_pickle_by_value(module)
+        with _running(target, path), running_script(path):
+            spec.loader.exec_module(module)
     else:
         sys.path.insert(0, str(Path.cwd()))
         try:
@@ -140,7 +144,11 @@ def dump(
     log_level: str,
     log_format: str | None,
 ) -> None:
-    """Write MODEL (a modelwire.Model at FILE.py:ATTR or MODULE:ATTR) as a bundle NAME."""
+    """Write MODEL (a modelwire.Model at FILE.py:ATTR or MODULE:ATTR) as a bundle NAME.
+
+    The file is run to get MODEL; dump() calls the file makes itself write nothing
+    (only -o is written), and a push() in it is refused.
+    """
     setup_logging(log_level, log_format)
     from modelwire.bundle import dump as dump_bundle
     from modelwire.bundle import read_manifest
@@ -148,8 +156,12 @@ def dump(
 
     model = _load_object(model_ref)
     if not isinstance(model, Model):
+        hint = ""
+        if inspect.isfunction(model):
+            target, _, attr = model_ref.rpartition(":")
+            hint = f"; make one in the file, model = Model({attr}={attr}), and dump {target}:model"
         raise click.BadParameter(
-            f"{model_ref!r} is a {type(model).__name__}, not a modelwire.Model",
+            f"{model_ref!r} is a {type(model).__name__}, not a modelwire.Model{hint}",
             param_hint="'MODEL'",
         )
     try:

@@ -28,6 +28,17 @@ def _reply_json(reply: Any) -> Any:
         return json_format.MessageToDict(reply, **options)
 
 
+def _check_address(address: str) -> None:
+    """A malformed ADDRESS is a usage error at once, with the right example."""
+    from modelwire.config import address_problem
+
+    if not address.strip():
+        raise click.BadParameter("is empty; write HOST:PORT", param_hint="'ADDRESS'")
+    problem = address_problem(address)
+    if problem is not None:
+        raise click.BadParameter(f"{address!r}: {problem}", param_hint="'ADDRESS'")
+
+
 @click.command()
 @click.argument("address")
 @click.argument("method")
@@ -54,8 +65,7 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
     from modelwire.codegen.descriptors import message_classes
     from modelwire.hosting.remote import reflect, rpc_error, wait_ready
 
-    if not address.strip():
-        raise click.BadParameter("is empty; write HOST:PORT", param_hint="'ADDRESS'")
+    _check_address(address)
     if request_json == "-":
         request_json = sys.stdin.read()
     try:
@@ -132,6 +142,7 @@ def health(address: str, service: str, timeout: float) -> None:
     """
     from modelwire.hosting.remote import health_status
 
+    _check_address(address)
     status = health_status(address, service, timeout=timeout)
     click.echo(status)
     sys.exit(0 if status == "SERVING" else 1)

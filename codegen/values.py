@@ -18,12 +18,12 @@ not fit its field raises `EncodeError` (a TypeError). Both name the field path.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError as PbDecodeError
 
+from modelwire.codegen.arguments import ArgumentBinder
 from modelwire.codegen.converters import (
     DecodeError,
     Decoder,
@@ -38,7 +38,6 @@ from modelwire.codegen.encoding import MessageEncoders
 from modelwire.codegen.enum_values import EnumTable
 from modelwire.codegen.python_types import Binding
 from modelwire.codegen.schema import (
-    MapType,
     MessageType,
     Method,
     ModelSchema,
@@ -66,7 +65,7 @@ class MethodCodec:
     def __init__(self, codec: ValueCodec, method: Method) -> None:
         self.method = method
         req = codec.schema.message(method.request)
-        self._req_fields = [f.name for f in req.fields]
+        self.binder = ArgumentBinder(method, req)
         self._decode_req = codec.message_decoder(method.request)
         self._encode_req = codec.message_encoder(method.request)
         self._decode_resp = codec.message_decoder(method.response)
@@ -78,14 +77,6 @@ class MethodCodec:
         self._diagnose_resp = codec.diagnoser(method.response)
         self._diagnose_req = codec.diagnoser(method.request)
         self._req_bound = method.request in codec.binding.messages
-        # f(p: Point, k: int) or f(d: dict[str, int]): a lone dict/namedtuple argument is
-        # the first field's value, not the whole request
-        first = req.fields[0].type if req.fields else None
-        if isinstance(first, OptionalType):
-            first = first.item
-        self._first_takes_message = method.params is not None and isinstance(
-            first, MessageType | MapType
-        )
 
     # -------------------------------------------------- shared
 
@@ -151,30 +142,8 @@ class MethodCodec:
     # -------------------------------------------------- client side
 
     def encode_request(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
-        """Call arguments -> request bytes. One message-like argument, or fields."""
-        if (
-            len(args) == 1
-            and not kwargs
-            and not self._first_takes_message
-            and _is_message_like(args[0])
-        ):
-            value: Any = args[0]
-        else:
-            if len(args) > len(self._req_fields):
-                raise TypeError(
-                    f"{self.method.name}() takes {len(self._req_fields)} arguments "
-                    f"({', '.join(self._req_fields)}), {len(args)} given"
-                )
-            value = dict(zip(self._req_fields, args, strict=False))
-            for k, v in kwargs.items():
-                if k not in self._req_fields:
-                    raise TypeError(
-                        f"{self.method.name}() got an unexpected argument {k!r}; "
-                        f"fields are {', '.join(self._req_fields) or '(none)'}"
-                    )
-                if k in value:
-                    raise TypeError(f"{self.method.name}() got multiple values for {k!r}")
-                value[k] = v
+        """Call arguments -> request bytes, bound as `modelwire.codegen.arguments` says."""
+        value = self.binder.bind(args, kwargs)
         return self._serialize(self._encode_req, self._diagnose_req, value, self._req_plan)
 
     def decode_response(self, data: bytes) -> Any:
@@ -196,14 +165,6 @@ def _field_names(descriptor: Any, path: Path) -> str:
         names.append(fd.name)
         descriptor = fd.message_type
     return ".".join(names)
-
-
-def _is_message_like(v: Any) -> bool:
-    return (
-        isinstance(v, Mapping)
-        or (isinstance(v, tuple) and hasattr(v, "_fields"))
-        or (dataclasses.is_dataclass(v) and not isinstance(v, type))
-    )
 
 
 class ValueCodec:

@@ -8,6 +8,8 @@ catalog client read a service through these.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2
 
 from modelwire.codegen.descriptors import message_classes
-from modelwire.errors import ModelwireError, ServiceError
+from modelwire.config import address_problem, parse_address
+from modelwire.errors import ConfigError, ModelwireError, ServiceError
 from modelwire.hosting.health import HEALTH_SERVICE
 from modelwire.hosting.info import INFO_SERVICE, info_file
 
@@ -69,31 +72,70 @@ def rpc_error(
 def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
     """Wait until a server answers on `channel`.
 
-    The first call waits for the connection. (grpc.channel_ready_future would do,
+    A HOST:PORT where nothing listens (the connection is refused) or whose host
+    has no address fails at once, found by a plain TCP connect first. Otherwise
+    the first call waits for the connection. (grpc.channel_ready_future would do,
     but it polls connectivity every 200 ms.) Any answer, even UNIMPLEMENTED from a
     server without health checks, proves the server is there.
 
     Raises:
-        ServiceError: no connection within `timeout` (`cannot reach ADDRESS: ...`).
+        ServiceError: nothing listens there (`nothing is listening on ADDRESS`), or
+            no connection within `timeout` (`cannot reach ADDRESS: ...`).
     """
+    started = time.monotonic()
+    refused = _refused(address, min(timeout, 2.0))
+    if refused is not None:
+        raise refused
     check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
         f"/{HEALTH_SERVICE}/Check"
     )
     try:
-        check(b"", timeout=timeout, wait_for_ready=True)
+        check(b"", timeout=max(0.0, timeout - (time.monotonic() - started)), wait_for_ready=True)
     except grpc.RpcError as exc:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
             raise rpc_error(address, "Check", exc, waited=timeout) from None
 
 
+def _refused(address: str, timeout: float) -> ServiceError | None:
+    """The error for a HOST:PORT that refuses a TCP connection or names an unknown host.
+
+    None when a connection is made, or nothing can be told this way: a target URI
+    (`unix:`, `dns:///`), a proxy grpc would go through, no answer within `timeout`.
+    """
+    try:
+        target = parse_address(address)
+    except ConfigError:
+        return None
+    host, port = target.host, target.port
+    if host is None or port is None or (_proxied() and host not in _LOOPBACK):
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        message = f"nothing is listening on {address}"
+    except socket.gaierror as exc:
+        if exc.errno != socket.EAI_NONAME:
+            return None
+        message = f"cannot reach {address}: no host {host!r} is known"
+    except OSError:
+        return None
+    return ServiceError(message, target=address, status="UNAVAILABLE")
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _proxied() -> bool:
+    """Whether grpc would dial through an HTTP proxy (the variables grpc core reads)."""
+    return any(os.environ.get(k) for k in ("grpc_proxy", "https_proxy", "http_proxy"))
+
+
 def _port_hint(address: str) -> str:
-    """A hint for an address without a port (gRPC would try 443)."""
-    if "://" in address or address.startswith("unix:"):
-        return ""
-    if ":" in address.rpartition("]")[2]:
-        return ""
-    return f" (no port given: write HOST:PORT, e.g. {address}:50051)"
+    """A hint for an address that is not HOST:PORT (without a port, gRPC would try 443)."""
+    problem = address_problem(address)
+    return f" ({problem})" if problem else ""
 
 
 def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:

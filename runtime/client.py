@@ -15,6 +15,7 @@ import grpc
 from modelwire.codegen.descriptors import message_classes, schema_from_descriptor
 from modelwire.codegen.schema import ModelSchema
 from modelwire.codegen.values import DecodeError, MethodCodec, ValueCodec
+from modelwire.config import parse_address
 from modelwire.errors import ServiceError
 from modelwire.hosting.info import INFO_SERVICE
 from modelwire.hosting.remote import fetch_info, reflect, rpc_error, wait_ready
@@ -133,7 +134,9 @@ def connect(
         channel: an existing channel to use instead of an insecure one to `address`.
 
     Raises:
-        ServiceError: the service cannot be reached or has no usable schema.
+        ConfigError: `address` is not HOST:PORT (or a gRPC target URI); nothing is dialled.
+        ServiceError: nothing listens there, the service cannot be reached, or it has
+            no usable schema.
 
     Example:
         >>> iris = connect("localhost:50051")  # doctest: +SKIP
@@ -141,6 +144,7 @@ def connect(
         ClassifyResponse(iris_type=[0])
     """
     if channel is None:
+        parse_address(address)
         size = max_message_mb * 1024 * 1024
         channel = grpc.insecure_channel(
             address,

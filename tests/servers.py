@@ -1,16 +1,19 @@
 """Real model servers for tests: in-process (`serve_in_process`) and as subprocesses
 (`ServeProcess`), and `ModelwireProcess`, the subprocess wrapper the broker's and the
-catalog's servers share."""
+catalog's servers share; and the two kinds of address no server answers at
+(`closed_port`, `silent_listener`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import grpc
@@ -35,6 +38,23 @@ def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
         stub = health_pb2_grpc.HealthStub(channel)
         reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a connection to it is refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[str]:
+    """`127.0.0.1:PORT` of a socket that takes TCP connections and never answers on them:
+    a server that is there but not serving (a hung process, a port in a firewall's hold)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)  # the kernel completes the handshakes; nobody accepts or reads
+        yield f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ reflection), per-step timeout and retry."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent import futures
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from modelwire.hosting.binding import bind
 from modelwire.hosting.health import HEALTH_SERVICE
 from tests.broker.helpers import HandlerServer
 from tests.fixtures.models import detector
+from tests.servers import closed_port, silent_listener
 
 TEXT = """\
 name: photo
@@ -261,16 +263,19 @@ def test_an_address_model_without_a_manifest_is_read_through_reflection(servers)
 
 @pytest.mark.timeout(30)
 def test_an_unreachable_address_is_a_diagnostic_at_the_model():
-    bp = _parse(ADDRESSED, faces="127.0.0.1:1")
+    port = closed_port()
+    bp = _parse(ADDRESSED, faces=f"127.0.0.1:{port}")
+    started = time.monotonic()
     resolved = resolve(bp)
     assert resolved.diagnostics == [
         Diagnostic(
             "MW105",
-            "model 'faces': cannot reach 127.0.0.1:1: no connection within 5 s",
+            f"model 'faces': nothing is listening on 127.0.0.1:{port}",
             Location("b.yaml", 4, 3),
             help="start the service first, or use 'bundle:' to have it started",
         )
     ]
+    assert time.monotonic() - started < 4  # at once, not after the 5 s wait
 
 
 THREE_ADDRESSED = """
@@ -291,11 +296,15 @@ methods:
 
 @pytest.mark.timeout(30)
 def test_unreachable_addresses_are_reported_in_the_blueprints_order():
-    resolved = resolve(_parse(THREE_ADDRESSED, a="127.0.0.1:1", b="127.0.0.1:2", c="127.0.0.1:3"))
+    """Servers that take the connection and never answer cost one 5 s wait, not three."""
+    with silent_listener() as a, silent_listener() as b, silent_listener() as c:
+        started = time.monotonic()
+        resolved = resolve(_parse(THREE_ADDRESSED, a=a, b=b, c=c))
+        assert time.monotonic() - started < 10
     assert [(d.location.line, d.message) for d in resolved.diagnostics] == [
-        (4, "model 'a': cannot reach 127.0.0.1:1: no connection within 5 s"),
-        (5, "model 'b': cannot reach 127.0.0.1:2: no connection within 5 s"),
-        (6, "model 'c': cannot reach 127.0.0.1:3: no connection within 5 s"),
+        (4, f"model 'a': cannot reach {a}: no connection within 5 s"),
+        (5, f"model 'b': cannot reach {b}: no connection within 5 s"),
+        (6, f"model 'c': cannot reach {c}: no connection within 5 s"),
     ]
 
 
@@ -358,5 +367,26 @@ def test_a_streaming_rpc_cannot_be_a_step(model_server):
     assert render(diags, "b.yaml") == (
         "b.yaml:8:21: error[MW102]: step 'found' calls faces.detect, a server-streaming rpc; "
         "steps call unary rpcs only\n"
+        "1 error in b.yaml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("50051", "expected HOST:PORT, e.g. localhost:50051"),
+        ("localhost", "expected HOST:PORT, e.g. localhost:50051"),
+        ("http://localhost:50070",
+         "expected HOST:PORT, e.g. localhost:50070 (a gRPC address has no http:// scheme)"),
+        ("localhost:70000", "port '70000' is not 1-65535"),
+    ],
+    ids=["no-host", "no-port", "scheme", "port-range"],
+)  # fmt: skip
+def test_a_malformed_address_is_a_diagnostic_at_its_value_before_anything_is_dialled(
+    address, problem
+):
+    _, diags = parse_blueprint(ADDRESSED.replace("@faces", address), "b.yaml")
+    assert render(diags, "b.yaml") == (
+        f"b.yaml:4:20: error[MW002]: 'address' of model 'faces' is {address!r}: {problem}\n"
         "1 error in b.yaml"
     )

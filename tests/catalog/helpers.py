@@ -36,6 +36,8 @@ class Catalog:
 
     @classmethod
     def start(cls, data: Path, **config: object) -> Catalog:
+        """A new catalog in `data` (or the one there: `init` is idempotent)."""
+        config.setdefault("init", True)
         running = start(CatalogConfig(data=str(data), port=0, **config))  # type: ignore[arg-type]
         return cls(running, data)
 

@@ -186,7 +186,7 @@ def test_a_restart_clears_what_a_crash_left_but_not_a_live_upload(
     from modelwire.catalog.store import Store
 
     data = tmp_path / "data"
-    store = Store(data)
+    store = Store(data, create=True)
     live = store.begin_upload(limit=MiB, announced=10)
     live.write(b"0123456789")
     (data / "uploads" / "dead.part").write_bytes(b"half a bundle")

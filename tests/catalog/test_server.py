@@ -30,7 +30,7 @@ def test_serve_announces_its_address_and_serves_health_and_reflection(
     tmp_path: Path, cli: Callable[..., Result]
 ):
     data = tmp_path / "data"
-    server = CatalogProcess(data)
+    server = CatalogProcess(data, "--init")
     try:
         assert re.fullmatch(
             r"modelwire catalog listening on 127\.0\.0\.1:\d+", server.listening_line
@@ -135,7 +135,7 @@ def test_a_data_directory_that_cannot_be_created_is_one_error_line(
         ),
         pytest.param(
             "mwt_not-a-token",
-            "the token is not valid (modelwire catalog user add NAME prints a new one)",
+            "the token is not valid (modelwire catalog user token NAME issues a new one)",
             id="wrong-token",
         ),
     ],

@@ -91,7 +91,7 @@ def test_settings_precedence(
         assert (result.exit_code, result.stderr) == (
             1,
             f"error: {catalog.address} SearchModels: UNAUTHENTICATED: the token is not valid "
-            "(modelwire catalog user add NAME prints a new one)\n",
+            "(modelwire catalog user token NAME issues a new one)\n",
         )
 
 
@@ -158,6 +158,19 @@ def test_a_config_file_with_values_of_the_wrong_type_is_one_error_line(
             {"MODELWIRE_CATALOG": "localhost:0"},
             "MODELWIRE_CATALOG='localhost:0': port '0' is not 1-65535",
             id="env-port-zero",
+        ),
+        pytest.param(
+            ["--catalog", "http://localhost:50060"],
+            {},
+            "--catalog='http://localhost:50060': expected HOST:PORT, e.g. localhost:50060 "
+            "(a gRPC address has no http:// scheme)",
+            id="scheme",
+        ),
+        pytest.param(
+            ["--catalog", "50060"],
+            {},
+            "--catalog='50060': expected HOST:PORT, e.g. localhost:50060",
+            id="no-host",
         ),
     ],
 )

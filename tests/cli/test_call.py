@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
+import time
 
 import pytest
 
 from modelwire.errors import ServiceError
 from modelwire.runtime.client import connect
 from tests.cli.conftest import usage
+from tests.servers import closed_port, silent_listener
 
 
 def _call_usage(message: str) -> str:
@@ -152,23 +153,49 @@ def test_call_and_connect_render_a_failed_call_the_same(cli, echo_address):
     )
 
 
-def test_unreachable_address_is_one_error_line(cli):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    result = cli("call", f"127.0.0.1:{port}", "add", "{}", "--timeout", "0.5")
+def test_a_refused_connection_is_one_error_line_at_once(cli):
+    port = closed_port()
+    started = time.monotonic()
+    result = cli("call", f"127.0.0.1:{port}", "add", "{}")
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
         "",
-        f"error: cannot reach 127.0.0.1:{port}: no connection within 0.5 s\n",
+        f"error: nothing is listening on 127.0.0.1:{port}\n",
     )
+    assert time.monotonic() - started < 5  # not the 10 s connect wait
 
 
-def test_an_address_without_a_port_gets_a_hint(cli):
-    result = cli("call", "127.0.0.1", "add", "{}", "--timeout", "0.5")
+def test_a_server_that_never_answers_is_reported_after_the_wait(cli):
+    with silent_listener() as address:
+        result = cli("call", address, "add", "{}", "--timeout", "0.5")
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
         "",
-        "error: cannot reach 127.0.0.1: no connection within 0.5 s (no port given: write "
-        "HOST:PORT, e.g. 127.0.0.1:50051)\n",
+        f"error: cannot reach {address}: no connection within 0.5 s\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("50051", "expected HOST:PORT, e.g. localhost:50051"),
+        ("127.0.0.1", "expected HOST:PORT, e.g. 127.0.0.1:50051"),
+        (":50051", "expected HOST:PORT, e.g. localhost:50051"),
+        ("http://localhost:50051",
+         "expected HOST:PORT, e.g. localhost:50051 (a gRPC address has no http:// scheme)"),
+        ("https://models.example.com",
+         "expected HOST:PORT, e.g. models.example.com:50051 (a gRPC address has no https:// "
+         "scheme)"),
+        ("localhost:99999", "port '99999' is not 1-65535"),
+        ("localhost :50051", "expected HOST:PORT without spaces, e.g. localhost:50051"),
+        ("::1", "expected [IPV6]:PORT for an IPv6 address, e.g. [::1]:50051"),
+    ],
+    ids=["no-host", "no-port", "empty-host", "http", "https-no-port", "port-range", "space",
+         "bare-ipv6"],
+)  # fmt: skip
+def test_a_malformed_address_is_a_usage_error_at_once(cli, address, problem):
+    started = time.monotonic()
+    result = cli("call", address, "add", "{}")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == _call_usage(f"Invalid value for 'ADDRESS': {address!r}: {problem}")
+    assert time.monotonic() - started < 2

@@ -207,6 +207,7 @@ def test_catalog_serve_reads_its_own_port_variable_not_the_models(tmp_path, busy
         "serve",
         "--data",
         str(tmp_path / "data"),
+        "--init",
         "--log-format",
         "json",
         listening="modelwire catalog listening on",
@@ -229,6 +230,7 @@ def test_catalog_serve_reads_its_port_and_grace_from_the_environment(cli, tmp_pa
         "serve",
         "--data",
         str(tmp_path / "data"),
+        "--init",
         env={"MODELWIRE_CATALOG_PORT": str(busy_port)},
     )
     assert (result.exit_code, result.stdout) == (1, ""), result.stderr

@@ -96,5 +96,5 @@ def test_run_gives_up_on_an_address_model_after_the_startup_timeout(tmp_path):
     )
     elapsed = time.monotonic() - started
     assert proc.returncode == 1
-    assert f"error[MW105]: model 'm': cannot reach 127.0.0.1:{port}" in proc.stderr
+    assert f"error[MW105]: model 'm': nothing is listening on 127.0.0.1:{port}" in proc.stderr
     assert 2 <= elapsed < 15

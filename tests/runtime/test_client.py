@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import time
 from concurrent import futures
 
 import grpc
@@ -13,8 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from modelwire import connect
-from modelwire.errors import ServiceError
+from modelwire.errors import ConfigError, ServiceError
 from tests.fixtures.models import echo, rich
+from tests.servers import closed_port, silent_listener
 
 
 def test_methods_are_the_models_python_methods(echo_server):
@@ -206,13 +207,48 @@ def test_deadline_is_a_service_error(own_server):
     assert info.value.status == "DEADLINE_EXCEEDED"
 
 
-def test_connect_to_nothing_is_a_service_error():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_connect_to_nothing_is_a_service_error_at_once():
+    port = closed_port()
+    started = time.monotonic()
     with pytest.raises(ServiceError) as info:
-        connect(f"127.0.0.1:{port}", timeout=0.5)
-    assert str(info.value) == f"cannot reach 127.0.0.1:{port}: no connection within 0.5 s"
+        connect(f"127.0.0.1:{port}")
+    assert str(info.value) == f"nothing is listening on 127.0.0.1:{port}"
+    assert (info.value.target, info.value.status) == (f"127.0.0.1:{port}", "UNAVAILABLE")
+    assert time.monotonic() - started < 4  # not the 10 s connect wait
+
+
+def test_connect_to_a_server_that_never_answers_waits_for_the_timeout():
+    with silent_listener() as address, pytest.raises(ServiceError) as info:
+        connect(address, timeout=0.5)
+    assert str(info.value) == f"cannot reach {address}: no connection within 0.5 s"
+
+
+def test_connect_to_an_unknown_host_is_a_service_error_at_once():
+    started = time.monotonic()
+    with pytest.raises(ServiceError) as info:
+        connect("no-such-host.invalid:50051")
+    assert str(info.value) == (
+        "cannot reach no-such-host.invalid:50051: no host 'no-such-host.invalid' is known"
+    )
+    assert time.monotonic() - started < 8
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("50051", "address='50051': expected HOST:PORT, e.g. localhost:50051"),
+        ("http://localhost:50051",
+         "address='http://localhost:50051': expected HOST:PORT, e.g. localhost:50051 "
+         "(a gRPC address has no http:// scheme)"),
+    ],
+    ids=["no-host", "scheme"],
+)  # fmt: skip
+def test_connect_refuses_a_malformed_address_before_dialling(address, message):
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        connect(address)
+    assert str(info.value) == message
+    assert time.monotonic() - started < 1
 
 
 # ---------------------------------------------------------------- not a modelwire server
