@@ -367,31 +367,29 @@ class Batcher:
     def _solve(self, batch: list[_Entry]) -> None:
         """Run `batch`; if the model raises, again in halves, so that only the requests
         that make it raise fail."""
-        try:
-            out = self._invoke([e.item for e in batch])
-        except (Exception, SystemExit) as exc:
-            # sys.exit() in a model must not end the server or leave its callers waiting
+        out, raised = self._attempt(batch)
+        if raised is not None:
             if len(batch) == 1:
-                self._finish(batch[0], error=ModelFailed(self.method, exc))
+                self._finish(batch[0], error=ModelFailed(self.method, raised))
                 return
             logger.debug(
                 "%s: a batch of %d raised %s; running it again in halves",
                 self.method,
                 len(batch),
-                type(exc).__name__,
+                type(raised).__name__,
                 extra={"rpc": self.method},
             )
             half = len(batch) // 2
             self._solve(batch[:half])
             self._solve(batch[half:])
             return
-        try:
-            results = out if isinstance(out, list) else list(out)
-        except TypeError:
+        if isinstance(out, type):
             self._fail_all(
-                batch, f"the batch function returned {type(out).__name__}, not a list of results"
+                batch, f"the batch function returned {out.__name__}, not a list of results"
             )
             return
+        assert out is not None
+        results = out
         if len(results) != len(batch):
             n = len(batch)
             self._fail_all(
@@ -402,6 +400,23 @@ class Batcher:
             return
         for entry, result in zip(batch, results, strict=True):
             self._finish(entry, result=result)
+
+    def _attempt(self, batch: list[_Entry]) -> tuple[list[Any] | type | None, BaseException | None]:
+        """(the results as a list, None); (the type returned, None) when it is not
+        iterable; or (None, what the model raised). The halves run outside this handler,
+        so that each culprit's traceback is its own."""
+        try:
+            out = self._invoke([e.item for e in batch])
+            if isinstance(out, list):
+                return out, None
+            try:
+                items = iter(out)
+            except TypeError:
+                return type(out), None
+            return list(items), None  # a generator's own exception is the model's
+        except (Exception, SystemExit) as exc:
+            # sys.exit() in a model must not end the server or leave its callers waiting
+            return None, exc
 
     def _invoke(self, items: list[Any]) -> Any:
         if self._keywords is None:

@@ -352,6 +352,17 @@ def test_any_iterable_of_results_will_do():
     assert batcher.call(4) == 8
 
 
+def test_an_exception_while_the_results_are_iterated_is_the_models():
+    def fn(items: list[Any]) -> Any:
+        return (1 // x for x in items)
+
+    batcher = Batcher("inverse", fn, BatchPolicy(8))
+    with pytest.raises(ModelFailed) as info:
+        batcher.call(0)
+    assert isinstance(info.value.cause, ZeroDivisionError)
+    assert batcher.call(1) == 1
+
+
 def test_several_parameters_go_as_one_list_each():
     seen: list[dict[str, Any]] = []
 
