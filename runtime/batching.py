@@ -4,6 +4,9 @@ The policy (`modelwire.bundle.batching.BatchPolicy`): a call that finds the meth
 runs at once, as a batch of one (with `max_delay_ms` > 0 it first waits that long for
 company); calls that arrive while a batch runs queue, and the next batch takes up to
 `max_batch_size` of them, oldest first. One batch of a method runs at a time per process.
+While a batch runs it holds the GIL, which the server needs to accept and read the calls
+arriving meanwhile; so the batch after it first lets them in, for as long as they keep
+coming and at most twice as long as that batch ran (TAKE_IN_FACTOR, TAKE_IN_QUIET).
 
 Who runs a batch. A thread that calls `Batcher.call` (the sync gRPC server's, the HTTP
 face's pool) runs batches itself while it waits, so an idle method costs a lock and no
@@ -43,6 +46,13 @@ __all__ = ["Batcher", "CallState"]
 logger = logging.getLogger(__name__)
 
 _QUEUED, _RUNNING, _DONE = 0, 1, 2
+
+# Between two batches, the calls that arrived while the first ran still need the GIL it
+# held to reach the queue (grpcio accepts and reads each call in Python). The next batch
+# waits for them while they keep coming, each within TAKE_IN_QUIET s of the last, for at
+# most TAKE_IN_FACTOR times as long as the batch before ran.
+TAKE_IN_FACTOR = 2.0
+TAKE_IN_QUIET = 0.001
 
 BatchObserver = Callable[[int, Sequence[float]], None]
 """Told of every batch: its size and how long each of its calls waited in the queue (s)."""
@@ -146,6 +156,7 @@ class Batcher:
         self._queue: deque[_Entry] = deque()
         self._running = False  # one runner at a time: a calling thread or the pool's
         self._gathering = False
+        self._last_batch = 0.0  # seconds the last batch ran
         self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ callers
@@ -171,10 +182,10 @@ class Batcher:
                 self._running = True
             else:
                 entry.event = threading.Event()
-        if not lead:
-            lead = self._wait(entry)
         if lead:
             self._run(entry)
+        elif self._wait(entry):  # handed the running while queued behind a batch
+            self._run(entry, backlog=True)
         return entry.outcome()
 
     async def call_async(
@@ -290,13 +301,19 @@ class Batcher:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"modelwire-batch-{self.method}")
         return self._pool
 
-    def _run(self, me: _Entry | None) -> None:
+    def _run(self, me: _Entry | None, *, backlog: bool = False) -> None:
         """Run batches while calls are queued: until `me` is answered (a calling thread),
-        or the queue is empty (the pool's thread, `me` None)."""
+        or the queue is empty (the pool's thread, `me` None). `backlog`: the running was
+        handed over, calls queued behind a batch that just ran."""
         while True:
+            if backlog:
+                self._take_in()
             batch = self._take()
             if batch:
+                t0 = time.monotonic()
                 self._execute(batch)
+                self._last_batch = time.monotonic() - t0
+            backlog = True
             with self._lock:
                 while self._queue and self._queue[0].state == _DONE:
                     self._queue.popleft()
@@ -308,6 +325,24 @@ class Batcher:
                 self._hand_over()
                 return
 
+    def _take_in(self) -> None:
+        """Before a batch that follows another, let the calls that arrived while that one
+        ran reach the queue (see TAKE_IN_FACTOR), unless a batch is full already."""
+        seconds = TAKE_IN_FACTOR * self._last_batch
+        quiet = TAKE_IN_QUIET
+        with self._lock:
+            if not self._queue:
+                return
+            stop = time.monotonic() + seconds
+            self._gathering = True
+            try:
+                while len(self._queue) < self._max:
+                    left = stop - time.monotonic()
+                    if left <= 0 or not self._more.wait(min(quiet, left)):
+                        break
+            finally:
+                self._gathering = False
+
     def _hand_over(self) -> None:
         """Give the running to a queued thread, else to the pool (the lock held)."""
         for entry in self._queue:
@@ -315,7 +350,7 @@ class Batcher:
                 entry.lead = True
                 entry.event.set()
                 return
-        self._executor().submit(self._run, None)
+        self._executor().submit(self._run, None, backlog=True)
 
     def _take(self) -> list[_Entry]:
         """The next batch: up to max_batch_size queued calls, oldest first."""

@@ -19,6 +19,7 @@ import pytest
 
 from modelwire.bundle.batching import BatchPolicy
 from modelwire.errors import BadResult, Cancelled, DeadlineExceeded, ModelFailed
+from modelwire.runtime import batching
 from modelwire.runtime.batching import Batcher, CallState
 
 pytestmark = pytest.mark.timeout(60)
@@ -170,6 +171,33 @@ def test_threads_and_coroutines_share_one_queue(pool):
     assert [f.result(10) for f in [first, *threads]] == [2, 4, 6]
     assert fn.runs == [[1], [2, 3, 4, 5]]
     batcher.close()
+
+
+def test_calls_arriving_just_after_a_batch_join_the_backlog_behind_it(pool, monkeypatch):
+    """The batch after a batch lets in the calls that keep coming (here within 2 s of
+    each other), so that a backlog's stragglers are not left for a batch of their own."""
+    monkeypatch.setattr(batching, "TAKE_IN_QUIET", 2.0)
+    fn = Gated(1)
+    batcher = Batcher("double", fn, BatchPolicy(8))
+    first = pool.submit(batcher.call, 1)
+    fn.wait_started(1)
+    (second,) = queue_calls(pool, batcher, [2])
+    time.sleep(0.5)  # the first batch runs 0.5 s: the second waits up to 1 s for more
+    fn.release(1)
+    assert first.result(10) == 2
+    third = pool.submit(batcher.call, 3)
+    assert (second.result(10), third.result(10)) == (4, 6)
+    assert fn.runs == [[1], [2, 3]]
+
+
+def test_an_idle_call_does_not_wait_for_company_after_a_quiet_spell(monkeypatch):
+    monkeypatch.setattr(batching, "TAKE_IN_QUIET", 5.0)
+    fn = Gated()
+    batcher = Batcher("double", fn, BatchPolicy(8))
+    t0 = time.monotonic()
+    assert [batcher.call(x) for x in (1, 2, 3)] == [2, 4, 6]
+    assert time.monotonic() - t0 < 5.0
+    assert fn.runs == [[1], [2], [3]]
 
 
 def test_a_deadline_that_passes_while_queued_is_answered_without_running_the_model(pool):
