@@ -17,10 +17,8 @@ loop keeps receiving the calls that make up the next batch.
 
 What a call can meet. Its deadline passing while it is queued answers DeadlineExceeded
 and the model never runs for it; a cancelled call leaves the queue (`CallState.cancel`,
-or its task being cancelled). When the batch function raises, the batch runs again in
-halves until the requests that make it raise are alone; only they fail, each with the
-ModelFailed of its own call. A batch function returning the wrong number of results
-fails every call of that batch with BadResult naming both counts.
+or its task being cancelled). What a batch answers each of its calls, failures included,
+is `modelwire.runtime.batch_run`'s.
 
 This module decodes and encodes nothing: it gets Python values and gives them back
 (`modelwire.runtime.service` does the bytes).
@@ -30,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
 from collections import deque
@@ -39,11 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modelwire.bundle.batching import BatchPolicy
-from modelwire.errors import BadResult, Cancelled, DeadlineExceeded, ModelFailed
+from modelwire.errors import Cancelled, DeadlineExceeded
+from modelwire.runtime.batch_run import BatchFunction
 
 __all__ = ["Batcher", "CallState"]
-
-logger = logging.getLogger(__name__)
 
 _QUEUED, _RUNNING, _DONE = 0, 1, 2
 
@@ -146,8 +142,7 @@ class Batcher:
     ) -> None:
         self.method = method
         self.policy = policy
-        self._fn = fn
-        self._keywords = tuple(keywords) if keywords is not None else None
+        self._function = BatchFunction(method, fn, keywords)
         self._observe = observe
         self._max = policy.max_batch_size
         self._delay = policy.max_delay_ms / 1000
@@ -391,73 +386,12 @@ class Batcher:
         try:
             if self._observe is not None:
                 self._observe(size, waits)
-            self._solve(batch)
+            outcomes = self._function.run([e.item for e in batch])
+            for entry, (result, error) in zip(batch, outcomes, strict=True):
+                self._finish(entry, result, error)
         except BaseException as exc:  # a bug of ours must not leave the callers waiting
             for entry in batch:
                 if entry.state != _DONE:
                     self._finish(entry, error=exc)
             if not isinstance(exc, Exception):
                 raise
-
-    def _solve(self, batch: list[_Entry]) -> None:
-        """Run `batch`; if the model raises, again in halves, so that only the requests
-        that make it raise fail."""
-        out, raised = self._attempt(batch)
-        if raised is not None:
-            if len(batch) == 1:
-                self._finish(batch[0], error=ModelFailed(self.method, raised))
-                return
-            logger.debug(
-                "%s: a batch of %d raised %s; running it again in halves",
-                self.method,
-                len(batch),
-                type(raised).__name__,
-                extra={"rpc": self.method},
-            )
-            half = len(batch) // 2
-            self._solve(batch[:half])
-            self._solve(batch[half:])
-            return
-        if isinstance(out, type):
-            self._fail_all(
-                batch, f"the batch function returned {out.__name__}, not a list of results"
-            )
-            return
-        assert out is not None
-        results = out
-        if len(results) != len(batch):
-            n = len(batch)
-            self._fail_all(
-                batch,
-                f"the batch function returned {len(results)} results for "
-                f"{n} request{'s' if n != 1 else ''}",
-            )
-            return
-        for entry, result in zip(batch, results, strict=True):
-            self._finish(entry, result=result)
-
-    def _attempt(self, batch: list[_Entry]) -> tuple[list[Any] | type | None, BaseException | None]:
-        """(the results as a list, None); (the type returned, None) when it is not
-        iterable; or (None, what the model raised). The halves run outside this handler,
-        so that each culprit's traceback is its own."""
-        try:
-            out = self._invoke([e.item for e in batch])
-            if isinstance(out, list):
-                return out, None
-            try:
-                items = iter(out)
-            except TypeError:
-                return type(out), None
-            return list(items), None  # a generator's own exception is the model's
-        except (Exception, SystemExit) as exc:
-            # sys.exit() in a model must not end the server or leave its callers waiting
-            return None, exc
-
-    def _invoke(self, items: list[Any]) -> Any:
-        if self._keywords is None:
-            return self._fn(items)
-        return self._fn(**{k: [item[k] for item in items] for k in self._keywords})
-
-    def _fail_all(self, batch: list[_Entry], reason: str) -> None:
-        for entry in batch:
-            self._finish(entry, error=BadResult(self.method, reason))
