@@ -148,8 +148,9 @@ def start_server(
         acumos_env.wait_workers_idle(p.pid, workers, p.alive, 120)
         p.remember_descendants()
         return p, f"http://127.0.0.1:{port}{acumos_env.METHOD_PATH}", None
+    threads = args.batched_threads if impl == "mwb" else args.threads
     argv = [PY, "-m", "modelwire", "serve", str(prep.bundles[impl]), "--port", "0"]
-    argv += ["--server", rest, "--threads", str(args.threads), "--metrics-port", "0"]
+    argv += ["--server", rest, "--threads", str(threads), "--metrics-port", "0"]
     p = group.spawn([*argv, "--log-format", "json"], sc.server)
     address = group.wait_line(p, MW_LISTENING, 90)
     return p, address, _metrics_port(p)
@@ -291,7 +292,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--workers", default="1,2", help="(a) acumos gunicorn worker counts (default 1,2)"
     )
-    ap.add_argument("--threads", type=int, default=8, help="modelwire serve --threads (default 8)")
+    ap.add_argument("--threads", type=int, default=8, help="serve --threads, unbatched (default 8)")
+    ap.add_argument(
+        "--batched-threads",
+        type=int,
+        default=64,
+        help="serve --threads, batched (default 64: a sync server's batch is at most its threads)",
+    )
+
     _harness.add_keep(
         ap, "keep the work dir (bundles, logs)", "print the tables of a --json file again"
     )
@@ -326,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         lambda sc: {"server": sc.server},
     )
     preamble = [
-        f"modelwire servers: --threads {args.threads}; batched = examples/iris/batched.py "
+        f"modelwire servers: --threads {args.threads} unbatched, {args.batched_threads} "
+        "batched (a sync server's batch holds at most its threads); batched = "
+        "examples/iris/batched.py "
         "(max_batch_size=64, max_delay_ms=0). Batch sizes from each server's "
         "modelwire_batch_size histogram, warm-up included. 'other load' = CPU cores used "
         f"outside the benchmark (> {_harness.NOISY_CORES}: noisy)."
