@@ -143,12 +143,7 @@ class ModelService:
     ) -> bytes:
         """`call` on an event loop: an unbatched method runs on the loop, as it always
         has; a batched one waits for its batch without blocking the loop."""
-        rpc = self._method(method)
-        if rpc.batcher is None:
-            return self._call(rpc, request, deadline, state)
-        item = self._decode(rpc, request)
-        result = await rpc.batcher.call_async(item, deadline, state)
-        return self._encode(rpc, result)
+        return await self._call_async(self._method(method), request, deadline, state)
 
     def _method(self, method: str) -> _Rpc:
         try:
@@ -176,6 +171,14 @@ class ModelService:
             # sys.exit() in a model must not end the server (aio) or hang the call (sync)
             raise ModelFailed(rpc.name, exc) from exc
         return self._encode(rpc, result)
+
+    async def _call_async(
+        self, rpc: _Rpc, request: bytes, deadline: float | None, state: CallState | None
+    ) -> bytes:
+        if rpc.batcher is None:
+            return self._call(rpc, request, deadline, state)
+        item = self._decode(rpc, request)
+        return self._encode(rpc, await rpc.batcher.call_async(item, deadline, state))
 
     def _decode(self, rpc: _Rpc, request: bytes) -> Any:
         """A batched method's request: its one value, or {parameter: value}."""
@@ -276,7 +279,7 @@ class ModelService:
 
     def aio_handler(self, rpc: _Rpc) -> Callable[[bytes, Any], Any]:
         if rpc.batcher is not None:
-            return self._aio_batched_handler(rpc, rpc.batcher)
+            return self._aio_batched_handler(rpc)
 
         async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             t0 = time.perf_counter()
@@ -291,13 +294,12 @@ class ModelService:
 
         return handle
 
-    def _aio_batched_handler(self, rpc: _Rpc, batcher: Batcher) -> Callable[[bytes, Any], Any]:
+    def _aio_batched_handler(self, rpc: _Rpc) -> Callable[[bytes, Any], Any]:
         async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             t0 = time.perf_counter()
             state = CallState()
             try:
-                item = self._decode(rpc, request)
-                reply = self._encode(rpc, await batcher.call_async(item, _deadline(context), state))
+                reply = await self._call_async(rpc, request, _deadline(context), state)
             except asyncio.CancelledError:  # grpcio cancels the task of a cancelled call
                 self._record(rpc, "CANCELLED", t0, len(request), 0, state.batch_size)
                 raise

@@ -4,6 +4,7 @@ like anyone's."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +14,10 @@ from typing import Any
 import pytest
 
 from modelwire.bundle import dump, load
+from modelwire.bundle.batching import BatchPolicy
 from modelwire.codegen.descriptors import file_descriptor, message_classes
 from modelwire.config import RuntimeConfig
+from modelwire.errors import InvalidRequest, NotFound
 from modelwire.hosting.http_face import HttpFace
 from modelwire.hosting.http_server import HttpServer
 from modelwire.hosting.metrics import Metrics
@@ -59,6 +62,33 @@ def _post(port: int, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         return reply.status, reply.json()
     finally:
         client.close()
+
+
+def test_the_one_call_path_serves_threads_and_coroutines(bundle):
+    """`ModelService.call` and `call_async`: what the gRPC handlers and the HTTP face use."""
+    service = ModelService(load(bundle))
+    double = service.codec.method("double")
+    request = double.encode_request((batched_model.Flower(2.0, 0.0, ""),), {})
+    assert tuple(double.decode_response(service.call("double", request))) == (4.0, 1)
+    reply = asyncio.run(service.call_async("double", request, time.monotonic() + 30))
+    assert tuple(double.decode_response(reply)) == (4.0, 1)
+    plain = service.codec.method("plain")
+    reply = asyncio.run(service.call_async("plain", plain.encode_request((1.0,), {})))
+    assert plain.decode_response(reply) == 2.0
+    with pytest.raises(NotFound) as info:
+        service.call("Double", request)
+    assert str(info.value) == (
+        "the model has no method 'Double'; it has double, drop_one, add, plain"
+    )
+    with pytest.raises(InvalidRequest) as bad:
+        service.call("double", b"\x0a\xff\xff")
+    assert str(bad.value).startswith("double: invalid request: ")
+    assert service.batching == {
+        "double": BatchPolicy(4),
+        "drop_one": BatchPolicy(8),
+        "add": BatchPolicy(8),
+    }
+    service.close()
 
 
 def test_http_calls_and_direct_calls_share_one_queue(http, pool, tmp_path):
