@@ -9,7 +9,8 @@ examples/iris/batched.py (the same forest and the same proto, `@modelwire.batche
 max_batch_size=64)`: one predict() per batch). Every request is one row of 4 floats.
 
 (a) 8 concurrent Python clients: modelwire batched (`--server sync|aio`, one grpc.aio
-    client process with 8 calls in flight on one channel) against acumos-model-runner
+    client process with 8 calls in flight on one channel; with `--workers 2`, on 8
+    channels, so that the kernel spreads them) against acumos-model-runner
     0.2.6 (1 and 2 gunicorn workers, 8 client threads; bench/acumos_env.py), and modelwire
     unbatched for reference. Goal: batched >= 2x the Acumos runner's best calls/s.
 (b) h2load (native, HTTP/2, one connection, 64 streams in flight) against modelwire
@@ -63,20 +64,30 @@ class Scenario:
     load: str  # 'c8' (Python clients), 'h2-m64' (h2load), 'seq' (one caller)
 
 
-def scenarios(parts: set[str], acumos_workers: list[int]) -> list[Scenario]:
+def scenarios(parts: set[str], acumos_workers: list[int], mw_workers: list[int]) -> list[Scenario]:
     out = []
     if "a" in parts:
-        out += [Scenario(f"mwb-{k}/c{CONC_A}", f"mwb-{k}", f"c{CONC_A}") for k in KINDS]
-        out.append(Scenario(f"mw-aio/c{CONC_A}", "mw-aio", f"c{CONC_A}"))
-        out += [
-            Scenario(f"acumos-w{w}/c{CONC_A}", f"acumos-w{w}", f"c{CONC_A}") for w in acumos_workers
-        ]
+        c = f"c{CONC_A}"
+        for w in mw_workers:  # with N > 1 workers: one channel per caller, to spread them
+            key = "" if w == 1 else f"-w{w}"
+            load = c if w == 1 else f"{c}-{CONC_A}ch"
+            out += [Scenario(f"mwb-{k}{key}/{load}", f"mwb-{k}{key}", load) for k in KINDS]
+        out.append(Scenario(f"mw-aio/{c}", "mw-aio", c))
+        out += [Scenario(f"acumos-w{w}/{c}", f"acumos-w{w}", c) for w in acumos_workers]
     for part, load in (("b", f"h2-m{STREAMS_B}"), ("c", "seq")):
         if part in parts:
             out += [
                 Scenario(f"{i}-{k}/{load}", f"{i}-{k}", load) for k in KINDS for i in ("mw", "mwb")
             ]
     return out
+
+
+def split_key(key: str) -> tuple[str, str, int]:
+    """'mwb-aio-w2' -> ('mwb', 'aio', 2); 'acumos-w1' -> ('acumos', '', 1)."""
+    m = re.fullmatch(r"(.*?)(?:-w(\d+))?", key)
+    assert m is not None
+    impl, _, kind = m.group(1).partition("-")
+    return impl, kind, int(m.group(2) or 1)
 
 
 # ---------------------------------------------------------------- preparation
@@ -137,10 +148,9 @@ def start_server(
     sc: Scenario, prep: Prepared, group: ProcessGroup, args: argparse.Namespace
 ) -> tuple[Proc, str, int | None]:
     """The scenario's server, its target (host:port or URL) and its metrics port."""
-    impl, _, rest = sc.server.partition("-")
+    impl, kind, workers = split_key(sc.server)
     if impl == "acumos":
         assert prep.acumos_venv is not None and prep.acumos_model is not None
-        workers = int(rest.removeprefix("w"))
         port = acumos_env.free_port()
         argv = acumos_env.runner_argv(prep.acumos_venv, prep.acumos_model, port, workers)
         p = group.spawn(argv, sc.server, env=acumos_env.venv_env(prep.acumos_venv))
@@ -150,7 +160,9 @@ def start_server(
         return p, f"http://127.0.0.1:{port}{acumos_env.METHOD_PATH}", None
     threads = args.batched_threads if impl == "mwb" else args.threads
     argv = [PY, "-m", "modelwire", "serve", str(prep.bundles[impl]), "--port", "0"]
-    argv += ["--server", rest, "--threads", str(threads), "--metrics-port", "0"]
+    argv += ["--server", kind, "--threads", str(threads), "--metrics-port", "0"]
+    if workers > 1:  # the supervisor announces the port once every worker is SERVING
+        argv += ["--workers", str(workers)]
     p = group.spawn([*argv, "--log-format", "json"], sc.server)
     address = group.wait_line(p, MW_LISTENING, 90)
     return p, address, _metrics_port(p)
@@ -232,6 +244,8 @@ def python_client(
     else:
         argv = [PY, CLIENTS, "iris-aio", "--target", target, "--stubs", str(prep.stubs)]
         argv += ["--conc", str(CONC_A)]
+        if sc.load.endswith("ch"):
+            argv += ["--channels", str(CONC_A)]
     argv += ["--warmup", str(args.warmup), "--duration", str(args.duration)]
     res, busy, wall = _harness.timed_client(
         group, argv, f"client-{sc.name}", args.warmup + args.duration + 180
@@ -292,6 +306,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--workers", default="1,2", help="(a) acumos gunicorn worker counts (default 1,2)"
     )
+    ap.add_argument(
+        "--mw-workers",
+        default="1,2",
+        help="(a) batched `serve --workers` counts (default 1,2; N > 1 with 8 channels)",
+    )
     ap.add_argument("--threads", type=int, default=8, help="serve --threads, unbatched (default 8)")
     ap.add_argument(
         "--batched-threads",
@@ -306,6 +325,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = _harness.parse(ap, argv, "a,b,c")
     _harness.check_windows(ap, args)
     args.acumos_workers = sorted({int(w) for w in args.workers.split(",") if w.strip()})
+    args.modelwire_workers = sorted({int(w) for w in args.mw_workers.split(",") if w.strip()})
     return args
 
 
@@ -329,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         f"modelwire batching benchmark: parts {','.join(sorted(args.parts))}, {args.reps} reps, "
         f"{args.duration:g} s windows after {args.warmup:g} s warm-up, seed {args.seed}",
         lambda: prepare(args.parts, args, run.work),
-        scenarios(args.parts, args.acumos_workers),
+        scenarios(args.parts, args.acumos_workers, args.modelwire_workers),
         lambda sc, rep, prep: run_scenario(sc, rep, prep, run.group, args),
         lambda sc: {"server": sc.server},
     )

@@ -22,7 +22,8 @@ def label(server: str) -> str:
     if impl == "acumos":
         n = int(rest.removeprefix("w"))
         return f"{LABELS[impl]} ({n} gunicorn worker{'s' if n > 1 else ''})"
-    return f"{LABELS[impl]}, --server {rest}"
+    kind, _, workers = rest.partition("-w")
+    return f"{LABELS[impl]}, --server {kind}" + (f" --workers {workers}" if workers else "")
 
 
 def report(s: Summary, parts: set[str]) -> list[str]:
@@ -81,9 +82,10 @@ def _verdict(what: str, vals: list[float], goal: float, higher: bool) -> str:
 
 def _part_a(s: Summary) -> str:
     print("\n(a) iris RandomForest, 8 concurrent Python clients, 1 row per call")
-    _table(s, _rows(s, "c8"), "p50 us")
-    batched = [n for n in s.by if n.startswith("mwb-") and n.endswith("/c8")]
-    acumos = [n for n in s.by if n.startswith("acumos-") and n.endswith("/c8")]
+    names = sorted({n for n in [*s.by, *(e["scenario"] for e in s.errors)] if "/c8" in n})
+    _table(s, names, "p50 us")
+    batched = [n for n in s.by if n.startswith("mwb-") and "/c8" in n]
+    acumos = [n for n in s.by if n.startswith("acumos-") and "/c8" in n]
     ratios, best = [], []
     for rep in sorted({r for n in batched + acumos for r in s.by[n]}):
         if not batched or not acumos:
