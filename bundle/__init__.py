@@ -1,5 +1,5 @@
-"""The bundle: the modeling API (`Model`), `dump` and `load`, the manifest, pickling
-and requirement inference.
+"""The bundle: the modeling API (`Model`, `batched`), `dump` and `load`, the manifest,
+pickling and requirement inference.
 
 A bundle is what a contributor writes and the catalog stores: a directory (or the
 same as a deterministic zip) with `modelwire.json`, `model.proto`, `model.pkl`,
@@ -8,6 +8,9 @@ same as a deterministic zip) with `modelwire.json`, `model.proto`, `model.pkl`,
 
 from __future__ import annotations
 
+from modelwire.bundle.batching import BatchedMethod as BatchedMethod
+from modelwire.bundle.batching import BatchPolicy as BatchPolicy
+from modelwire.bundle.batching import batched as batched
 from modelwire.bundle.manifest import Manifest as Manifest
 from modelwire.bundle.model import Model as Model
 from modelwire.bundle.model import create_namedtuple as create_namedtuple
@@ -20,10 +23,13 @@ from modelwire.bundle.writer import build_files as build_files
 from modelwire.bundle.writer import dump as dump
 
 __all__ = [
+    "BatchPolicy",
+    "BatchedMethod",
     "Bundle",
     "LoadedModel",
     "Manifest",
     "Model",
+    "batched",
     "build_files",
     "create_namedtuple",
     "dump",

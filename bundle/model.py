@@ -2,7 +2,9 @@
 
 A `Model` is a set of named, annotated Python callables. Building one infers its
 schema at once, so an unsupported annotation fails here, naming the method,
-the parameter and the annotation, not later when the model is served.
+the parameter and the annotation, not later when the model is served. A method
+may be a batch function (`@modelwire.batched`, `modelwire.bundle.batching`): the
+model's method is then its per-request call, with the batch function as `.batch`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from modelwire.bundle.batching import BatchedMethod
 from modelwire.codegen.annotations import Binding, Hints, infer_schema
 from modelwire.codegen.naming import package_name, service_name
 from modelwire.codegen.schema import ModelSchema
@@ -46,12 +49,18 @@ class Model:
 
     def _init(self, methods: dict[str, Callable[..., Any]], hints: Hints | None = None) -> None:
         self.methods: dict[str, Callable[..., Any]] = dict(methods)
+        # a batched method's schema comes from its batch function's list annotations
+        functions = {
+            name: fn.batch if isinstance(fn, BatchedMethod) else fn
+            for name, fn in self.methods.items()
+        }
         self.schema, self.binding, self._hints = infer_schema(
-            self.methods,
+            functions,
             package=package_name(_PLACEHOLDER, "1"),
             service=service_name(_PLACEHOLDER),
             name=_PLACEHOLDER,
             hints=hints,
+            batched=[n for n, fn in self.methods.items() if isinstance(fn, BatchedMethod)],
         )
 
     def named(self, name: str, version: str) -> tuple[ModelSchema, Binding]:

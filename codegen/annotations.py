@@ -5,7 +5,9 @@ to a `TypeNode`, collects the NamedTuples, dataclasses and Enums they reach as
 messages and enums, and records which Python class stands behind each message
 (the `Binding`), so values can be converted both ways later. Each annotation is
 mapped by `modelwire.codegen.type_mapping`; this module turns signatures into
-request and response messages and assembles the schema.
+request and response messages and assembles the schema. A batched method's batch
+function (a `list[T]` per parameter -> `list[R]`) gets the schema of the per-request
+method it serves (`T -> R`): batching is invisible on the wire.
 
 Anything without a protobuf mapping raises `SchemaError` naming the method, the
 parameter (or field) and the annotation.
@@ -15,12 +17,18 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from modelwire.codegen.lowering import enum_value_prefix
 from modelwire.codegen.naming import rpc_name
-from modelwire.codegen.python_types import Binding, Hints, is_message_class, source_of
+from modelwire.codegen.python_types import (
+    Binding,
+    Hints,
+    is_message_class,
+    render_annotation,
+    source_of,
+)
 from modelwire.codegen.schema import (
     DATA_TYPE_ENUM,
     RESERVED_NAMES,
@@ -43,7 +51,7 @@ __all__ = ["Binding", "Hints", "infer_schema"]
 class _Inferrer(TypeMapper):
     """The type mapper, plus the request and response messages of each method."""
 
-    def method(self, name: str, fn: Callable[..., Any]) -> Method:
+    def method(self, name: str, fn: Callable[..., Any], *, batched: bool = False) -> Method:
         where = f"method {name!r}"
         if not callable(fn):
             raise SchemaError(f"{fn!r} is not callable", where=where)
@@ -71,6 +79,8 @@ class _Inferrer(TypeMapper):
             **{p.name: p.annotation for p in sig.parameters.values()},
             "return": sig.return_annotation,
         }
+        if batched:
+            sig = _per_request(sig, where)
         rpc = rpc_name(name)
         request, response = f"{rpc}Request", f"{rpc}Response"
         doc = inspect.getdoc(fn) or None
@@ -162,6 +172,7 @@ def infer_schema(
     service: str,
     name: str,
     hints: Hints | None = None,
+    batched: Collection[str] = (),
 ) -> tuple[ModelSchema, Binding, Hints]:
     """Infer the schema of a model's methods.
 
@@ -172,6 +183,9 @@ def infer_schema(
         name: the model's name.
         hints: annotations resolved earlier (by a model being unpickled); when
             None, annotations are read and PEP 563 strings evaluated.
+        batched: the methods whose callable is a batch function: each parameter is
+            annotated `list[T]` and the return `list[R]`, and the rpc is the
+            per-request `T -> R` (the hints keep the list annotations).
 
     Returns:
         The schema, the Python classes behind its messages and enums, and the
@@ -186,7 +200,7 @@ def infer_schema(
     for mname, fn in methods.items():
         if not mname.isidentifier():
             raise SchemaError(f"method name {mname!r} is not a Python identifier")
-        m = inf.method(mname, fn)
+        m = inf.method(mname, fn, batched=mname in batched)
         if m.rpc in seen_rpcs:
             raise SchemaError(
                 f"methods {seen_rpcs[m.rpc]!r} and {mname!r} both map to rpc {m.rpc!r}"
@@ -215,6 +229,55 @@ def infer_schema(
             )
     _check_enum_values(schema, inf.enum_places)
     return schema, inf.binding, inf.hints
+
+
+def _per_request(sig: inspect.Signature, where: str) -> inspect.Signature:
+    """A batch function's signature as the per-request method it serves: `list[T]` -> `T`
+    for each parameter and the return value."""
+    params = list(sig.parameters.values())
+    if not params:
+        raise SchemaError(
+            "a @batched method needs a parameter annotated list[T], one T per request",
+            where=where,
+        )
+    items = []
+    for p in params:
+        if p.annotation is p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            items.append(p)  # refused with the unbatched method's message
+            continue
+        item = _list_item(p.annotation)
+        if item is None:
+            text = render_annotation(p.annotation)
+            raise SchemaError(
+                f"parameter {p.name!r} of a @batched method must be annotated list[T], one T "
+                f"per request; got {text!r}",
+                annotation=text,
+                where=where,
+            )
+        items.append(p.replace(annotation=item))
+    ret = sig.return_annotation
+    if ret is sig.empty:
+        return sig.replace(parameters=items)
+    item = _list_item(ret)
+    if item is None:
+        text = "None" if ret is None else render_annotation(ret)
+        raise SchemaError(
+            "the return value of a @batched method must be annotated list[R], one R per "
+            f"request, in order; got {text!r}",
+            annotation=text,
+            where=where,
+        )
+    return sig.replace(parameters=items, return_annotation=item)
+
+
+def _list_item(annotation: Any) -> Any:
+    """T for `list[T]` (also inside Annotated[...]), else None."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is list and len(args) == 1:
+        return args[0]
+    return None
 
 
 def _check_enum_values(schema: ModelSchema, places: Mapping[str, str]) -> None:

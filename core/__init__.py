@@ -1,8 +1,8 @@
 """modelwire: typed Python models as gRPC microservices, shared and composed.
 
 The root package stays light: importing it loads no component. The public API
-(`Model`, `dump`, `load`, `connect`, `push`, `create_namedtuple`) is resolved lazily on
-first attribute access, so `import modelwire.errors` costs nothing extra.
+(`Model`, `batched`, `dump`, `load`, `connect`, `push`, `create_namedtuple`) is resolved
+lazily on first attribute access, so `import modelwire.errors` costs nothing extra.
 
 Example:
     >>> from modelwire import Model, dump
@@ -18,10 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "__version__", "connect", "create_namedtuple", "dump", "load", "push"]
+__all__ = [
+    "Model",
+    "__version__",
+    "batched",
+    "connect",
+    "create_namedtuple",
+    "dump",
+    "load",
+    "push",
+]
 
 _LAZY = {
     "Model": "modelwire.bundle.model",
+    "batched": "modelwire.bundle.batching",
     "create_namedtuple": "modelwire.bundle.model",
     "dump": "modelwire.bundle.writer",
     "load": "modelwire.bundle.reader",
@@ -31,6 +41,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from modelwire.bundle import dump, load
+    from modelwire.bundle.batching import batched
     from modelwire.bundle.model import Model, create_namedtuple
     from modelwire.catalog.client import push
     from modelwire.runtime.client import connect

@@ -16,7 +16,9 @@ Programmer errors (API misuse) raise TypeError, ValueError or RuntimeError inste
     │   ├── FailedPrecondition  the server's state does not allow it now
     │   ├── TooLarge            a message over a limit                   (.size, .limit)
     │   ├── OutOfSpace          no room to keep what it sends (a full disk)
-    │   └── DataLoss            stored data is damaged
+    │   ├── DataLoss            stored data is damaged
+    │   ├── DeadlineExceeded    its deadline passed before it could be served
+    │   └── Cancelled           its caller went away before it was served
     ├── ModelFailed         the model's own code raised                  (.method, .cause)
     ├── BadResult           the model returned what its schema cannot encode (.method)
     ├── StepFailed          a solution's step failed                     (.method, .step, .status)
@@ -44,8 +46,10 @@ __all__ = [
     "BlueprintError",
     "BundleError",
     "BundleNotFound",
+    "Cancelled",
     "ConfigError",
     "DataLoss",
+    "DeadlineExceeded",
     "FailedPrecondition",
     "InvalidRequest",
     "ModelFailed",
@@ -179,6 +183,15 @@ class OutOfSpace(RequestError):
 
 class DataLoss(RequestError):
     """Stored data is damaged: what the request needs cannot be read back intact."""
+
+
+class DeadlineExceeded(RequestError):
+    """The request's deadline passed before it could be served (a batched call still
+    queued): it was not run."""
+
+
+class Cancelled(RequestError):
+    """The request's caller went away before it was served: it was not run."""
 
 
 class ModelFailed(ModelwireError):

@@ -51,6 +51,7 @@ EXAMPLES = (
     Example("advisor/model.py", ("photo-recommender",)),
     Example("iris_chain/model.py", ("iris-scaler", "iris-classifier", "iris-labels")),
     Example("iris/model.py", ("iris",), takes_dir=False),
+    Example("iris/batched.py", ("iris-batched",), takes_dir=False),
     Example("digits/model.py", ("digits",), takes_dir=False),
 )
 

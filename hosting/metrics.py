@@ -3,7 +3,10 @@
 `Metrics.observe()` is called once per call; `exposition()` renders a registry in
 Prometheus' text format (0.0.4). Series names, labels and HELP texts are the ones
 dashboards already use: `modelwire_model_info`, `modelwire_requests_total{method,code}`,
-`modelwire_request_duration_seconds{method}`, `modelwire_{request,response}_bytes_total`.
+`modelwire_request_duration_seconds{method}`, `modelwire_{request,response}_bytes_total`;
+a batched method adds `modelwire_batch_size{method}` (calls per batch, observed once per
+batch) and `modelwire_batch_queue_wait_seconds{method}` (per call, from its arrival at
+the queue to its batch's start), through `observe_batch()`.
 
 With several worker processes (`serve --workers N`) prometheus-client's multiprocess mode
 does the merge: the supervisor makes one directory for the run (`WorkerMetrics`), every
@@ -24,15 +27,19 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 __all__ = [
+    "BATCH_SIZE_BUCKETS",
     "BUCKETS",
     "CONTENT_TYPE",
     "ENV_MULTIPROC_DIR",
+    "QUEUE_WAIT_BUCKETS",
     "Metrics",
     "WorkerMetrics",
     "exposition",
 ]
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+QUEUE_WAIT_BUCKETS = (0.0001, 0.00025, *BUCKETS)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ENV_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -112,6 +119,10 @@ class Metrics:
         )
         # (method, code) -> its children: `labels()` validates and locks on every lookup
         self._children: dict[tuple[str, str], tuple[Counter, Histogram, Counter, Counter]] = {}
+        # the batch histograms exist once a batched method is declared: a model without
+        # one keeps exactly the series it always had
+        self._batch_metrics: tuple[Histogram, Histogram] | None = None
+        self._batch_children: dict[str, tuple[Histogram, Histogram]] = {}
 
     def observe(
         self, method: str, code: str, seconds: float, request_bytes: int, response_bytes: int
@@ -130,6 +141,37 @@ class Metrics:
         latency.observe(seconds)
         sent.inc(request_bytes)
         received.inc(response_bytes)
+
+    def declare_batched(self, method: str) -> None:
+        """Add `method`'s batch size and queue wait histograms (at zero until it runs)."""
+        if self._batch_metrics is None:
+            self._batch_metrics = (
+                Histogram(
+                    "modelwire_batch_size",
+                    "Calls per batch of a batched method, by method.",
+                    ["method"],
+                    buckets=BATCH_SIZE_BUCKETS,
+                    registry=self.registry,
+                ),
+                Histogram(
+                    "modelwire_batch_queue_wait_seconds",
+                    "Time a call of a batched method waited for its batch to start, by method.",
+                    ["method"],
+                    buckets=QUEUE_WAIT_BUCKETS,
+                    registry=self.registry,
+                ),
+            )
+        if method not in self._batch_children:
+            sizes, waits = self._batch_metrics
+            self._batch_children[method] = (sizes.labels(method), waits.labels(method))
+
+    def observe_batch(self, method: str, size: int, queue_waits: Iterable[float]) -> None:
+        """Count one batch of `method` (declared with `declare_batched`): its size, and
+        each of its calls' queue wait (s)."""
+        sizes, waits = self._batch_children[method]
+        sizes.observe(size)
+        for wait in queue_waits:
+            waits.observe(wait)
 
     def exposition(self) -> bytes:
         """This process's metrics as a scrape answers them."""

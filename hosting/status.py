@@ -20,7 +20,9 @@ import grpc
 from modelwire.errors import (
     AlreadyExists,
     BadResult,
+    Cancelled,
     DataLoss,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidRequest,
     ModelFailed,
@@ -47,6 +49,8 @@ GRPC_CODES: tuple[tuple[type[ModelwireError], grpc.StatusCode], ...] = (
     (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (OutOfSpace, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (DataLoss, grpc.StatusCode.DATA_LOSS),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (Cancelled, grpc.StatusCode.CANCELLED),
     (BadResult, grpc.StatusCode.INTERNAL),
 )
 """Error class -> gRPC code, first match wins. `ModelFailed` and `StepFailed` are

@@ -87,6 +87,7 @@ class RunningServer:
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, finish in-flight calls (up to `grace` s), stop."""
         self.host.stop(grace)
+        self.service.close()
 
     def __enter__(self) -> RunningServer:
         return self
@@ -118,6 +119,7 @@ class RunningAioServer:
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, finish in-flight calls (up to `grace` s), stop."""
         await self.host.stop(grace)
+        self.service.close()
 
 
 def start(
@@ -152,7 +154,7 @@ async def start_aio(
     return RunningAioServer(await AioServiceHost(spec).start(), service, metrics)
 
 
-def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int) -> None:
+def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int, service: ModelService) -> None:
     logger.info(
         "serving %s %s (%s) on %s:%d with the %s server",
         loaded.manifest.name,
@@ -163,6 +165,31 @@ def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int) -> None:
         config.server,
         extra={"bundle": str(loaded.path)},
     )
+    for name, policy in service.batching.items():
+        logger.info(
+            "%s is batched: %s",
+            name,
+            policy.describe(),
+            extra={
+                "rpc": name,
+                "max_batch_size": policy.max_batch_size,
+                "max_delay_ms": policy.max_delay_ms,
+            },
+        )
+        if config.server == "sync" and config.threads < policy.max_batch_size:
+            # a queued call holds one of the sync server's threads while it waits
+            logger.warning(
+                "%s: the sync server's %d threads hold at most %d calls at once, so its "
+                "batches stay at or below %d; serve with --threads %d or --server aio for "
+                "batches of up to %d",
+                name,
+                config.threads,
+                config.threads,
+                config.threads,
+                policy.max_batch_size,
+                policy.max_batch_size,
+                extra={"rpc": name},
+            )
 
 
 def serve(
@@ -195,7 +222,7 @@ def serve(
     if config.server == "aio":
         return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready))
     running = start(loaded, config, reuse_port=reuse_port)
-    _describe(loaded, config, running.port)
+    _describe(loaded, config, running.port, running.service)
     running.host.run(announce, _ready(on_ready, running.port))
     logger.info("stopped")
     return 0
@@ -213,7 +240,7 @@ async def _serve_aio(
     on_ready: Callable[[int], None] | None,
 ) -> int:
     running = await start_aio(loaded, config, reuse_port=reuse_port)
-    _describe(loaded, config, running.port)
+    _describe(loaded, config, running.port, running.service)
     await running.host.run(announce, _ready(on_ready, running.port))
     logger.info("stopped")
     return 0

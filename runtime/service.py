@@ -3,15 +3,22 @@
 Requests and responses cross grpcio as raw bytes (no (de)serializers), so that
 decoding happens here, where a malformed request becomes INVALID_ARGUMENT
 rather than grpcio's generic INTERNAL. The call path raises the errors of
-`modelwire.errors` (InvalidRequest, ModelFailed, BadResult, TooLarge) and never
-chooses a status: `modelwire.hosting.status.status_of` does, as for every server.
+`modelwire.errors` (InvalidRequest, ModelFailed, BadResult, TooLarge,
+DeadlineExceeded, Cancelled) and never chooses a status:
+`modelwire.hosting.status.status_of` does, as for every server.
+
+`ModelService.call` (and `call_async`, for an event loop) is the one call path, used by
+the gRPC handlers and the HTTP face. A batched method's calls go through its `Batcher`
+(`modelwire.runtime.batching`) between decoding and encoding: each request decodes
+and encodes on its own, so a malformed one fails alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +26,13 @@ import grpc
 from google.protobuf import descriptor_pb2
 
 from modelwire.bundle import LoadedModel
+from modelwire.bundle.batching import BatchedMethod, BatchPolicy
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
 from modelwire.codegen.values import DecodeError, EncodeError, MethodCodec, ValueCodec
-from modelwire.errors import BadResult, InvalidRequest, ModelFailed, TooLarge
+from modelwire.errors import BadResult, InvalidRequest, ModelFailed, NotFound, TooLarge
 from modelwire.hosting.metrics import Metrics
 from modelwire.hosting.status import status_of
+from modelwire.runtime.batching import Batcher, CallState
 
 __all__ = ["ModelService"]
 
@@ -37,6 +46,7 @@ class _Rpc:
     rpc: str
     fn: Callable[..., Any]
     codec: MethodCodec
+    batcher: Batcher | None = None  # a batched method's queue
 
 
 class ModelService:
@@ -66,13 +76,90 @@ class ModelService:
         self.max_message_bytes = max_message_bytes
         self.service_name = f"{self.schema.package}.{self.schema.service}"
         self.rpcs = [
-            _Rpc(m.name, m.rpc, loaded.model.methods[m.name], self.codec.method(m.name))
-            for m in self.schema.methods
+            self._rpc(m.name, m.rpc, loaded.model.methods[m.name]) for m in self.schema.methods
         ]
+        self._by_name = {r.name: r for r in self.rpcs}
+
+    def _rpc(self, name: str, rpc: str, fn: Callable[..., Any]) -> _Rpc:
+        codec = self.codec.method(name)
+        if not isinstance(fn, BatchedMethod):
+            return _Rpc(name, rpc, fn, codec)
+        observe = None
+        if self.metrics is not None:
+            metrics = self.metrics
+            metrics.declare_batched(name)
+
+            def observe(size: int, waits: Sequence[float]) -> None:
+                metrics.observe_batch(name, size, waits)
+
+        params = codec.method.params
+        batcher = Batcher(name, fn.batch, fn.policy, keywords=params, observe=observe)
+        return _Rpc(name, rpc, fn, codec, batcher)
+
+    @property
+    def batching(self) -> dict[str, BatchPolicy]:
+        """The batched methods' policies, by method name."""
+        return {r.name: r.batcher.policy for r in self.rpcs if r.batcher is not None}
+
+    def close(self) -> None:
+        """Let the batchers' threads end once idle."""
+        for r in self.rpcs:
+            if r.batcher is not None:
+                r.batcher.close()
 
     # ------------------------------------------------------------ the call path
 
-    def _call(self, rpc: _Rpc, request: bytes) -> bytes:
+    def call(
+        self,
+        method: str,
+        request: bytes,
+        deadline: float | None = None,
+        *,
+        state: CallState | None = None,
+    ) -> bytes:
+        """Serve one request of `method` (its Python name) from a thread: reply bytes.
+
+        Args:
+            method: the method's Python name (`classify`, not the rpc's `Classify`).
+            request: the request message's bytes.
+            deadline: a `time.monotonic()` instant, or None; a batched call still
+                queued when it passes is answered DeadlineExceeded, unrun.
+            state: a batched call's cancellation hook and batch facts.
+
+        Raises:
+            NotFound: no such method.
+            InvalidRequest, ModelFailed, BadResult, TooLarge, DeadlineExceeded,
+            Cancelled: the request failed; `status_of` says how to answer.
+        """
+        return self._call(self._method(method), request, deadline, state)
+
+    async def call_async(
+        self,
+        method: str,
+        request: bytes,
+        deadline: float | None = None,
+        *,
+        state: CallState | None = None,
+    ) -> bytes:
+        """`call` on an event loop: an unbatched method runs on the loop, as it always
+        has; a batched one waits for its batch without blocking the loop."""
+        return await self._call_async(self._method(method), request, deadline, state)
+
+    def _method(self, method: str) -> _Rpc:
+        try:
+            return self._by_name[method]
+        except KeyError:
+            raise NotFound(
+                f"the model has no method {method!r}; it has {', '.join(self._by_name)}",
+                subject=method,
+            ) from None
+
+    def _call(
+        self, rpc: _Rpc, request: bytes, deadline: float | None, state: CallState | None
+    ) -> bytes:
+        if rpc.batcher is not None:
+            result = rpc.batcher.call(self._decode(rpc, request), deadline, state)
+            return self._encode(rpc, result)
         try:
             args, kwargs = rpc.codec.decode_request(request)
         except DecodeError as exc:
@@ -83,6 +170,25 @@ class ModelService:
         except (Exception, SystemExit) as exc:
             # sys.exit() in a model must not end the server (aio) or hang the call (sync)
             raise ModelFailed(rpc.name, exc) from exc
+        return self._encode(rpc, result)
+
+    async def _call_async(
+        self, rpc: _Rpc, request: bytes, deadline: float | None, state: CallState | None
+    ) -> bytes:
+        if rpc.batcher is None:
+            return self._call(rpc, request, deadline, state)
+        item = self._decode(rpc, request)
+        return self._encode(rpc, await rpc.batcher.call_async(item, deadline, state))
+
+    def _decode(self, rpc: _Rpc, request: bytes) -> Any:
+        """A batched method's request: its one value, or {parameter: value}."""
+        try:
+            args, kwargs = rpc.codec.decode_request(request)
+        except DecodeError as exc:
+            raise InvalidRequest(f"{rpc.name}: invalid request: {exc}", subject=rpc.name) from exc
+        return args[0] if rpc.codec.method.params is None else kwargs
+
+    def _encode(self, rpc: _Rpc, result: Any) -> bytes:
         try:
             reply = rpc.codec.encode_response(result)
         except EncodeError as exc:
@@ -116,24 +222,35 @@ class ModelService:
             )
         return status.code, status.message
 
-    def _record(self, rpc: _Rpc, code: str, t0: float, nreq: int, nresp: int) -> None:
+    def _record(
+        self, rpc: _Rpc, code: str, t0: float, nreq: int, nresp: int, batch: int = 0
+    ) -> None:
         seconds = time.perf_counter() - t0
         if self.metrics is not None:
             self.metrics.observe(rpc.name, code, seconds, nreq, nresp)
         if self.access_log:
-            access_logger.info(
-                "%s %s %.2f ms",
-                rpc.rpc,
-                code,
-                seconds * 1e3,
-                extra={"rpc": rpc.rpc, "status": code, "ms": round(seconds * 1e3, 3)},
-            )
+            ms = seconds * 1e3
+            extra = {"rpc": rpc.rpc, "status": code, "ms": round(ms, 3)}
+            if rpc.batcher is None:
+                access_logger.info("%s %s %.2f ms", rpc.rpc, code, ms, extra=extra)
+            else:  # 0: it never ran (its deadline passed, or it was cancelled, while queued)
+                access_logger.info(
+                    "%s %s %.2f ms batch %d",
+                    rpc.rpc,
+                    code,
+                    ms,
+                    batch,
+                    extra={**extra, "batch": batch},
+                )
 
     def sync_handler(self, rpc: _Rpc) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        if rpc.batcher is not None:
+            return self._sync_batched_handler(rpc)
+
         def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
             t0 = time.perf_counter()
             try:
-                reply = self._call(rpc, request)
+                reply = self._call(rpc, request, None, None)
             except Exception as exc:
                 code, message = self._failed(rpc, exc)
                 self._record(rpc, code.name, t0, len(request), 0)
@@ -143,16 +260,54 @@ class ModelService:
 
         return handle
 
+    def _sync_batched_handler(self, rpc: _Rpc) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            t0 = time.perf_counter()
+            state = CallState()
+            if not context.add_callback(state.cancel):  # the call has ended already
+                state.cancel()
+            try:
+                reply = self._call(rpc, request, _deadline(context), state)
+            except Exception as exc:
+                code, message = self._failed(rpc, exc)
+                self._record(rpc, code.name, t0, len(request), 0, state.batch_size)
+                context.abort(code, message)
+            self._record(rpc, "OK", t0, len(request), len(reply), state.batch_size)
+            return reply
+
+        return handle
+
     def aio_handler(self, rpc: _Rpc) -> Callable[[bytes, Any], Any]:
+        if rpc.batcher is not None:
+            return self._aio_batched_handler(rpc)
+
         async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             t0 = time.perf_counter()
             try:
-                reply = self._call(rpc, request)
+                reply = self._call(rpc, request, None, None)
             except Exception as exc:
                 code, message = self._failed(rpc, exc)
                 self._record(rpc, code.name, t0, len(request), 0)
                 await context.abort(code, message)
             self._record(rpc, "OK", t0, len(request), len(reply))
+            return reply
+
+        return handle
+
+    def _aio_batched_handler(self, rpc: _Rpc) -> Callable[[bytes, Any], Any]:
+        async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+            t0 = time.perf_counter()
+            state = CallState()
+            try:
+                reply = await self._call_async(rpc, request, _deadline(context), state)
+            except asyncio.CancelledError:  # grpcio cancels the task of a cancelled call
+                self._record(rpc, "CANCELLED", t0, len(request), 0, state.batch_size)
+                raise
+            except Exception as exc:
+                code, message = self._failed(rpc, exc)
+                self._record(rpc, code.name, t0, len(request), 0, state.batch_size)
+                await context.abort(code, message)
+            self._record(rpc, "OK", t0, len(request), len(reply), state.batch_size)
             return reply
 
         return handle
@@ -163,3 +318,14 @@ class ModelService:
             self.service_name,
             {r.rpc: grpc.unary_unary_rpc_method_handler(make(r)) for r in self.rpcs},
         )
+
+
+_NO_DEADLINE = 1e7  # seconds; grpcio reports "no deadline" as a remaining time of ~1e10 s
+
+
+def _deadline(context: Any) -> float | None:
+    """The call's deadline as a `time.monotonic()` instant (None: it has none)."""
+    remaining: float | None = context.time_remaining()
+    if remaining is None or remaining > _NO_DEADLINE:
+        return None
+    return time.monotonic() + remaining

@@ -15,7 +15,9 @@ from modelwire.errors import (
     AlreadyExists,
     BadResult,
     BundleError,
+    Cancelled,
     DataLoss,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidRequest,
     ModelFailed,
@@ -110,6 +112,29 @@ ROWS: list[tuple[str, BaseException, str, grpc.StatusCode, str, bool]] = [
         "PullBundle",
         C.DATA_LOSS,
         "the bundle of iris:1.0.0 is missing from the catalog's storage",
+        False,
+    ),
+    (
+        "deadline-exceeded",
+        DeadlineExceeded(
+            "classify: the deadline passed while the call waited for its batch; the model "
+            "did not run for it",
+            subject="classify",
+        ),
+        "classify",
+        C.DEADLINE_EXCEEDED,
+        "classify: the deadline passed while the call waited for its batch; the model did "
+        "not run for it",
+        False,
+    ),
+    (
+        "cancelled",
+        Cancelled(
+            "classify: the call was cancelled while it waited for its batch", subject="classify"
+        ),
+        "classify",
+        C.CANCELLED,
+        "classify: the call was cancelled while it waited for its batch",
         False,
     ),
     (
