@@ -6,7 +6,8 @@ Python function with what the server would decode from those bytes. So a call
 shape, a wrong value or a missing field gives the same answer with or without a
 server, and what the function receives is what it receives when served (a Tensor
 is a read-only view, a dict becomes the model's NamedTuple). The function's return
-value comes back as it is, without being encoded.
+value comes back as it is, without being encoded. A batched method also has its
+`.batch` function (called as it is) and its `.policy`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from modelwire.bundle.batching import BatchedMethod
 from modelwire.codegen.descriptors import file_descriptor, message_classes
 from modelwire.codegen.python_types import Binding
 from modelwire.codegen.schema import ModelSchema
@@ -37,6 +39,10 @@ class LocalMethod:
         self.name = codec.method.name
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn  # inspect.signature() shows the function's parameters
+        if isinstance(fn, BatchedMethod):
+            # a batched method's batch function and policy, as on the Model itself
+            self.batch = fn.batch
+            self.policy = fn.policy
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Bind and check the arguments as a request, then call the function.

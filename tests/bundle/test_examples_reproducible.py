@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,14 @@ def test_every_example_is_unchanged_when_built_again(tmp_path):
     first = _build(out, "1")
     bundles = [line.split()[-1] for line in first]
     assert first == [f"new       {b}" for b in bundles]
-    assert len(bundles) == 10
+    listed = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "build.py"), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(),
+    ).stdout.split()
+    assert sorted(Path(b).name for b in bundles) == sorted(listed)  # every example, once
     second = _build(out, "2")
     assert second == [f"unchanged {b}" for b in bundles]
 

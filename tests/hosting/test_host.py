@@ -140,7 +140,7 @@ def test_catalog_serve_drains_like_every_server(tmp_path):
     from tests.catalog.helpers import CatalogProcess
     from tests.runtime.serving import json_logs
 
-    catalog = CatalogProcess(tmp_path / "data")
+    catalog = CatalogProcess(tmp_path / "data", "--init")
     try:
         assert catalog.terminate() == 0, catalog.stderr
     finally:
