@@ -195,7 +195,7 @@ class ServiceHost(_Common):
         self.spec = spec
         self.state = state or ServingState()
         self.metrics_server = None
-        self._grpc = GrpcFace(spec)
+        self._grpc = GrpcFace(spec, self.state)
         self.faces: list[Face] = [self._grpc, *faces]
 
     def start(self) -> ServiceHost:
@@ -262,7 +262,7 @@ class AioServiceHost(_Common):
         self.spec = spec
         self.state = state or ServingState()
         self.metrics_server = None
-        self._grpc = AioGrpcFace(spec)
+        self._grpc = AioGrpcFace(spec, self.state)
         self.faces: list[AioFace] = [self._grpc, *faces]
 
     async def start(self) -> AioServiceHost:
