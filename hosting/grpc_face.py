@@ -22,7 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.hosting.binding import bind, check_port_free, format_host, grpc_options
-from modelwire.hosting.faces import ServingState
+from modelwire.hosting.faces import Serving, ServingState
 from modelwire.hosting.health import AioHealthServicer, HealthServicer
 from modelwire.hosting.info import info_handler
 from modelwire.hosting.reflection import enable_reflection
@@ -76,17 +76,22 @@ class GrpcFace:
         self.spec = spec
         self.state = state or ServingState()
         self.port = 0
+        self.also_ports: list[int] = []
         self.server: grpc.Server | None = None
         self.health = HealthServicer()
         self._serving = False
+        self._applied: dict[str, int] = {}
         self._apply_lock = threading.Lock()  # one snapshot of the state applied at a time
         self.state.subscribe(self._state_changed)
 
     def _apply(self) -> None:
         with self._apply_lock:
-            if self._serving:
+            # draining is set_serving(False)'s: Watch streams see NOT_SERVING once, then end
+            if self._serving and self.state.status is Serving.SERVING:
                 for name, status in _statuses(self.spec, self.state).items():
-                    self.health.set(name, status)
+                    if self._applied.get(name) != status:
+                        self.health.set(name, status)
+                        self._applied[name] = status
 
     def _state_changed(self) -> None:
         self._apply()
@@ -105,6 +110,7 @@ class GrpcFace:
         )
         _register(server, self.health, self.spec, aio=False)
         self.port = bind(server, address)
+        self.also_ports = [bind(server, a) for a in listen.also]
         server.start()
         self.server = server
 
@@ -130,9 +136,11 @@ class AioGrpcFace:
         self.spec = spec
         self.state = state or ServingState()
         self.port = 0
+        self.also_ports: list[int] = []
         self.server: grpc.aio.Server | None = None
         self.health = AioHealthServicer()
         self._serving = False
+        self._applied: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._apply_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -141,9 +149,11 @@ class AioGrpcFace:
     async def _apply(self) -> None:
         assert self._apply_lock is not None
         async with self._apply_lock:  # the latest state wins, never an interleaving
-            if self._serving:
+            if self._serving and self.state.status is Serving.SERVING:
                 for name, status in _statuses(self.spec, self.state).items():
-                    await self.health.set(name, status)
+                    if self._applied.get(name) != status:
+                        await self.health.set(name, status)
+                        self._applied[name] = status
 
     def _state_changed(self) -> None:
         """From any thread: apply the state on the face's loop."""
@@ -174,6 +184,7 @@ class AioGrpcFace:
         )
         _register(server, self.health, self.spec, aio=True)
         self.port = bind(server, address)
+        self.also_ports = [bind(server, a) for a in listen.also]
         await server.start()
         self.server = server
         self._loop = asyncio.get_running_loop()
