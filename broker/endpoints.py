@@ -83,7 +83,7 @@ class ModelEndpoints:
     def __init__(self, name: str) -> None:
         self.name = name
         self.endpoints: list[Endpoint] = []
-        self.down = ""  # why the model has no endpoint: "restarting (...)", "failed (...)"
+        self.down = ""  # why it has no endpoint: "is restarting (...)", "has failed (...)"
 
     def pick(self) -> Endpoint | None:
         """The endpoint for a call: a SERVING one first; None if none is worth a call."""
@@ -103,7 +103,7 @@ class ModelEndpoints:
     def why_not(self) -> str:
         """Why the model serves no call now, as in `model 'm' is restarting (...)`."""
         if not self.endpoints:
-            return f"model {self.name!r} is {self.down or 'not running'}"
+            return f"model {self.name!r} {self.down or 'is not running'}"
         return f"model {self.name!r} " + "; ".join(e.describe() for e in self.endpoints)
 
 
@@ -175,6 +175,8 @@ class Endpoints:
     def _probed(self, endpoint: Endpoint, state: Probed) -> None:
         if endpoint not in self.models[endpoint.model].endpoints:
             return  # replaced meanwhile
+        if state is endpoint.health:
+            return
         before = self.models[endpoint.model].serving
         first = endpoint.health is Probed.UNKNOWN and state.serving
         endpoint.health = state
