@@ -137,8 +137,24 @@ class Load:
             channel.close()
 
 
-def recovered(outcomes: Sequence[Outcome], after: float, method: str | None = None) -> float:
-    """When the first call started after `after` (of `method`, if given) succeeded."""
+def recovered(
+    outcomes: Sequence[Outcome],
+    after: float,
+    method: str | None = None,
+    *,
+    once_failing: bool = False,
+) -> float:
+    """When the first call started after `after` (of `method`, if given) succeeded; with
+    `once_failing`, the first started after the first call that failed after `after` (a
+    fault that takes effect a moment later: a frozen container still answers meanwhile)."""
+    if once_failing:
+        failed = [
+            o.started
+            for o in outcomes
+            if o.status != "OK" and o.ended >= after and method in (None, o.method)
+        ]
+        assert failed, f"no call failed after the fault at {after:.3f}"
+        after = min(failed)
     ends = [
         o.ended
         for o in outcomes

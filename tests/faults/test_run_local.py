@@ -207,7 +207,7 @@ def test_sigstop_is_seen_killed_and_restarted(fragile_root, control):
 
     _check_answers(outcomes, 100)
     seen = watch.when(CHAIN_HEALTH, "NOT_SERVING", t0) - t0
-    back = recovered(outcomes, t0, "chain")
+    back = recovered(outcomes, t0, "chain", once_failing=True)
     print(f"SIGSTOP of b: NOT_SERVING after {seen:.2f} s, answering again after {back - t0:.2f} s")
     assert seen < 3.0  # before the liveness timeout kills it
     assert back - t0 <= 3.0 + RECOVERY
@@ -253,7 +253,7 @@ def test_a_model_that_stops_answering_for_a_while_is_not_restarted(fragile_root,
         broker.kill()
     _check_answers(outcomes, 100)
     back = recovered(outcomes, t1, "chain")
-    assert back - t1 < 5.0
+    assert back - t1 < 5.0  # once it answers health checks again
     _check_failures_inside(outcomes, [(t0, back)], load.deadline)
     assert watch.states(CHAIN_HEALTH, t0)[:3] == ["SERVING", "NOT_SERVING", "SERVING"]
     assert _supervisor_errors(_logs(broker), "c") == []
