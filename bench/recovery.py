@@ -71,12 +71,13 @@ def part_a(run: Run, kills: int) -> list[dict[str, Any]]:
                 )
                 watcher.start()
                 os.kill(pid, signal.SIGKILL)
+                # the restart logged (it serves again), then a success after the failures
+                wait_until(lambda n=restarts: len(run.starts()) > n, 60, "the restart's log line")
                 wait_until(lambda t=t0: callers.first_ok_after(t) is not None, 60, "an answer")
                 back = callers.first_ok_after(t0)
                 assert back is not None
                 stop.set()
                 watcher.join()
-                wait_until(lambda n=restarts: len(run.starts()) > n, 30, "the restart's log line")
                 started = [s for m, s in run.starts()[restarts:] if m == model]
                 serving_since[model] = time.monotonic()
                 rows.append(
@@ -121,7 +122,9 @@ def part_b(run: Run, n: int, seconds: float, every: float) -> dict[str, Any]:
         outcomes = callers.stop()
     windows = []
     for _, t0 in kills:
-        ends = [o.ended for o in outcomes if o.ok and o.started > t0]
+        failed_after = [o.ended for o in outcomes if not o.ok and o.ended >= t0]
+        since = min(failed_after) if failed_after else t0
+        ends = [o.ended for o in outcomes if o.ok and o.started > since]
         windows.append((t0, (min(ends) if ends else t0 + seconds) + 0.5))
     failed = [o for o in outcomes if not o.ok]
     outside = [o for o in failed if not any(o.ended >= a and o.started <= b for a, b in windows)]

@@ -169,8 +169,12 @@ class Callers:
             channel.close()
 
     def first_ok_after(self, t: float) -> float | None:
+        """When the first call started once a call had failed after `t` (or after `t`, if
+        none failed) succeeded: a kill takes a moment to take effect."""
         with self._lock:
-            ends = [o.ended for o in self.outcomes if o.ok and o.started > t]
+            failed = [o.ended for o in self.outcomes if not o.ok and o.ended >= t]
+            since = min(failed) if failed else t
+            ends = [o.ended for o in self.outcomes if o.ok and o.started > since]
         return min(ends) if ends else None
 
     def stop(self) -> list[Outcome]:

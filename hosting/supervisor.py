@@ -132,7 +132,6 @@ class _Slot:
     serving_since: float
     streak: int = 0  # short runs and failed starts in a row (the backoff)
     failed_starts: int = 0  # failed starts in a row (giving up)
-    restarts: int = 0
     killed_because: str | None = None
     failed: str | None = None
     thread: threading.Thread | None = None
@@ -191,11 +190,6 @@ class Supervisor:
     def failed(self) -> dict[str, str]:
         """The names given up on, and why."""
         return {n: s.failed for n, s in self._slots.items() if s.failed is not None}
-
-    def instances(self) -> list[Instance]:
-        """The current instance of every name (serving, starting or ended)."""
-        with self._lock:
-            return [s.instance for s in self._slots.values()]
 
     def stop(self) -> list[Instance]:
         """Restart nothing from now on; the current instances, for the caller to stop.
@@ -279,7 +273,6 @@ class Supervisor:
                     slot.instance.kill()  # one that hangs while loading is not left behind
                     slot.instance.wait()
                 else:
-                    slot.restarts += 1
                     slot.failed_starts = 0
                     slot.address, slot.serving_since = address, time.monotonic()
                     logger.info(

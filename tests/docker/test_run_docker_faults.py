@@ -23,7 +23,7 @@ import pytest
 from modelwire.bundle import Bundle
 from modelwire.containers.images import digest_tag
 from tests.broker.helpers import BrokerProcess
-from tests.faults.load import HealthWatch, Load, Outcome, recovered
+from tests.faults.load import HealthWatch, Load, Outcome, own_starts, recovered
 from tests.runtime.serving import json_logs, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -35,7 +35,11 @@ FLOWERS = {
     "virginica": (7.7, 3.0, 6.1, 2.3),
 }
 NAMES = list(FLOWERS)
-RECOVERY = 15.0  # a loaded CI machine; bench/recovery.py measures the real figure
+# a bound for a loaded, shared CI machine (bench/recovery.py measures the figure), and what
+# supervision may add to the container's own start (seeing the end, the backoff pause,
+# switching the router, the next call)
+RECOVERY = 60.0
+OVERHEAD = 3.0
 
 
 def _species(caller: int, seq: int) -> list[str]:
@@ -165,10 +169,14 @@ def test_docker_kill_of_each_model_in_turn(two, docker_client, test_images):
         watch.stop()
         assert broker.signal(15) == 0, broker.stderr
     windows = []
+    logs = json_logs(broker.stderr)
     for model, t0 in faults:
-        back = recovered(outcomes, t0, "classify")
-        print(f"docker kill of {model}: answering again after {back - t0:.2f} s")
+        # (`docker kill` returns before the process is gone: a call may still succeed)
+        back = recovered(outcomes, t0, "classify", once_failing=True)
+        [start] = own_starts(logs, model)
+        print(f"docker kill of {model}: answering again after {back - t0:.2f} s ({start:.2f} s)")
         assert back - t0 <= RECOVERY
+        assert back - t0 - start <= OVERHEAD
         windows.append((t0, back))
         assert watch.states("", t0)[:3] == ["SERVING", "NOT_SERVING", "SERVING"]
         lookup = watch.states(f"{SERVICE}/Lookup", t0)
@@ -200,6 +208,9 @@ def test_a_paused_container_is_killed_and_replaced(two, docker_client, test_imag
     seen = watch.when(f"{SERVICE}/Classify", "NOT_SERVING", t0) - t0
     print(f"docker pause: NOT_SERVING after {seen:.2f} s, answering again after {back - t0:.2f} s")
     assert seen < 3.0
+    [start] = own_starts(json_logs(broker.stderr), "classifier")
+    assert back - t0 <= RECOVERY
+    assert back - t0 - start <= 3.0 + 1.0 + OVERHEAD  # liveness, a check's deadline, ...
     assert [s for t, s in watch.changes[f"{SERVICE}/Lookup"] if t > t0] == []
     _check(outcomes, [(t0, back)])
     [ended] = _errors(broker, "classifier")
@@ -265,9 +276,11 @@ def test_an_image_slow_to_start_is_waited_for(two, bundles, docker_client, test_
         outcomes = load.stop()
         watch.stop()
         assert broker.signal(15) == 0, broker.stderr
-    back = recovered(outcomes, t0, "lookup")
-    print(f"slow start of labels: answering again after {back - t0:.2f} s")
-    assert 4.0 <= back - t0 <= 4.0 + RECOVERY
+    back = recovered(outcomes, t0, "lookup", once_failing=True)
+    [start] = own_starts(json_logs(broker.stderr), "labels")
+    print(f"slow start of labels: answering again after {back - t0:.2f} s ({start:.2f} s)")
+    assert 4.0 <= start <= back - t0 <= RECOVERY
+    assert back - t0 - start <= OVERHEAD
     failed = _check(outcomes, [(t0, back)])
     assert all(o.ended - o.started < 1.0 for o in failed)  # at once, not at the deadline
     assert len(_errors(broker, "labels")) == 1

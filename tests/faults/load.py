@@ -12,6 +12,7 @@ its time, so a test can assert the transitions and when they happened.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -145,11 +146,11 @@ def recovered(
     once_failing: bool = False,
 ) -> float:
     """When the first call started after `after` (of `method`, if given) succeeded; with
-    `once_failing`, the first started after the first call that failed after `after` (a
-    fault that takes effect a moment later: a frozen container still answers meanwhile)."""
+    `once_failing`, the first started once a call had failed after `after` (a fault takes
+    effect a moment later: a killed container or a frozen one still answers meanwhile)."""
     if once_failing:
         failed = [
-            o.started
+            o.ended
             for o in outcomes
             if o.status != "OK" and o.ended >= after and method in (None, o.method)
         ]
@@ -179,6 +180,20 @@ def _health(address: str, name: str) -> str:
         except grpc.RpcError as exc:
             return exc.code().name if isinstance(exc, grpc.Call) else "UNKNOWN"
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+_AGAIN = re.compile(r"(\w+) (\S+) serving again at .*, ([0-9.]+) s after its restart$")
+
+
+def own_starts(logs: Sequence[Mapping[str, Any]], name: str) -> list[float]:
+    """How long each restart of `name` (a model or a worker) took by itself, from its
+    spawn to SERVING, as the supervisor logged it: what recovery cannot be shorter than."""
+    found = []
+    for record in logs:
+        m = _AGAIN.match(str(record.get("message", "")))
+        if m and m.group(2) == name:
+            found.append(float(m.group(3)))
+    return found
 
 
 class HealthWatch:

@@ -29,15 +29,18 @@ from tests.faults.conftest import (
     model_pids,
     step_call,
 )
-from tests.faults.load import HealthWatch, Load, Outcome, recovered
+from tests.faults.load import HealthWatch, Load, Outcome, own_starts, recovered
 from tests.runtime.serving import json_logs, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CALLS = {"chain": chain_call, "solo": step_call}
 HEALTH = ("", CHAIN_HEALTH, SOLO_HEALTH)
-# generous for a loaded CI machine; bench/recovery.py measures the real figure (<= 3 s)
-RECOVERY = 10.0
+# a bound for a loaded, shared CI machine; bench/recovery.py measures the figure (<= 3 s)
+RECOVERY = 20.0
+# what supervision may add to the model's own start: seeing the end, the backoff pause
+# (0.5 s after a short run), switching the router, the next call
+OVERHEAD = 3.0
 WHERE = re.compile(r"(chain|solo): step '(one|two|three|only)' \([abc]\.step( at [0-9.:]+)?\)")
 
 
@@ -138,11 +141,15 @@ def test_sigkill_of_each_model_in_turn(fragile_root, control):
 
     _check_answers(outcomes, 200)
     windows = []
+    logs = _logs(broker)
     for model, t0 in faults:
-        method = "chain"
-        back = recovered(outcomes, t0, method)
-        print(f"SIGKILL of {model}: answering again after {back - t0:.2f} s")
+        back = recovered(outcomes, t0, "chain", once_failing=True)
+        [start] = own_starts(logs, model)
+        print(
+            f"SIGKILL of {model}: answering again after {back - t0:.2f} s ({start:.2f} s its own)"
+        )
         assert back - t0 <= RECOVERY
+        assert back - t0 - start <= OVERHEAD
         windows.append((t0, back))
         # the solution, and the methods that need the model, went NOT_SERVING and back
         assert watch.states("", t0)[:3] == ["SERVING", "NOT_SERVING", "SERVING"], changes
@@ -156,7 +163,6 @@ def test_sigkill_of_each_model_in_turn(fragile_root, control):
             assert solo[0] == "SERVING"
     failed = _check_failures_inside(outcomes, windows, load.deadline)
     print(f"{len(outcomes)} calls, {len(failed)} failed, all inside the recovery windows")
-    logs = _logs(broker)
     for model, _ in faults:
         # its end, once, with its signal and its last log lines
         [ended] = _supervisor_errors(logs, model)
@@ -210,7 +216,10 @@ def test_sigstop_is_seen_killed_and_restarted(fragile_root, control):
     back = recovered(outcomes, t0, "chain", once_failing=True)
     print(f"SIGSTOP of b: NOT_SERVING after {seen:.2f} s, answering again after {back - t0:.2f} s")
     assert seen < 3.0  # before the liveness timeout kills it
-    assert back - t0 <= 3.0 + RECOVERY
+    [start] = own_starts(_logs(broker), "b")
+    assert back - t0 <= RECOVERY
+    # the liveness timeout, one health check's deadline, the model's own start, overhead
+    assert back - t0 - start <= 3.0 + 1.0 + OVERHEAD
     assert watch.states(CHAIN_HEALTH, t0)[:3] == ["SERVING", "NOT_SERVING", "SERVING"], changes
     assert [s for t, s in changes[SOLO_HEALTH] if t > t0] == []  # solo never needed b
     failed = _check_failures_inside(outcomes, [(t0, back)], load.deadline)
@@ -334,9 +343,11 @@ def test_a_model_that_takes_long_to_load_is_waited_for_not_killed(fragile_root, 
         broker.kill()
 
     _check_answers(outcomes, 100)
-    back = recovered(outcomes, t0, "chain")
-    print(f"slow restart of b: answering again after {back - t0:.2f} s")
-    assert 4.0 <= back - t0 <= 4.0 + RECOVERY
+    back = recovered(outcomes, t0, "chain", once_failing=True)
+    [start] = own_starts(_logs(broker), "b")
+    print(f"slow restart of b: answering again after {back - t0:.2f} s ({start:.2f} s)")
+    assert 4.0 <= start <= back - t0 <= RECOVERY
+    assert back - t0 - start <= OVERHEAD
     assert watch.states(CHAIN_HEALTH, t0)[:3] == ["SERVING", "NOT_SERVING", "SERVING"]
     failed = _check_failures_inside(outcomes, [(t0, back)], load.deadline)
     assert all(o.ended - o.started < 1.0 for o in failed)  # none hung to its deadline
