@@ -282,5 +282,6 @@ def test_an_image_slow_to_start_is_waited_for(two, bundles, docker_client, test_
     assert 4.0 <= start <= back - t0 <= RECOVERY
     assert back - t0 - start <= OVERHEAD
     failed = _check(outcomes, [(t0, back)])
-    assert all(o.ended - o.started < 1.0 for o in failed)  # at once, not at the deadline
+    known = min((o.ended for o in failed), default=0.0)  # once a call failed, labels was known to be down:
+    assert all(o.ended - o.started < 1.0 for o in failed if o.started > known)  # no hang
     assert len(_errors(broker, "labels")) == 1

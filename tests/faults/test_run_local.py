@@ -350,5 +350,6 @@ def test_a_model_that_takes_long_to_load_is_waited_for_not_killed(fragile_root, 
     assert back - t0 - start <= OVERHEAD
     assert watch.states(CHAIN_HEALTH, t0)[:3] == ["SERVING", "NOT_SERVING", "SERVING"]
     failed = _check_failures_inside(outcomes, [(t0, back)], load.deadline)
-    assert all(o.ended - o.started < 1.0 for o in failed)  # none hung to its deadline
+    known = min((o.ended for o in failed), default=0.0)  # once a call failed, b was known to be down:
+    assert all(o.ended - o.started < 1.0 for o in failed if o.started > known)  # no hang
     assert len(_supervisor_errors(_logs(broker), "b")) == 1  # killed once, by the test

@@ -81,6 +81,17 @@ def _check(outcomes: Sequence[Outcome], windows: Sequence[tuple[float, float]]) 
     return failed
 
 
+def _always_serving(changes: list[tuple[float, str]], kills: Sequence[float]) -> None:
+    """A new connection always reaches a worker that answers SERVING, but for one made in
+    the instant a worker is killed: the kernel resets the connections still queued on the
+    dead worker's share of the port (SO_REUSEPORT; Linux can migrate them only with the
+    net.ipv4.tcp_migrate_req sysctl)."""
+    assert changes[0][1] == "SERVING" and changes[-1][1] == "SERVING", changes
+    for t, status in changes:
+        if status != "SERVING":
+            assert any(k <= t <= k + 1.0 for k in kills), changes
+
+
 def _run(served: ServeProcess) -> tuple[Load, HealthWatch]:
     load = Load(served.address, CALLS).start()
     watch = HealthWatch(served.address, [""]).start()
@@ -118,7 +129,7 @@ def test_sigkill_of_each_worker_in_turn(fragile_root, control):
         served.kill()
     failed = _check(outcomes, windows)
     print(f"{len(outcomes)} calls, {len(failed)} failed (in flight on the killed worker)")
-    assert [s for _, s in changes[""]] == ["SERVING"]  # another worker always answered
+    _always_serving(changes[""], [t0 for t0, _ in windows])  # another worker answered
     errors = _errors(served)
     assert len(errors) == 2, errors
     for pid, line in zip(killed, errors, strict=True):
@@ -188,7 +199,7 @@ def test_a_worker_that_fails_on_every_start_is_given_up_and_the_other_serves_on(
         served.kill()
     _check(outcomes, [(t0, t1)])
     assert all(o.status == "OK" for o in outcomes if o.started > t1 + 0.5)
-    assert [s for _, s in changes[""]] == ["SERVING"]
+    _always_serving(changes[""], [t0])
     errors = _errors(served)
     assert errors[0].startswith(f"worker 0 (pid {first}) was killed by SIGKILL") or errors[
         0
@@ -226,7 +237,7 @@ def test_a_worker_that_takes_long_to_load_joins_the_port_once_it_serves(fragile_
     # only the calls in flight on the killed worker failed: none while the new one loaded
     failed = _check(outcomes, [(t0, t0 + 1.0)])
     print(f"{len(outcomes)} calls, {len(failed)} failed")
-    assert [s for _, s in changes[""]] == ["SERVING"]
+    _always_serving(changes[""], [t0])
     [again] = [r for r in json_logs(served.stderr) if "serving again at" in r["message"]]
     took = float(re.search(r", ([0-9.]+) s after its restart", again["message"]).group(1))
     assert took >= 3.0
