@@ -1,36 +1,32 @@
-"""`modelwire run`: check a blueprint, start its models, serve the solution, stop it all.
+"""`modelwire run`: check a blueprint, start its models, serve the solution, supervise
+the models, stop it all.
 
-The embedded default (`LocalModels`) starts every `bundle:` model as a local
-`modelwire serve --port 0` process. Each child asks the kernel for SIGTERM when
-this process dies (MODELWIRE_PARENT_PID, see `modelwire.hosting.process.follow_parent`),
-so even a SIGKILLed broker leaves no model processes behind.
+The embedded default (`modelwire.broker.local_models.LocalModels`) starts every
+`bundle:` model as a local `modelwire serve --port 0` process; with `--docker`
+(`modelwire.containers.runner.DockerModels`) every bundle model runs as a container of
+its image on a Docker network made for this run.
 
-With `--docker` (`modelwire.containers.runner.DockerModels`) every bundle model
-runs as a container of its image, built once per bundle digest, on a Docker
-network made for this run; the broker stays on this host and reaches them
-through loopback ports. Containers and network are removed when the run stops.
+Either way the models are supervised once the solution serves
+(`modelwire.hosting.supervisor`): a model that exits, is killed, or stops answering its
+health checks (the router's probes, `modelwire.broker.endpoints`) is logged once and
+restarted with backoff on a new address, which the router switches to as soon as it
+reports SERVING; while it is down the methods that need it are NOT_SERVING and their
+calls fail at once with UNAVAILABLE. A model whose restarts keep failing is reported
+failed, and the methods that do not need it serve on.
 
-Either way, Ctrl-C and SIGTERM stop everything in order: the solution drains
-first, then the models; the models' logs are relayed into the broker's, each
-record naming its model. `address:` models are waited for (up to the startup
-timeout) before the blueprint is checked: on Kubernetes the broker may start
-before its models.
+Ctrl-C and SIGTERM stop everything in order: the solution drains first, then the
+models; the models' logs are relayed into the broker's, each record naming its model.
+`address:` models are waited for (up to the startup timeout) before the blueprint is
+checked: on Kubernetes the broker may start before its models.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +34,8 @@ import grpc
 
 from modelwire.broker.blueprint import Blueprint
 from modelwire.broker.check import check_blueprint, read_blueprint
+from modelwire.broker.local_models import LocalModels
+from modelwire.broker.model_logs import relay
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver
 from modelwire.broker.service import LISTENING, start_solution
@@ -46,190 +44,30 @@ from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.containers.runner import DockerModels
 from modelwire.errors import ServiceError
 from modelwire.hosting.binding import check_port_free
-from modelwire.hosting.process import (
-    ENV_PARENT_PID,
-    Interrupted,
-    interrupt,
-    signals_to,
-    tune_malloc,
-    uninterrupted,
-)
-from modelwire.hosting.remote import wait_ready, wait_serving
+from modelwire.hosting.process import Interrupted, interrupt, signals_to, tune_malloc
+from modelwire.hosting.remote import wait_ready
+from modelwire.hosting.supervisor import Instance, RestartPolicy, Supervisor
 
 __all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "run"]
 
 logger = logging.getLogger(__name__)
 
-_MODEL_LISTENING = "modelwire runtime listening on"
-
 
 class Models(Protocol):
-    """How `run` starts the bundle models and stops them again."""
+    """How `run` starts the bundle models, starts them again, and stops them."""
 
     def start(self, timeout: float) -> dict[str, str]:
         """Start every model; wait until each reports SERVING. Returns their addresses."""
 
-    def stop(self, grace: float) -> None:
-        """Stop every model started (also after a failed or interrupted start)."""
-
-
-@dataclass
-class _Child:
-    name: str
-    proc: subprocess.Popen[str]
-    address: str | None = None
-    stderr: list[str] = field(default_factory=list)
-    ready: threading.Event = field(default_factory=threading.Event)
-    stderr_done: threading.Event = field(default_factory=threading.Event)
-
-
-class LocalModels:
-    """Bundle models as local `modelwire serve` processes on free loopback ports."""
-
-    def __init__(self, bundles: dict[str, Path], *, max_message_mb: int = 256) -> None:
-        self.bundles = bundles
-        self.max_message_mb = max_message_mb
-        self.children: dict[str, _Child] = {}
-
-    def start(self, timeout: float) -> dict[str, str]:
-        """Start every model at once; wait until each reports SERVING. Returns addresses."""
-        for name, path in self.bundles.items():
-            # a signal between the fork and the registration would lose the child to stop()
-            with uninterrupted():
-                self._spawn(name, path)
-        deadline = time.monotonic() + timeout
-        for child in self.children.values():
-            while not child.ready.wait(0.05):
-                if (exited := self._exited(child)) is not None:
-                    raise ServiceError(exited)
-                if time.monotonic() > deadline:
-                    raise ServiceError(f"model {child.name!r} did not start within {timeout:g} s")
-        for child in self.children.values():
-            assert child.address is not None
-            wait_serving(
-                child.address,
-                max(0.0, deadline - time.monotonic()),
-                alive=functools.partial(self._exited, child),
-                what=f"model {child.name!r}",
-            )
-            logger.info(
-                "model %s serving at %s",
-                child.name,
-                child.address,
-                extra={"model": child.name, "address": child.address},
-            )
-        return {name: c.address for name, c in self.children.items() if c.address}
-
-    def _exited(self, child: _Child) -> str | None:
-        """Why `child` is gone (its status and last words), or None while it runs."""
-        if child.proc.poll() is None:
-            return None
-        child.stderr_done.wait(5)  # its last words, before they are quoted
-        tail = "".join(child.stderr[-10:]).strip()
-        return (
-            f"model {child.name!r} ({self.bundles[child.name]}) exited with status "
-            f"{child.proc.returncode} before serving:\n{tail}"
-        )
-
-    def _spawn(self, name: str, path: Path) -> None:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "modelwire",
-                "serve",
-                str(path),
-                "--port",
-                "0",
-                "--host",
-                "127.0.0.1",
-                "--max-message-mb",
-                str(self.max_message_mb),
-                "--log-format",
-                "json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, ENV_PARENT_PID: str(os.getpid())},
-        )
-        child = _Child(name, proc)
-        self.children[name] = child
-        threading.Thread(target=self._read_stdout, args=(child,), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(child,), daemon=True).start()
-
-    def _read_stdout(self, child: _Child) -> None:
-        assert child.proc.stdout is not None
-        for line in child.proc.stdout:
-            if line.startswith(_MODEL_LISTENING):
-                child.address = line[len(_MODEL_LISTENING) :].strip()
-                child.ready.set()
-        child.proc.stdout.close()
-
-    def _read_stderr(self, child: _Child) -> None:
-        assert child.proc.stderr is not None
-        try:
-            for line in child.proc.stderr:
-                child.stderr.append(line)
-                if len(child.stderr) > 200:
-                    del child.stderr[:100]
-                _relay(child.name, line)
-            child.proc.stderr.close()
-        finally:
-            child.stderr_done.set()
-
-    def stop(self, grace: float) -> None:
-        """SIGTERM every model, wait for them (then SIGKILL stragglers)."""
-        for c in self.children.values():
-            if c.proc.poll() is None:
-                c.proc.send_signal(signal.SIGTERM)
-        for c in self.children.values():
-            try:
-                c.proc.wait(grace + 5)
-            except subprocess.TimeoutExpired:
-                c.proc.kill()
-                c.proc.wait()
-        for c in self.children.values():
-            c.stderr_done.wait(5)  # their last log lines are relayed before we return
+    def spawn(self, name: str) -> Instance:
+        """Start one more copy of model `name` (its supervisor waits for it)."""
 
     @property
-    def pids(self) -> dict[str, int]:
-        return {name: c.proc.pid for name, c in self.children.items()}
+    def instances(self) -> Mapping[str, Instance]:
+        """The copy of each model `start()` started."""
 
-
-_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_RECORD_KEYS = frozenset({"time", "level", "logger", "message", "traceback"})
-_STANDARD = frozenset(vars(logging.makeLogRecord({})))  # names `extra=` must not use
-models_logger = logging.getLogger("modelwire.broker.models")
-
-
-def _relay(model: str, line: str) -> None:
-    """A model's log line, logged again by the broker with `model` added.
-
-    Models log JSON (`--log-format json`); the broker's own format then applies to their
-    records too. Their tracebacks matter most: a failed step's status tells the caller the
-    traceback is in the model's log.
-    """
-    text = line.rstrip("\n")
-    if not text.strip():
-        return
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if not isinstance(doc, dict) or "message" not in doc:
-        # not a log record: e.g. `modelwire serve` reporting why it cannot start
-        level = logging.ERROR if text.startswith("error: ") else logging.WARNING
-        models_logger.log(level, "%s: %s", model, text, extra={"model": model})
-        return
-    message = str(doc["message"])
-    if doc.get("traceback"):
-        message += "\n" + str(doc["traceback"])
-    extra = {k: v for k, v in doc.items() if k not in _RECORD_KEYS and k not in _STANDARD}
-    extra["model"] = model
-    extra["model_logger"] = doc.get("logger", "")
-    level = _LEVELS.get(str(doc.get("level")), logging.INFO)
-    models_logger.log(level, "%s: %s", model, message, extra=extra)
+    def stop(self, grace: float) -> None:
+        """Stop every copy started (also after a failed or interrupted start)."""
 
 
 def run(
@@ -272,17 +110,17 @@ def run(
             image_prefix=image_prefix,
             max_message_mb=config.max_message_mb,
             progress=progress,
-            relay=_relay,
+            relay=relay,
         )
     else:
-        models = LocalModels(bundles, max_message_mb=config.max_message_mb)
+        models = LocalModels(bundles, max_message_mb=config.max_message_mb, relay=relay)
     try:
         # A SIGTERM or Ctrl-C before the solution serves (and handles them) unwinds through
         # `finally`, which stops what was started: containers would outlive us otherwise,
         # and local models, which die with us anyway, would be cut off mid-load.
         with signals_to(interrupt):
             addresses = {**addresses, **models.start(config.startup_seconds)}
-            return asyncio.run(_serve(plan, addresses, config, announce))
+            return asyncio.run(_serve(plan, addresses, models, config, announce))
     except Interrupted as stop:
         logger.warning("%s received while the models were starting: stopping them", stop)
         return 128 + stop.signum
@@ -342,15 +180,35 @@ def wait_for_addresses(bp: Blueprint, seconds: float) -> None:
 async def _serve(
     plan: SolutionPlan,
     addresses: dict[str, str],
+    models: Models,
     config: BrokerConfig,
     announce: Callable[[str], None] | None,
 ) -> int:
-    running = await start_solution(plan, addresses, config)
+    supervisor: Supervisor | None = None
+    because = f"stopped answering its health checks for {config.liveness_seconds:g} s"
+
+    def unresponsive(model: str, address: str) -> None:
+        if supervisor is not None:  # `address:` models are nobody's to kill
+            supervisor.kill(model, address, because)
+
+    running = await start_solution(plan, addresses, config, on_unresponsive=unresponsive)
+    supervisor = Supervisor(
+        "model",
+        models.spawn,
+        RestartPolicy(backoff=config.restart_backoff, max_restarts=config.max_restarts),
+        config.startup_seconds,
+        running.router.endpoints.replace_threadsafe,
+    )
+    for name, instance in models.instances.items():
+        supervisor.adopt(name, instance, addresses[name])
     logger.info(
         "serving solution %s (%s) on %s",
         plan.schema.name,
         "; ".join(plan.summary()),
         running.address,
     )
-    await running.run(announce)
+    try:
+        await running.run(announce)
+    finally:
+        supervisor.stop()  # nothing is restarted while the models are stopped
     return 0

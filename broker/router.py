@@ -11,6 +11,11 @@ only shorten it; `retry` re-sends on UNAVAILABLE. The first step to fail
 cancels its siblings, and the call fails with `modelwire.errors.StepFailed`,
 naming the step and the model -- never with an empty message passed on.
 
+Each step's call goes to an endpoint of its model picked by health
+(`modelwire.broker.endpoints`): while a model is down, restarting or not
+answering its health checks, its steps fail at once with UNAVAILABLE saying so
+(or wait and retry, as `retry` says), instead of hanging to the deadline.
+
 The router reaches models only over gRPC (grpc.aio channels, raw bytes).
 """
 
@@ -26,6 +31,7 @@ import grpc
 from google.protobuf.message import DecodeError as PbDecodeError
 from google.protobuf.message import Message as PbMessage
 
+from modelwire.broker.endpoints import Endpoints
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import Piece, SolutionPlan, Splice, StepPlan
 from modelwire.broker.splice import (
@@ -46,7 +52,6 @@ __all__ = ["Router"]
 logger = logging.getLogger(__name__)
 
 _RETRY_BACKOFF = 0.05  # seconds, doubled per attempt
-_RECONNECT_MS = 100
 Parts = list[bytes | memoryview]
 Inputs = Mapping[str | None, bytes]  # the solution's request (None) and the replies so far
 
@@ -141,6 +146,10 @@ class Router:
         addresses: model name -> `host:port` of its running service.
         metrics: where to count step calls and forwarded/transcoded edges.
         max_message_bytes: the largest message sent to or accepted from a model.
+        liveness: seconds a model may leave its health checks unanswered before
+            `on_unresponsive` is told.
+        on_unresponsive: told (model, address) when a model stops answering (its
+            supervisor kills and restarts it); None where nobody supervises the models.
     """
 
     def __init__(
@@ -150,65 +159,47 @@ class Router:
         metrics: BrokerMetrics | None = None,
         *,
         max_message_bytes: int = 256 * 1024 * 1024,
+        liveness: float = 3.0,
+        on_unresponsive: Callable[[str, str], None] | None = None,
     ) -> None:
         self.plan = plan
-        self.addresses = dict(addresses)
+        self.endpoints = Endpoints(
+            addresses,
+            max_message_bytes=max_message_bytes,
+            liveness=liveness,
+            on_unresponsive=on_unresponsive,
+        )
         self.metrics = metrics or BrokerMetrics(plan.schema.name)
-        self._max = max_message_bytes
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._calls: dict[tuple[str, str], Any] = {}
         self._requests = {
             name: {s.name: _request(s, plan.enum_maps) for s in m.steps.values()}
             for name, m in plan.methods.items()
         }
         self._replies = {name: _reply(m.reply) for name, m in plan.methods.items()}
-        self._where = {
-            (name, s.name): f"step {s.name!r} ({s.model}.{s.method.name} at "
-            f"{self.addresses.get(s.model)})"
-            for name, m in plan.methods.items()
-            for s in m.steps.values()
-        }
         self._edges = {
             name: [(s.name, s.forwarded, s.transcoded) for s in m.steps.values()]
             for name, m in plan.methods.items()
         }
 
     async def start(self) -> None:
-        """Open one channel per model service."""
-        options = [
-            ("grpc.max_send_message_length", self._max),
-            ("grpc.max_receive_message_length", self._max),
-            # a restarted model is reached again within ~0.1 s, so that `retry` (on
-            # UNAVAILABLE) helps; grpc's default waits 1 s, then 1.6 s, ... before reconnecting
-            ("grpc.initial_reconnect_backoff_ms", _RECONNECT_MS),
-            ("grpc.min_reconnect_backoff_ms", _RECONNECT_MS),
-            ("grpc.max_reconnect_backoff_ms", 2000),
-        ]
-        for model, address in self.addresses.items():
-            if model not in self._channels:
-                self._channels[model] = grpc.aio.insecure_channel(address, options=options)
+        """Open one channel per model service, and start watching their health."""
+        await self.endpoints.start()
 
     async def close(self) -> None:
-        for ch in self._channels.values():
-            await ch.close()
-        self._channels.clear()
-        self._calls.clear()
-
-    def _call(self, step: StepPlan) -> Any:
-        key = (step.model, step.rpc_path)
-        call = self._calls.get(key)
-        if call is None:
-            call = self._calls[key] = self._channels[step.model].unary_unary(step.rpc_path)
-        return call
+        await self.endpoints.close()
 
     # ------------------------------------------------------------ one call
 
-    async def _run_step(
-        self, method: str, s: StepPlan, results: dict[str | None, bytes], deadline: float | None
-    ) -> None:
-        where = self._where[method, s.name]
+    def _where(self, s: StepPlan) -> str:
+        """`step 's' (m.method at ADDRESS)`: the step, its model, where that runs now."""
+        endpoints = self.endpoints.models[s.model].endpoints
+        at = f" at {endpoints[0].address}" if endpoints else ""
+        return f"step {s.name!r} ({s.model}.{s.method.name}{at})"
+
+    def _build(self, method: str, s: StepPlan, results: Inputs) -> bytes:
+        """The request of step `s`, from the replies it reads."""
+        where = self._where(s)
         try:
-            request = self._requests[method][s.name](results)
+            return self._requests[method][s.name](results)
         except (SpliceError, PbDecodeError) as exc:
             raise StepFailed(
                 f"{method}: {where}: its request could not be built from the replies it reads "
@@ -232,8 +223,13 @@ class Router:
                 step=s.name,
                 status="INTERNAL",
             ) from exc
+
+    async def _run_step(
+        self, method: str, s: StepPlan, results: dict[str | None, bytes], deadline: float | None
+    ) -> None:
+        request = self._build(method, s, results)
+        model = self.endpoints.models[s.model]
         attempt = 0
-        call = self._call(s)
         while True:
             timeout = None
             by_step = False
@@ -245,26 +241,40 @@ class Router:
                     timeout = s.timeout if timeout is None else min(timeout, s.timeout)
                 if timeout is not None and timeout <= 0:
                     raise StepFailed(
-                        f"{method}: {where}: no time left",
+                        f"{method}: {self._where(s)}: no time left",
                         method=method,
                         step=s.name,
                         status="DEADLINE_EXCEEDED",
                     )
+            endpoint = model.pick()
+            tries = f" after {attempt + 1} attempts" if attempt else ""
+            if endpoint is None:
+                # down, restarting, or hung: fail at once rather than wait for the deadline
+                self.metrics.observe_step(method, s.name, "UNAVAILABLE", 0.0, len(request), 0)
+                if await self._pause_to_retry(s, attempt, deadline):
+                    attempt += 1
+                    continue
+                raise StepFailed(
+                    f"{method}: step {s.name!r} ({s.model}.{s.method.name}) failed{tries}: "
+                    f"UNAVAILABLE: {model.why_not()}",
+                    method=method,
+                    step=s.name,
+                    status="UNAVAILABLE",
+                )
+            where = f"step {s.name!r} ({s.model}.{s.method.name} at {endpoint.address})"
             t0 = time.perf_counter()
             try:
-                reply: bytes = await call(request, timeout=timeout)
+                reply: bytes = await endpoint.call(s.rpc_path)(request, timeout=timeout)
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 self.metrics.observe_step(
                     method, s.name, code.name, time.perf_counter() - t0, len(request), 0
                 )
-                if code is grpc.StatusCode.UNAVAILABLE and attempt < s.retry:
-                    pause = _RETRY_BACKOFF * 2**attempt
-                    if deadline is None or time.monotonic() + pause < deadline:
-                        attempt += 1
-                        await asyncio.sleep(pause)
-                        continue
-                tries = f" after {attempt + 1} attempts" if attempt else ""
+                if code is grpc.StatusCode.UNAVAILABLE and await self._pause_to_retry(
+                    s, attempt, deadline
+                ):
+                    attempt += 1
+                    continue
                 details = exc.details() or "(no details)"
                 if code is grpc.StatusCode.DEADLINE_EXCEEDED and by_step:
                     details += f" (the step's timeout is {s.timeout:g} s)"
@@ -285,6 +295,17 @@ class Router:
             )
             results[s.name] = reply
             return
+
+    @staticmethod
+    async def _pause_to_retry(s: StepPlan, attempt: int, deadline: float | None) -> bool:
+        """Wait before the next attempt if `retry` and the deadline leave one; whether to."""
+        if attempt >= s.retry:
+            return False
+        pause = _RETRY_BACKOFF * 2**attempt
+        if deadline is not None and time.monotonic() + pause >= deadline:
+            return False
+        await asyncio.sleep(pause)
+        return True
 
     async def execute(self, method: str, request: bytes, deadline: float | None) -> bytes:
         """Run one call of `method`.

@@ -3,7 +3,10 @@ reflection, model info and per-step metrics.
 
 Its proto is generated from the checked plan, so `modelwire stubs` and
 `modelwire.connect()` work for a solution as for a model, and a running
-solution can be an `address:` model in another blueprint.
+solution can be an `address:` model in another blueprint. Its health tells the
+truth about its models (`modelwire.broker.health`: a method is NOT_SERVING while
+a model it calls is down), and its failed calls are logged bounded
+(`modelwire.broker.failures`: each distinct failure once per interval, counted).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from typing import Any
 import grpc
 
 from modelwire import __version__
+from modelwire.broker.failures import FailureLog
+from modelwire.broker.health import SolutionHealth
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.router import Router
 from modelwire.codegen.descriptors import file_descriptor
 from modelwire.config import BrokerConfig
-from modelwire.hosting.host import AioServiceHost, HostSpec, Info, Listen, Service
+from modelwire.errors import StepFailed
+from modelwire.hosting.host import AioServiceHost, HostSpec, Info, Listen, Service, ServingState
 from modelwire.hosting.status import status_of
 
 __all__ = ["LISTENING", "RunningSolution", "solution_manifest", "start_solution"]
@@ -66,6 +72,8 @@ class RunningSolution:
     host: AioServiceHost
     router: Router
     metrics: BrokerMetrics
+    health: SolutionHealth
+    failures: FailureLog
 
     @property
     def port(self) -> int:
@@ -83,6 +91,7 @@ class RunningSolution:
         """NOT_SERVING, let in-flight calls finish (up to `grace` s), close the channels."""
         await self.host.stop(grace)
         await self.router.close()
+        self.failures.close()
 
     async def run(self, announce: Callable[[str], None] | None = None) -> int:
         """Announce, serve until SIGTERM/SIGINT, drain, close the channels; the signal."""
@@ -90,9 +99,10 @@ class RunningSolution:
             return await self.host.run(announce)
         finally:
             await self.router.close()
+            self.failures.close()
 
 
-def _handler(router: Router, method: str, metrics: BrokerMetrics) -> Any:
+def _handler(router: Router, method: str, metrics: BrokerMetrics, failures: FailureLog) -> Any:
     async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
         t0 = time.perf_counter()
         remaining = context.time_remaining()
@@ -111,12 +121,8 @@ def _handler(router: Router, method: str, metrics: BrokerMetrics) -> Any:
             if status.internal:
                 logger.exception("%s: internal error", method, extra={"rpc": method})
             else:
-                logger.info(
-                    "%s failed: %s",
-                    method,
-                    status.message,
-                    extra={"rpc": method, "status": status.code.name},
-                )
+                step = exc.step if isinstance(exc, StepFailed) else ""
+                failures.failed(method, status.code.name, step, status.message)
             metrics.observe_call(method, status.code.name, time.perf_counter() - t0)
             await context.abort(status.code, status.message)
         metrics.observe_call(method, "OK", time.perf_counter() - t0)
@@ -126,18 +132,36 @@ def _handler(router: Router, method: str, metrics: BrokerMetrics) -> Any:
 
 
 async def start_solution(
-    plan: SolutionPlan, addresses: dict[str, str], config: BrokerConfig
+    plan: SolutionPlan,
+    addresses: dict[str, str],
+    config: BrokerConfig,
+    *,
+    on_unresponsive: Callable[[str, str], None] | None = None,
 ) -> RunningSolution:
-    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port)."""
+    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port).
+
+    `on_unresponsive(model, address)` is told when a model stops answering its health
+    checks for `config.liveness_seconds` (its supervisor kills and restarts it).
+    """
     metrics = BrokerMetrics(plan.schema.name)
-    router = Router(plan, addresses, metrics, max_message_bytes=config.max_message_bytes)
+    router = Router(
+        plan,
+        addresses,
+        metrics,
+        max_message_bytes=config.max_message_bytes,
+        liveness=config.liveness_seconds,
+        on_unresponsive=on_unresponsive,
+    )
     await router.start()
+    state = ServingState()
+    health = SolutionHealth(plan, router.endpoints, state)
+    failures = FailureLog(config.failure_log_seconds)
     s = plan.schema
     full = f"{s.package}.{s.service}"
     rpcs = grpc.method_handlers_generic_handler(
         full,
         {
-            m.rpc: grpc.unary_unary_rpc_method_handler(_handler(router, m.name, metrics))
+            m.rpc: grpc.unary_unary_rpc_method_handler(_handler(router, m.name, metrics, failures))
             for m in s.methods
         },
     )
@@ -151,8 +175,8 @@ async def start_solution(
         grace=config.grace_seconds,
     )
     try:
-        host = await AioServiceHost(spec).start()
+        host = await AioServiceHost(spec, state=state).start()
     except BaseException:
         await router.close()
         raise
-    return RunningSolution(host, router, metrics)
+    return RunningSolution(host, router, metrics, health, failures)

@@ -12,9 +12,12 @@ from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
 from modelwire.cli.options import (
     GRACE,
     HOST,
+    LIVENESS_TIMEOUT,
     MAX_MESSAGE_MB,
+    MAX_RESTARTS,
     METRICS_PORT,
     PORT,
+    RESTART_BACKOFF,
     STARTUP_TIMEOUT,
     logging_options,
 )
@@ -66,6 +69,9 @@ def check(blueprint: Path) -> None:
 @METRICS_PORT
 @GRACE
 @STARTUP_TIMEOUT
+@RESTART_BACKOFF
+@MAX_RESTARTS
+@LIVENESS_TIMEOUT
 @click.option(
     "--docker",
     is_flag=True,
@@ -92,6 +98,9 @@ def run(
     metrics_port: int | None,
     grace: float,
     startup_timeout: float,
+    restart_backoff: float,
+    max_restarts: int,
+    liveness_timeout: float,
     docker: bool,
     base: str | None,
     image_prefix: str,
@@ -102,8 +111,11 @@ def run(
 
     Every `bundle:` model runs as a local `modelwire serve` process, or with
     --docker as a container of its image (built once per bundle digest, then
-    reused) on a Docker network made for this run. Ctrl-C or SIGTERM stops the
-    solution and then every model, and removes the containers and the network.
+    reused) on a Docker network made for this run. A model that exits, or stops
+    answering its health checks, is restarted (with backoff when it keeps
+    failing); meanwhile the methods that need it report NOT_SERVING. Ctrl-C or
+    SIGTERM stops the solution and then every model, and removes the containers
+    and the network.
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
@@ -121,6 +133,9 @@ def run(
         grace_seconds=grace,
         startup_seconds=startup_timeout,
         docker=docker,
+        restart_backoff=restart_backoff,
+        max_restarts=max_restarts,
+        liveness_seconds=liveness_timeout,
     )
     status = run_blueprint(
         blueprint,

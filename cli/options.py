@@ -1,8 +1,9 @@
 """Options several commands share, each declared once: flags, type, default, env var, help.
 
 `serve`, `run`, `catalog serve` and `export` (and `dump`/`build` for logging) take
-these from here, so an option means the same, reads the same environment variable
-and says the same in `--help` (the variable included) wherever it appears.
+these from here (`run` and `serve` also share the supervision options), so an option
+means the same, reads the same environment variable and says the same in `--help` (the
+variable included) wherever it appears.
 tests/cli/test_options.py walks every command and fails on a copy written by hand.
 """
 
@@ -17,16 +18,22 @@ from click.core import ParameterSource
 
 from modelwire.config import (
     DEFAULT_CATALOG_PORT,
+    DEFAULT_LIVENESS,
     DEFAULT_MAX_MESSAGE_MB,
+    DEFAULT_MAX_RESTARTS,
     DEFAULT_PORT,
+    DEFAULT_RESTART_BACKOFF,
     ENV_CATALOG_PORT,
     ENV_GRACE,
     ENV_HOST,
+    ENV_LIVENESS_TIMEOUT,
     ENV_LOG_FORMAT,
     ENV_LOG_LEVEL,
     ENV_MAX_MESSAGE_MB,
+    ENV_MAX_RESTARTS,
     ENV_METRICS_PORT,
     ENV_PORT,
+    ENV_RESTART_BACKOFF,
     ENV_STARTUP_TIMEOUT,
 )
 
@@ -34,11 +41,14 @@ __all__ = [
     "CATALOG_PORT",
     "GRACE",
     "HOST",
+    "LIVENESS_TIMEOUT",
     "LOG_FORMAT",
     "LOG_LEVEL",
     "MAX_MESSAGE_MB",
+    "MAX_RESTARTS",
     "METRICS_PORT",
     "PORT",
+    "RESTART_BACKOFF",
     "SHARED",
     "STARTUP_TIMEOUT",
     "EnvOption",
@@ -166,6 +176,32 @@ STARTUP_TIMEOUT = SharedOptionSpec(
     120.0,
     "Seconds to wait for the models to serve (and for address: models to answer).",
 )
+RESTART_BACKOFF = SharedOptionSpec(
+    "restart-backoff",
+    ("--restart-backoff",),
+    ENV_RESTART_BACKOFF,
+    click.FloatRange(0),
+    DEFAULT_RESTART_BACKOFF,
+    "Seconds before the second restart in a row of a model or worker that ended (the "
+    "first after a good run is at once); doubled for each further one, up to 30.",
+)
+MAX_RESTARTS = SharedOptionSpec(
+    "max-restarts",
+    ("--max-restarts",),
+    ENV_MAX_RESTARTS,
+    click.IntRange(0, 1000),
+    DEFAULT_MAX_RESTARTS,
+    "Failed restarts in a row before a model or worker is reported failed; 0 never restarts.",
+)
+LIVENESS_TIMEOUT = SharedOptionSpec(
+    "liveness-timeout",
+    ("--liveness-timeout",),
+    ENV_LIVENESS_TIMEOUT,
+    click.FloatRange(0, min_open=True),
+    DEFAULT_LIVENESS,
+    "Seconds a model or worker may leave its health checks unanswered before it is "
+    "killed and restarted.",
+)
 LOG_LEVEL = SharedOptionSpec(
     "log-level",
     ("--log-level",),
@@ -191,6 +227,9 @@ SHARED: tuple[SharedOptionSpec, ...] = (
     METRICS_PORT,
     GRACE,
     STARTUP_TIMEOUT,
+    RESTART_BACKOFF,
+    MAX_RESTARTS,
+    LIVENESS_TIMEOUT,
     LOG_LEVEL,
     LOG_FORMAT,
 )

@@ -10,9 +10,12 @@ from modelwire.cli._kit import reports_errors, setup_logging
 from modelwire.cli.options import (
     GRACE,
     HOST,
+    LIVENESS_TIMEOUT,
     MAX_MESSAGE_MB,
+    MAX_RESTARTS,
     METRICS_PORT,
     PORT,
+    RESTART_BACKOFF,
     EnvOption,
     logging_options,
 )
@@ -56,6 +59,9 @@ __all__ = ["serve"]
 @MAX_MESSAGE_MB
 @METRICS_PORT
 @GRACE
+@RESTART_BACKOFF
+@MAX_RESTARTS
+@LIVENESS_TIMEOUT
 @click.option(
     "--access-log/--no-access-log", default=False, show_default=True, help="Log one line per call."
 )
@@ -71,11 +77,19 @@ def serve(
     max_message_mb: int,
     metrics_port: int | None,
     grace: float,
+    restart_backoff: float,
+    max_restarts: int,
+    liveness_timeout: float,
     access_log: bool,
     log_level: str,
     log_format: str | None,
 ) -> None:
-    """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM."""
+    """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM.
+
+    With --workers N, N processes share the port; one that exits or stops answering
+    its health checks is replaced (the --restart-backoff, --max-restarts and
+    --liveness-timeout options say how).
+    """
     setup_logging(log_level, log_format)
     from modelwire.hosting.process import follow_parent
     from modelwire.runtime.server import serve as run
@@ -92,5 +106,8 @@ def serve(
         metrics_port=metrics_port,
         grace_seconds=grace,
         access_log=access_log,
+        restart_backoff=restart_backoff,
+        max_restarts=max_restarts,
+        liveness_seconds=liveness_timeout,
     )
     sys.exit(run(bundle, config, announce=click.echo))

@@ -15,11 +15,14 @@ __all__ = [
     "ENV_CATALOG_PORT",
     "ENV_GRACE",
     "ENV_HOST",
+    "ENV_LIVENESS_TIMEOUT",
     "ENV_LOG_FORMAT",
     "ENV_LOG_LEVEL",
     "ENV_MAX_MESSAGE_MB",
+    "ENV_MAX_RESTARTS",
     "ENV_METRICS_PORT",
     "ENV_PORT",
+    "ENV_RESTART_BACKOFF",
     "ENV_SERVER",
     "ENV_STARTUP_TIMEOUT",
     "ENV_WORKERS",
@@ -40,12 +43,19 @@ ENV_LOG_LEVEL = "MODELWIRE_LOG_LEVEL"
 ENV_LOG_FORMAT = "MODELWIRE_LOG_FORMAT"
 ENV_GRACE = "MODELWIRE_GRACE"
 ENV_STARTUP_TIMEOUT = "MODELWIRE_STARTUP_TIMEOUT"
+# supervision: `run` of its models, `serve --workers` of its workers
+ENV_RESTART_BACKOFF = "MODELWIRE_RESTART_BACKOFF"
+ENV_MAX_RESTARTS = "MODELWIRE_MAX_RESTARTS"
+ENV_LIVENESS_TIMEOUT = "MODELWIRE_LIVENESS_TIMEOUT"
 # the catalog's own port variable: one environment (a shell, a compose file) that runs a
 # model and a catalog must not have both bind MODELWIRE_PORT
 ENV_CATALOG_PORT = "MODELWIRE_CATALOG_PORT"
 
 DEFAULT_PORT = 50051
 DEFAULT_MAX_MESSAGE_MB = 256
+DEFAULT_RESTART_BACKOFF = 0.5
+DEFAULT_MAX_RESTARTS = 5
+DEFAULT_LIVENESS = 3.0
 
 
 def _check_port(name: str, value: int | None, *, allow_none: bool = False) -> None:
@@ -53,6 +63,15 @@ def _check_port(name: str, value: int | None, *, allow_none: bool = False) -> No
         return
     if not isinstance(value, int) or not 0 <= value <= 65535:
         raise ConfigError(name, value, "expected a port number from 0 to 65535")
+
+
+def _check_supervision(backoff: float, max_restarts: int, liveness: float) -> None:
+    if backoff < 0:
+        raise ConfigError("restart_backoff", backoff, "must not be negative")
+    if not isinstance(max_restarts, int) or not 0 <= max_restarts <= 1000:
+        raise ConfigError("max_restarts", max_restarts, "expected an integer from 0 to 1000")
+    if liveness <= 0:
+        raise ConfigError("liveness_seconds", liveness, "must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +89,12 @@ class RuntimeConfig:
         metrics_port: port for Prometheus metrics over HTTP; None turns them off.
         grace_seconds: how long SIGTERM waits for in-flight calls.
         access_log: log one line per call.
+        restart_backoff: with several workers, seconds before the second restart of a
+            worker in a row (the first after a good run is at once), doubled each time.
+        max_restarts: failed restarts of a worker in a row before `serve` gives up on
+            it; 0 never restarts a worker.
+        liveness_seconds: how long a worker may leave its health checks unanswered
+            before it is killed and replaced.
     """
 
     host: str = "127.0.0.1"
@@ -81,6 +106,9 @@ class RuntimeConfig:
     metrics_port: int | None = None
     grace_seconds: float = 10.0
     access_log: bool = False
+    restart_backoff: float = DEFAULT_RESTART_BACKOFF
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    liveness_seconds: float = DEFAULT_LIVENESS
 
     def __post_init__(self) -> None:
         _check_port("port", self.port)
@@ -101,6 +129,7 @@ class RuntimeConfig:
             )
         if self.grace_seconds < 0:
             raise ConfigError("grace_seconds", self.grace_seconds, "must not be negative")
+        _check_supervision(self.restart_backoff, self.max_restarts, self.liveness_seconds)
 
     @property
     def max_message_bytes(self) -> int:
@@ -124,6 +153,14 @@ class BrokerConfig:
         grace_seconds: how long SIGTERM waits for in-flight calls.
         startup_seconds: how long to wait for the models to report SERVING.
         docker: start bundle models as containers instead of local processes.
+        restart_backoff: seconds before the second restart of a model in a row (the
+            first after a good run is at once), doubled for each further one.
+        max_restarts: failed restarts of a model in a row before it is reported failed;
+            0 never restarts a model.
+        liveness_seconds: how long a model may leave its health checks unanswered
+            before it is killed and restarted.
+        failure_log_seconds: a failure that repeats is logged once per this interval,
+            with its count.
     """
 
     host: str = "127.0.0.1"
@@ -133,6 +170,10 @@ class BrokerConfig:
     grace_seconds: float = 10.0
     startup_seconds: float = 120.0
     docker: bool = False
+    restart_backoff: float = DEFAULT_RESTART_BACKOFF
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    liveness_seconds: float = DEFAULT_LIVENESS
+    failure_log_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         _check_port("port", self.port)
@@ -145,6 +186,9 @@ class BrokerConfig:
             raise ConfigError("grace_seconds", self.grace_seconds, "must not be negative")
         if self.startup_seconds <= 0:
             raise ConfigError("startup_seconds", self.startup_seconds, "must be positive")
+        _check_supervision(self.restart_backoff, self.max_restarts, self.liveness_seconds)
+        if self.failure_log_seconds <= 0:
+            raise ConfigError("failure_log_seconds", self.failure_log_seconds, "must be positive")
 
     @property
     def max_message_bytes(self) -> int:

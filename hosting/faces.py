@@ -6,12 +6,18 @@ A face is any listener with three hooks, called by the host in this order: `star
 the host is SERVING, `set_serving(False)` when it begins draining, `stop(grace)`. The
 gRPC face (`modelwire.hosting.grpc_face`) reports the state through grpc.health.v1; an
 HTTP face reads `ServingState.ready` for /readyz. Nothing here binds or serves.
+
+Besides its life (`Serving`), the state holds the readiness of named *parts* of what is
+served: a solution's methods, each ready only while the models it calls are. A process
+that is alive and SERVING can so be not ready for a dependency's sake, while the drain
+states keep their meaning (a draining host is never ready, whatever its parts say).
 """
 
 from __future__ import annotations
 
 import enum
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["AioFace", "Face", "Serving", "ServingState"]
@@ -29,12 +35,16 @@ class Serving(enum.Enum):
 class ServingState:
     """The host's state, shared by its faces (gRPC health follows it; /readyz reads it).
 
-    It only moves forward: STARTING -> SERVING -> DRAINING -> STOPPED.
+    Its life only moves forward: STARTING -> SERVING -> DRAINING -> STOPPED. Its parts
+    (`set_part`) move both ways: a part is ready, or not and why. Listeners
+    (`subscribe`) are called after every change, in the thread that made it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._status = Serving.STARTING
+        self._parts: dict[str, str | None] = {}  # part -> None when ready, else why not
+        self._listeners: list[Callable[[], None]] = []
 
     @property
     def status(self) -> Serving:
@@ -42,8 +52,11 @@ class ServingState:
 
     @property
     def ready(self) -> bool:
-        """Whether new calls are welcome (SERVING)."""
-        return self._status is Serving.SERVING
+        """Whether new calls are welcome: SERVING, and every part ready."""
+        with self._lock:
+            return self._status is Serving.SERVING and all(
+                why is None for why in self._parts.values()
+            )
 
     def advance(self, status: Serving) -> bool:
         """Move to `status` if it is ahead; whether it moved (so one caller drains)."""
@@ -52,7 +65,56 @@ class ServingState:
             if order.index(status) <= order.index(self._status):
                 return False
             self._status = status
-            return True
+        self._changed()
+        return True
+
+    def set_part(self, name: str, ready: bool, why: str = "") -> bool:
+        """Part `name` of what is served (e.g. one method of a solution) is ready or not.
+
+        Args:
+            name: the part; gRPC health reports it under this name.
+            ready: whether calls of the part can be served now.
+            why: what keeps it from being ready (e.g. the model it needs is down).
+
+        Returns:
+            Whether the part's readiness changed (a new part counts as a change).
+        """
+        reason = None if ready else (why or "not ready")
+        with self._lock:
+            before = self._parts.get(name, "")  # "" never equals a state: new parts change
+            self._parts[name] = reason
+            changed = (before is None) != (reason is None) or before == ""
+        if changed:
+            self._changed()
+        return changed
+
+    def part_ready(self, name: str) -> bool:
+        """Whether part `name` is ready and the host SERVING (False for an unknown part)."""
+        with self._lock:
+            return self._status is Serving.SERVING and self._parts.get(name, "") is None
+
+    @property
+    def parts(self) -> dict[str, str | None]:
+        """Every part: None when ready, else why not."""
+        with self._lock:
+            return dict(self._parts)
+
+    @property
+    def not_ready(self) -> dict[str, str]:
+        """The parts that are not ready, and why (empty when every part is ready)."""
+        with self._lock:
+            return {name: why for name, why in self._parts.items() if why is not None}
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every change of the life or of a part's readiness."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
 
 
 class Face(Protocol):

@@ -84,6 +84,9 @@ class Listen:
         reuse_port: share the port with sibling workers (SO_REUSEPORT); a busy port is
             then not refused up front.
         threads: request threads of the sync server.
+        also: more `host:port` addresses the same server listens on, e.g. a worker's
+            own loopback port, where its supervisor checks the health of that one
+            worker (the shared port reaches whichever worker the kernel picks).
     """
 
     host: str = "127.0.0.1"
@@ -91,6 +94,7 @@ class Listen:
     max_message_bytes: int = 4 * 1024 * 1024
     reuse_port: bool = False
     threads: int = 8
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,11 @@ class _Common:
     def port(self) -> int:
         """The gRPC face's bound port."""
         return self._grpc.port
+
+    @property
+    def also_ports(self) -> tuple[int, ...]:
+        """The ports bound for `Listen.also`, in its order."""
+        return tuple(self._grpc.also_ports)
 
     @property
     def address(self) -> str:
@@ -195,7 +204,7 @@ class ServiceHost(_Common):
         self.spec = spec
         self.state = state or ServingState()
         self.metrics_server = None
-        self._grpc = GrpcFace(spec)
+        self._grpc = GrpcFace(spec, self.state)
         self.faces: list[Face] = [self._grpc, *faces]
 
     def start(self) -> ServiceHost:
@@ -262,7 +271,7 @@ class AioServiceHost(_Common):
         self.spec = spec
         self.state = state or ServingState()
         self.metrics_server = None
-        self._grpc = AioGrpcFace(spec)
+        self._grpc = AioGrpcFace(spec, self.state)
         self.faces: list[AioFace] = [self._grpc, *faces]
 
     async def start(self) -> AioServiceHost:

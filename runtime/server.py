@@ -41,13 +41,14 @@ def _host_spec(
     *,
     aio: bool,
     reuse_port: bool,
+    also: tuple[str, ...] = (),
 ) -> HostSpec:
     m = loaded.manifest
     return HostSpec(
         listening=LISTENING,
         services=(Service(service.service_name, service.generic_handler(aio=aio), service.file),),
         listen=Listen(
-            config.host, config.port, config.max_message_bytes, reuse_port, config.threads
+            config.host, config.port, config.max_message_bytes, reuse_port, config.threads, also
         ),
         info=Info(m.name, m.version, dict(m.raw)),
         metrics=metrics.exposition,
@@ -123,7 +124,11 @@ class RunningAioServer:
 
 
 def start(
-    loaded: LoadedModel, config: RuntimeConfig | None = None, *, reuse_port: bool = False
+    loaded: LoadedModel,
+    config: RuntimeConfig | None = None,
+    *,
+    reuse_port: bool = False,
+    also: tuple[str, ...] = (),
 ) -> RunningServer:
     """Serve a loaded model from this process with the sync (thread pool) server.
 
@@ -131,6 +136,7 @@ def start(
         loaded: the model.
         config: how to serve it (default: 127.0.0.1, a free port).
         reuse_port: share the port with sibling workers.
+        also: more addresses to listen on (a worker's own health port).
 
     Raises:
         ConfigError: the port or the metrics port cannot be bound.
@@ -141,16 +147,20 @@ def start(
     """
     config = config or RuntimeConfig(port=0)
     service, metrics = _service(loaded, config)
-    spec = _host_spec(loaded, config, service, metrics, aio=False, reuse_port=reuse_port)
+    spec = _host_spec(loaded, config, service, metrics, aio=False, reuse_port=reuse_port, also=also)
     return RunningServer(ServiceHost(spec).start(), service, metrics)
 
 
 async def start_aio(
-    loaded: LoadedModel, config: RuntimeConfig, *, reuse_port: bool = False
+    loaded: LoadedModel,
+    config: RuntimeConfig,
+    *,
+    reuse_port: bool = False,
+    also: tuple[str, ...] = (),
 ) -> RunningAioServer:
     """Serve a loaded model with the asyncio server; the model runs on the event loop."""
     service, metrics = _service(loaded, config)
-    spec = _host_spec(loaded, config, service, metrics, aio=True, reuse_port=reuse_port)
+    spec = _host_spec(loaded, config, service, metrics, aio=True, reuse_port=reuse_port, also=also)
     return RunningAioServer(await AioServiceHost(spec).start(), service, metrics)
 
 
@@ -198,7 +208,8 @@ def serve(
     *,
     announce: Callable[[str], None] | None = None,
     reuse_port: bool = False,
-    on_ready: Callable[[int], None] | None = None,
+    on_ready: Callable[[int, tuple[int, ...]], None] | None = None,
+    also: tuple[str, ...] = (),
 ) -> int:
     """Load and serve a bundle until SIGTERM/SIGINT; returns the exit status.
 
@@ -207,7 +218,9 @@ def serve(
         config: how to serve it.
         announce: called with the listening line once the service is SERVING.
         reuse_port: share the port with sibling workers.
-        on_ready: called with the bound port once SERVING (after `announce`).
+        on_ready: called with the bound port and the ports bound for `also` once
+            SERVING (after `announce`).
+        also: more addresses to listen on (a worker's own health port).
 
     Raises:
         BundleError: the bundle cannot be loaded.
@@ -220,16 +233,18 @@ def serve(
         return supervise(bundle, config, announce=announce)
     loaded = load(bundle)
     if config.server == "aio":
-        return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready))
-    running = start(loaded, config, reuse_port=reuse_port)
+        return asyncio.run(_serve_aio(loaded, config, announce, reuse_port, on_ready, also))
+    running = start(loaded, config, reuse_port=reuse_port, also=also)
     _describe(loaded, config, running.port, running.service)
-    running.host.run(announce, _ready(on_ready, running.port))
+    running.host.run(announce, _ready(on_ready, running.host))
     logger.info("stopped")
     return 0
 
 
-def _ready(on_ready: Callable[[int], None] | None, port: int) -> Callable[[], None] | None:
-    return None if on_ready is None else lambda: on_ready(port)
+def _ready(
+    on_ready: Callable[[int, tuple[int, ...]], None] | None, host: ServiceHost | AioServiceHost
+) -> Callable[[], None] | None:
+    return None if on_ready is None else lambda: on_ready(host.port, host.also_ports)
 
 
 async def _serve_aio(
@@ -237,10 +252,11 @@ async def _serve_aio(
     config: RuntimeConfig,
     announce: Callable[[str], None] | None,
     reuse_port: bool,
-    on_ready: Callable[[int], None] | None,
+    on_ready: Callable[[int, tuple[int, ...]], None] | None,
+    also: tuple[str, ...],
 ) -> int:
-    running = await start_aio(loaded, config, reuse_port=reuse_port)
+    running = await start_aio(loaded, config, reuse_port=reuse_port, also=also)
     _describe(loaded, config, running.port, running.service)
-    await running.host.run(announce, _ready(on_ready, running.port))
+    await running.host.run(announce, _ready(on_ready, running.host))
     logger.info("stopped")
     return 0

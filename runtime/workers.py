@@ -2,14 +2,21 @@
 
 The kernel spreads new connections over the workers, so a CPU-bound model uses
 more than one core despite the GIL. Workers are fresh interpreters (`python -m
-modelwire.runtime.workers`), never forks: grpcio does not survive fork.
+modelwire.runtime.workers`, `modelwire.runtime.worker_process`), never forks: grpcio
+does not survive fork.
 
-Each worker reports ``ready <port>`` on stdout once SERVING, or ``failed <JSON string>``
-with the one-line error it stops on (a broken bundle, which the supervisor then reports
-once, without a traceback). The supervisor announces the service, serves the workers'
-metrics merged (prometheus-client's multiprocess mode: one directory per run, see
-`modelwire.hosting.metrics.WorkerMetrics`), restarts a worker that dies, and on SIGTERM
-stops them all, waits for them and removes the metrics directory.
+The supervisor announces the service once every worker is SERVING (a worker that fails
+to start then is reported once, with its one-line error, and `serve` exits), serves the
+workers' metrics merged (prometheus-client's multiprocess mode: one directory per run,
+see `modelwire.hosting.metrics.WorkerMetrics`), and supervises them as `modelwire run`
+does its models (`modelwire.hosting.supervisor`): a worker that exits or is killed is
+logged once, with its status or signal and its last log lines, and replaced (with
+backoff when it keeps failing; given up after `max_restarts` failed starts in a row);
+each worker's health is probed on a loopback port of its own (`modelwire.hosting.probe`),
+so one that stops answering (SIGSTOP, a deadlock) is killed and replaced while the others
+keep serving the shared port. `serve` ends with status 1 only when every worker has been
+given up on. On SIGTERM it stops them all, waits for them and removes the metrics
+directory.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ from collections.abc import Callable
 from modelwire.bundle import read_manifest
 from modelwire.config import RuntimeConfig
 from modelwire.errors import ConfigError, ModelwireError
-from modelwire.hosting.metrics import ENV_MULTIPROC_DIR, WorkerMetrics
+from modelwire.hosting.metrics import WorkerMetrics
 from modelwire.hosting.metrics_http import MetricsServer
-from modelwire.hosting.process import ENV_PARENT_PID, follow_parent, stop_on_signal
+from modelwire.hosting.probe import HealthProbe, Probed
+from modelwire.hosting.process import follow_parent, stop_on_signal
+from modelwire.hosting.supervisor import RestartPolicy, StartFailed, Supervisor
+from modelwire.runtime.worker_process import WorkerProcess
 
 __all__ = ["supervise"]
 
@@ -53,48 +63,75 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-@dataclasses.dataclass
-class _Worker:
-    index: int
-    proc: subprocess.Popen[str]
-    ready: threading.Event = dataclasses.field(default_factory=threading.Event)
-    error: str | None = None  # what the worker failed on, as it reported it
-    reader: threading.Thread | None = None
+class _Workers:
+    """The workers of one run: every process started (to stop them), and their probes."""
 
-    def failure(self) -> str | None:
-        """The error an exited worker reported (once its stdout is read to the end)."""
-        if self.reader is not None:
-            self.reader.join(5)
-        return self.error
+    def __init__(self, bundle: str, config: RuntimeConfig, metrics: WorkerMetrics | None):
+        self.bundle = bundle
+        self.config = config
+        self.metrics = metrics
+        self.started: list[WorkerProcess] = []
+        self.current: dict[str, WorkerProcess] = {}
+        self.probes: dict[str, HealthProbe] = {}
+        self.supervisor: Supervisor | None = None
+        self._lock = threading.Lock()
+        self._stopping = False
 
+    def spawn(self, name: str) -> WorkerProcess:
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the workers are stopping")
+            worker = self.current[name] = WorkerProcess(
+                int(name), self.bundle, self.config, self.metrics
+            )
+            self.started.append(worker)
+        return worker
 
-def _spawn(
-    index: int, bundle: str, config: RuntimeConfig, metrics: WorkerMetrics | None
-) -> _Worker:
-    cfg = dataclasses.replace(config, workers=1, metrics_port=None)
-    args = json.dumps(dataclasses.asdict(cfg))
-    env = {k: v for k, v in os.environ.items() if k != ENV_MULTIPROC_DIR}
-    env.update(metrics.env if metrics is not None else {})  # else: counted in memory only
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelwire.runtime.workers", bundle, args],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**env, "MODELWIRE_WORKER_INDEX": str(index), ENV_PARENT_PID: str(os.getpid())},
-    )
-    worker = _Worker(index, proc)
+    def changed(self, name: str, address: str | None, why: str) -> None:
+        """The supervisor's news: probe the worker's new health address, or stop."""
+        old = self.probes.pop(name, None)
+        if old is not None:
+            old.stop()
+        if address is not None:
+            self.probe(name, address)
+        elif self.metrics is not None:  # its counts stay; its live gauges go
+            self.metrics.mark_dead(self.current[name].proc.pid)
 
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            parts = line.split()
-            if parts[:1] == ["ready"]:
-                worker.ready.set()
-            elif parts[:1] == ["failed"]:
-                worker.error = str(json.loads(line.split(" ", 1)[1]))
+    def probe(self, name: str, address: str) -> None:
+        because = f"stopped answering its health checks for {self.config.liveness_seconds:g} s"
 
-    worker.reader = threading.Thread(target=read, daemon=True, name=f"worker-{index}-stdout")
-    worker.reader.start()
-    return worker
+        def unresponsive() -> None:
+            if self.supervisor is not None:
+                self.supervisor.kill(name, address, because)
+
+        def noted(state: Probed) -> None:
+            if state is Probed.UNRESPONSIVE:
+                logger.warning("worker %s is not answering its health checks", name)
+
+        self.probes[name] = HealthProbe(
+            address,
+            on_change=noted,
+            on_unresponsive=unresponsive,
+            liveness=self.config.liveness_seconds,
+        ).start()
+
+    def stop(self, grace: float) -> list[int]:
+        """SIGTERM every worker still running, wait (SIGKILL stragglers); their codes."""
+        with self._lock:
+            self._stopping = True
+            workers = [w for w in self.started if w.proc.poll() is None]
+        for p in self.probes.values():
+            p.stop()
+        for w in workers:
+            w.proc.send_signal(signal.SIGTERM)
+        codes = []
+        for w in workers:
+            try:
+                codes.append(w.proc.wait(grace + 5))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                codes.append(w.proc.wait())
+        return codes
 
 
 def supervise(
@@ -106,29 +143,29 @@ def supervise(
     port = holder.getsockname()[1]
     config = dataclasses.replace(config, port=port)
     with stop_on_signal() as (stop, received):
-        workers: list[_Worker] = []
         metrics = WorkerMetrics() if config.metrics_port is not None else None
         metrics_server = None
+        workers = _Workers(bundle, config, metrics)
+        supervisor = None
+        status = 0
         try:
             if metrics is not None and config.metrics_port is not None:
                 # bound first: a busy port fails before any spawn
                 metrics_server = MetricsServer(config.host, config.metrics_port, metrics.exposition)
-            workers.extend(_spawn(i, bundle, config, metrics) for i in range(config.workers))
+            names = [str(i) for i in range(config.workers)]
+            for name in names:
+                workers.spawn(name)
             deadline = time.monotonic() + _READY_TIMEOUT
-            for w in workers:
-                while not w.ready.wait(0.1):
-                    if w.proc.poll() is not None:
-                        error = w.failure()
-                        if error is not None:  # every worker fails alike: report it once
-                            raise ModelwireError(error)
-                        raise ModelwireError(
-                            f"worker {w.index} exited with status {w.proc.returncode} "
-                            "before it was ready; its log is above"
-                        )
+            addresses = {}
+            for name in names:
+                try:
+                    addresses[name] = workers.current[name].wait_serving(
+                        _READY_TIMEOUT, stop, deadline=deadline
+                    )
+                except StartFailed as exc:
                     if stop.is_set():
                         break
-                    if time.monotonic() > deadline:
-                        raise ModelwireError(f"worker {w.index} was not ready in time")
+                    raise ModelwireError(str(exc)) from None  # every worker fails alike
             if stop.is_set():  # SIGTERM or Ctrl-C while starting: stop cleanly
                 name = signal.Signals(received[0]).name
                 logger.info("%s received while starting: stopping", name)
@@ -149,41 +186,39 @@ def supervise(
                     metrics_server.url,
                     extra={"metrics_port": metrics_server.port},
                 )
+            supervisor = workers.supervisor = Supervisor(
+                "worker",
+                workers.spawn,
+                RestartPolicy(backoff=config.restart_backoff, max_restarts=config.max_restarts),
+                _READY_TIMEOUT,
+                workers.changed,
+            )
+            for name in names:
+                supervisor.adopt(name, workers.current[name], addresses[name])
+                workers.probe(name, addresses[name])
             if announce is not None:
                 announce(f"modelwire runtime listening on {host}:{port}")
             while not stop.wait(0.5):
-                for i, w in enumerate(workers):
-                    if w.proc.poll() is not None:
-                        error = w.failure()
-                        logger.error(
-                            "worker %d exited with status %s%s; starting a new one",
-                            w.index,
-                            w.proc.returncode,
-                            f" ({error})" if error else "",
-                        )
-                        if metrics is not None:  # its counts stay; its live gauges go
-                            metrics.mark_dead(w.proc.pid)
-                        workers[i] = _spawn(w.index, bundle, config, metrics)
-            logger.info(
-                "%s received: stopping %d workers", signal.Signals(received[0]).name, len(workers)
-            )
+                if len(supervisor.failed()) == len(names):
+                    logger.error("every worker has failed: stopping")
+                    status = 1
+                    break
+            else:
+                logger.info(
+                    "%s received: stopping %d workers",
+                    signal.Signals(received[0]).name,
+                    len(names),
+                )
         finally:
-            for w in workers:
-                if w.proc.poll() is None:
-                    w.proc.send_signal(signal.SIGTERM)
-            codes = []
-            for w in workers:
-                try:
-                    codes.append(w.proc.wait(config.grace_seconds + 5))
-                except subprocess.TimeoutExpired:
-                    w.proc.kill()
-                    codes.append(w.proc.wait())
+            if supervisor is not None:
+                supervisor.stop()
+            codes = workers.stop(config.grace_seconds)
             if metrics_server is not None:
                 metrics_server.close()
             if metrics is not None:
                 metrics.close()
             holder.close()
-        return 0 if all(c == 0 for c in codes) else 1
+        return status or (0 if all(c == 0 for c in codes) else 1)
 
 
 def _worker_main(argv: list[str]) -> int:
@@ -197,12 +232,13 @@ def _worker_main(argv: list[str]) -> int:
         os.environ.get("MODELWIRE_LOG_FORMAT") or None,
     )
 
-    def ready(port: int) -> None:
-        print(f"ready {port}", flush=True)
+    def ready(port: int, also: tuple[int, ...]) -> None:
+        print(f"ready {port} {also[0]}", flush=True)
 
-    # its metrics reach the supervisor through the run's directory (PROMETHEUS_MULTIPROC_DIR)
+    # its metrics reach the supervisor through the run's directory (PROMETHEUS_MULTIPROC_DIR);
+    # its own loopback port is where the supervisor checks this worker's health
     try:
-        return serve(bundle, config, reuse_port=True, on_ready=ready)
+        return serve(bundle, config, reuse_port=True, on_ready=ready, also=("127.0.0.1:0",))
     except ModelwireError as exc:
         print(f"failed {json.dumps(str(exc))}", flush=True)
         return 1

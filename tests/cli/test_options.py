@@ -56,7 +56,8 @@ def test_every_option_with_a_shared_flag_is_its_shared_declaration():
 
 def test_each_command_has_the_shared_options_it_should():
     logging = {"log-level", "log-format"}
-    serving = {"host", "port", "max-message-mb", "metrics-port", "grace", *logging}
+    supervision = {"restart-backoff", "max-restarts", "liveness-timeout"}
+    serving = {"host", "port", "max-message-mb", "metrics-port", "grace", *supervision, *logging}
     found = {path: set(_shared_options(command)) for path, command in _commands()}
     assert {path: concepts for path, concepts in found.items() if concepts} == {
         "build": logging,
@@ -91,6 +92,9 @@ def _help_lines(command: str, flag: str) -> list[str]:
         ("--max-message-mb", ["serve", "run"]),
         ("--metrics-port", ["serve", "run"]),
         ("--grace", ["serve", "run", "catalog serve"]),
+        ("--restart-backoff", ["serve", "run"]),
+        ("--max-restarts", ["serve", "run"]),
+        ("--liveness-timeout", ["serve", "run"]),
         ("--log-level", ["serve", "run", "catalog serve", "dump", "build", "validate"]),
         ("--log-format", ["serve", "run", "catalog serve", "dump", "build", "validate"]),
     ],
