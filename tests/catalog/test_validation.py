@@ -6,6 +6,7 @@ unpickles what was pushed."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -195,6 +196,7 @@ MARKED = '''\
 """A model that notes where it is imported and where it is unpickled, in MARKS."""
 
 import json
+import logging
 import os
 import sys
 
@@ -272,3 +274,37 @@ def test_the_catalog_process_never_imports_or_unpickles_a_pushed_bundle(
     # ... while the validation's own venv did both, so the marks do work
     sandboxed = {r["event"] for r in records if "/modelwire-catalog-job-" in r["executable"]}
     assert sandboxed == {"import", "unpickle"}, records
+
+
+BLUEPRINT = """\
+name: game
+models:
+  words: {catalog: words:1.0.0}
+  dice: {catalog: dice}
+methods:
+  split:
+    steps:
+      tokens: {call: words.tokenize, with: $input}
+    output: tokens
+  roll:
+    steps:
+      rolled: {call: dice.roll, with: $input}
+    output: rolled
+"""
+
+
+def test_check_warns_of_a_catalog_model_whose_version_did_not_pass_its_validation(
+    validating: Validating,
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+):
+    path = tmp_path / "game.yaml"
+    path.write_text(BLUEPRINT)
+    env = {**validating.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with caplog.at_level(logging.WARNING, logger="modelwire.broker.resolve"):
+        result = cli("check", str(path), env=env)
+    assert result.exit_code == 0, result.stderr
+    assert [r.getMessage() for r in caplog.records if r.name == "modelwire.broker.resolve"] == [
+        "model 'dice': catalog version dice:1.0.0 is not validated (its validation: failed)"
+    ]
