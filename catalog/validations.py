@@ -23,6 +23,7 @@ from modelwire.catalog.listing import ValidationInfo
 
 __all__ = [
     "FAILED",
+    "NOTE_LIMIT",
     "PASSED",
     "PENDING",
     "UNVALIDATED",
@@ -46,6 +47,7 @@ PENDING = "pending"
 PASSED = "passed"
 FAILED = "failed"
 UNVALIDATED = "unvalidated"  # no row: no validating catalog has queued it
+NOTE_LIMIT = 200  # a step's note (a Dockerfile step can be a long line)
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,9 @@ def next_retry(db: Database) -> float | None:
 
 
 def set_note(db: Database, job: Job, claimer: str, note: str, *, mode: str = "") -> None:
-    """Record a running job's current step."""
+    """Record a running job's current step (cut to `NOTE_LIMIT` characters)."""
+    if len(note) > NOTE_LIMIT:
+        note = note[: NOTE_LIMIT - 1] + "…"
     with db.tx() as conn:
         conn.execute(
             "UPDATE validations SET note = ?, mode = CASE WHEN ? = '' THEN mode ELSE ? END"

@@ -122,6 +122,8 @@ def test_search_validated_lists_only_versions_that_passed(
         validated = [m.name for m in client.search(validated=True)]
     assert everything == {"dice": "failed", "words": "passed"}
     assert validated == ["words"]
+    listed = json.loads(cli("search", "--json", "--validated", env=validating.env).stdout)
+    assert [(m["name"], m["validation"]) for m in listed] == [("words", "passed")]
     table = cli("search", "--validated", env=validating.env)
     assert table.stdout.splitlines()[1].split()[:4] == ["words", "1.0.0", "private", "passed"]
     assert len(table.stdout.splitlines()) == 2
