@@ -3,11 +3,14 @@
 `bundle:` models are read from their manifest (nothing is unpickled or run);
 `address:` models are asked through server reflection, and, when they are
 modelwire services, for their manifest (which adds Tensor dtypes and Python
-parameter names). Problems become MW105 diagnostics at the model's line.
+parameter names); `catalog:` models are pulled by the `CatalogResolver`, and one whose
+version has not passed the catalog's validation is a log warning naming its status.
+Problems become MW105 diagnostics at the model's line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +25,29 @@ from modelwire.diagnostics import Diagnostic
 from modelwire.errors import BundleError, ModelwireError, ServiceError
 from modelwire.hosting.remote import fetch_info, reflect, wait_ready
 
-__all__ = ["CatalogResolver", "Resolved", "resolve", "schema_at"]
+__all__ = ["CatalogBundle", "CatalogResolver", "Resolved", "resolve", "schema_at"]
 
-# A catalog hook: `ref` -> local bundle path (pulled into a cache); issue 4 plugs in here.
-CatalogResolver = Callable[[str], Path]
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CatalogBundle:
+    """A `catalog:` model pulled into a local bundle.
+
+    Attributes:
+        path: the local bundle.
+        ref: the NAME:VERSION the reference resolved to.
+        validation: what the catalog says of its validation: passed, failed, pending or
+            unvalidated ("" from a catalog that does not validate at all).
+    """
+
+    path: Path
+    ref: str
+    validation: str
+
+
+# A catalog hook: `ref` -> the local bundle it was pulled into (cli/_kit.py makes one).
+CatalogResolver = Callable[[str], CatalogBundle]
 
 
 @dataclass
@@ -77,10 +99,19 @@ def _one(m: ModelRef, catalog: CatalogResolver | None, out: Resolved) -> None:
             )
             return
         try:
-            path = catalog(m.value)
+            found = catalog(m.value)
         except ModelwireError as exc:
             problem(str(exc))
             return
+        path = found.path
+        if found.validation != "passed":
+            logger.warning(
+                "model %r: catalog version %s is not validated (its validation: %s)",
+                m.name,
+                found.ref,
+                found.validation or "unvalidated",
+                extra={"model": m.name},
+            )
     else:
         assert m.path is not None
         path = m.path

@@ -85,6 +85,9 @@ MESSAGES = (
         ("description", _S),
         ("category", _S),
         ("tags", _STRINGS),
+        ("force", _BOOL),
+        doc="Publishing a version whose validation failed or is still pending is refused "
+        "unless `force` (its owner's choice, recorded in its validation).",
     ),
     _m("PublishModelResponse", ("model", MessageType("ModelSummary"))),
     _m("GetModelRequest", ("name", _S), ("version", _S)),
@@ -94,6 +97,7 @@ MESSAGES = (
         ("proto", _S),
         ("manifest_json", _S),
         ("versions", _STRINGS),
+        ("validation", MessageType("ValidationStatus")),
     ),
     _m(
         "SearchModelsRequest",
@@ -104,7 +108,9 @@ MESSAGES = (
         ("produces", MessageType("MethodRef")),
         ("all_versions", _BOOL),
         ("limit", _I),
-        doc="All given criteria must hold. `accepts`: a method whose request is assignable "
+        ("validated", _BOOL),
+        doc="All given criteria must hold; `validated`: only versions whose validation "
+        "passed. `accepts`: a method whose request is assignable "
         "from that method's response (it can follow it in a blueprint); `produces`: a "
         "method whose response is assignable to that method's request; with both, one "
         "method must do both. The answer lists, by name, the latest matching version of "
@@ -154,7 +160,31 @@ MESSAGES = (
         ("size", _I),
         ("created", _S),
         ("service", _S),
-        doc="A model version as the catalog lists it; `sha256` identifies its bundle.",
+        ("validation", _S),
+        doc="A model version as the catalog lists it; `sha256` identifies its bundle; "
+        "`validation` is `pending`, `passed`, `failed` or `unvalidated` (no validating "
+        "catalog has queued it).",
+    ),
+    _m(
+        "ValidationStatus",
+        ("status", _S),
+        ("mode", _S),
+        ("reason", _S),
+        ("report_json", _S),
+        ("note", _S),
+        ("attempts", _I),
+        ("running", _BOOL),
+        ("ahead", _I),
+        ("queued", _S),
+        ("finished", _S),
+        ("forced_status", _S),
+        ("forced_by", _S),
+        ("forced_at", _S),
+        doc="A version's validation. `status` as in ModelSummary; `mode`: docker or venv; "
+        "`reason`: why it failed; `report_json`: the report once it ended (REPORT_FORMAT 1); "
+        "while pending, `note` says its step or why the validator retries, `running` whether "
+        "it runs now and `ahead` how many jobs are before it; `forced_*`: the status it had "
+        "when its owner published it with force, who and when.",
     ),
 )
 

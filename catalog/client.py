@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from modelwire.bundle.manifest import MANIFEST
 from modelwire.bundle.model import Model
 from modelwire.bundle.writer import build_files, script_running, write_zip
 from modelwire.catalog.channel import CatalogChannel
-from modelwire.catalog.listing import ModelInfo, parse_method_ref, parse_ref
+from modelwire.catalog.listing import ModelInfo, ValidationInfo, parse_method_ref, parse_ref
 from modelwire.catalog.transfer import Progress, download, upload
 from modelwire.config import CatalogSettings
 from modelwire.errors import ModelwireError
@@ -30,6 +31,7 @@ __all__ = [
     "CatalogClient",
     "ModelInfo",
     "Progress",
+    "ValidationInfo",
     "bundle_ref",
     "parse_method_ref",
     "parse_ref",
@@ -117,20 +119,34 @@ class CatalogClient(CatalogChannel):
 
     def cached(self, ref: str, cache: Path) -> Path:
         """A local bundle directory for NAME[:VERSION], pulled once per digest."""
+        return self.fetch(ref, cache)[0]
+
+    def fetch(self, ref: str, cache: Path) -> tuple[Path, ModelInfo]:
+        """`cached`, and the version as the catalog lists it (its validation included)."""
         info = self.show(ref)[0]
         target = cache / info.sha256
         if (target / MANIFEST).is_file():
-            return target
+            return target, info
         cache.mkdir(parents=True, exist_ok=True)
         self.pull(f"{info.name}:{info.version}", target)
-        return target
+        return target, info
 
     # ------------------------------------------------------------ metadata
 
     def publish(
-        self, ref: str, *, description: str, category: str, tags: Sequence[str] = ()
+        self,
+        ref: str,
+        *,
+        description: str,
+        category: str,
+        tags: Sequence[str] = (),
+        force: bool = False,
     ) -> ModelInfo:
-        """Make NAME:VERSION public, with a description and a category (both required)."""
+        """Make NAME:VERSION public, with a description and a category (both required).
+
+        A version whose validation failed or is still pending is refused (a ServiceError
+        with FAILED_PRECONDITION saying why) unless `force`, which the catalog records.
+        """
         name, version = parse_ref(ref)
         if not version:
             raise ValueError("publish needs NAME:VERSION")
@@ -142,6 +158,7 @@ class CatalogClient(CatalogChannel):
                 description=description,
                 category=category,
                 tags=list(tags),
+                force=force,
             ),
             "PublishModelResponse",
         )
@@ -149,17 +166,48 @@ class CatalogClient(CatalogChannel):
 
     def show(self, ref: str) -> tuple[ModelInfo, str, dict[str, Any], list[str]]:
         """(model, proto text, manifest, visible versions) of NAME[:VERSION]."""
-        name, version = parse_ref(ref)
-        reply = self.unary(
-            "GetModel",
-            self.pb.get("GetModelRequest")(name=name, version=version),
-            "GetModelResponse",
-        )
+        reply = self._get(ref)
         return (
             ModelInfo.from_pb(reply.model),
             reply.proto,
             json.loads(reply.manifest_json),
             list(reply.versions),
+        )
+
+    def validation(self, ref: str) -> tuple[ModelInfo, ValidationInfo]:
+        """NAME[:VERSION] and its validation (status, report, what a pending one waits for)."""
+        reply = self._get(ref)
+        return ModelInfo.from_pb(reply.model), ValidationInfo.from_pb(reply.validation)
+
+    def details(self, ref: str) -> tuple[ModelInfo, str, dict[str, Any], list[str], ValidationInfo]:
+        """`show`'s answer and the version's validation, in one call."""
+        reply = self._get(ref)
+        return (
+            ModelInfo.from_pb(reply.model),
+            reply.proto,
+            json.loads(reply.manifest_json),
+            list(reply.versions),
+            ValidationInfo.from_pb(reply.validation),
+        )
+
+    def wait_validated(
+        self, ref: str, timeout: float, *, interval: float = 1.0
+    ) -> tuple[ModelInfo, ValidationInfo]:
+        """Poll until the validation of NAME[:VERSION] is no longer pending, or `timeout`
+        seconds passed; the last answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info, validation = self.validation(ref)
+            if validation.status != "pending" or time.monotonic() >= deadline:
+                return info, validation
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+    def _get(self, ref: str) -> Any:
+        name, version = parse_ref(ref)
+        return self.unary(
+            "GetModel",
+            self.pb.get("GetModelRequest")(name=name, version=version),
+            "GetModelResponse",
         )
 
     def search(
@@ -172,10 +220,17 @@ class CatalogClient(CatalogChannel):
         produces: str | None = None,
         all_versions: bool = False,
         limit: int = 100,
+        validated: bool = False,
     ) -> list[ModelInfo]:
-        """Search; `accepts`/`produces` are `MODEL[:VERSION].METHOD`."""
+        """Search; `accepts`/`produces` are `MODEL[:VERSION].METHOD`; `validated`: only
+        versions whose validation passed."""
         req = self.pb.get("SearchModelsRequest")(
-            text=text, category=category, tags=list(tags), all_versions=all_versions, limit=limit
+            text=text,
+            category=category,
+            tags=list(tags),
+            all_versions=all_versions,
+            limit=limit,
+            validated=validated,
         )
         for field, ref in (("accepts", accepts), ("produces", produces)):
             if ref:

@@ -1,6 +1,7 @@
 """The catalog's SQLite database: its tables, one connection per thread, write transactions.
 
-    DATA/catalog.db     users, model versions, their method/field index, FTS
+    DATA/catalog.db     users, model versions, their method/field index, FTS, and the
+                        validation of each version (`modelwire.catalog.validations`)
 
 WAL mode lets readers run beside the one writer, in this process and in others
 sharing the data directory. A file that is not the catalog's database is never
@@ -75,6 +76,25 @@ CREATE INDEX IF NOT EXISTS method_fields_by_model ON method_fields(model, method
 CREATE VIRTUAL TABLE IF NOT EXISTS models_fts USING fts5(
     name, description, tags, tokenize='trigram'
 );
+-- added with validation on upload: a catalog made before gets it when next opened, its
+-- versions without a row ("unvalidated" until a validating catalog queues them)
+CREATE TABLE IF NOT EXISTS validations (
+    model INTEGER PRIMARY KEY REFERENCES models(id) ON DELETE CASCADE,
+    status TEXT NOT NULL,              -- 'pending', 'passed' or 'failed'
+    queued TEXT NOT NULL,
+    mode TEXT NOT NULL DEFAULT '',     -- where it ran: 'docker' or 'venv'
+    reason TEXT NOT NULL DEFAULT '',   -- failed: why, in one line
+    report TEXT,                       -- passed or failed: the report (report_json), JSON
+    note TEXT NOT NULL DEFAULT '',     -- pending: its step, or why the validator retries
+    attempts INTEGER NOT NULL DEFAULT 0,   -- runs the validator itself could not finish
+    retry_at REAL NOT NULL DEFAULT 0,      -- pending: not before this time (Unix seconds)
+    claimed_by TEXT,                   -- the catalog process running it: 'pid:instance'
+    finished TEXT,
+    forced_status TEXT,                -- published with --force while it was this status
+    forced_by TEXT,
+    forced_at TEXT
+);
+CREATE INDEX IF NOT EXISTS validations_by_status ON validations(status, model);
 """
 
 

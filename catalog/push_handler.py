@@ -4,7 +4,8 @@ A push is checked before anything is kept: the header (name, version, size,
 sha256) first -- the same bytes already stored are a no-op and different bytes
 under a stored version AlreadyExists, before the upload is even read -- then
 the bytes against the header, then the bundle itself, then its types against
-the previous version's. Only then does `Store.commit` make it visible.
+the previous version's. Only then does `Store.commit` make it visible, and a new
+version is handed to `on_stored` (the catalog's validation queue).
 
 Failures are raised as the errors of `modelwire.errors`; the servicer answers them.
 """
@@ -50,6 +51,7 @@ class PushHandler:
         schemas: the schemas of stored versions (for the compatibility check).
         summary: a stored version as the ModelSummary message the reply carries.
         max_upload_bytes: the largest bundle accepted.
+        on_stored: called with the id of each new version once it is visible.
     """
 
     def __init__(
@@ -60,12 +62,14 @@ class PushHandler:
         summary: Callable[[ModelRow], Any],
         *,
         max_upload_bytes: int,
+        on_stored: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.pb = pb
         self.schemas = schemas
         self.summary = summary
         self.max_upload = max_upload_bytes
+        self.on_stored = on_stored
 
     def receive(self, requests: Iterator[bytes], viewer: int, user: str) -> bytes:
         """Check and keep one push by `user` (id `viewer`); the serialized reply, or b''
@@ -136,6 +140,8 @@ class PushHandler:
             )
         finally:
             upload.discard()  # a no-op once the blob was moved into place
+        if created and self.on_stored is not None:
+            self.on_stored(row.id)
         logger.info(
             "%s %s:%s by %s (%d bytes)",
             "stored" if created else "already had",

@@ -1,4 +1,4 @@
-"""Search over a `Store`: text, category, tags, and the type pre-filters.
+"""Search over a `Store`: text, category, tags, validation, and the type pre-filters.
 
 `find` turns the criteria into one SQL query over narrow (id, name) rows ordered
 by name and newest version (the `models_by_name` index), so that a caller
@@ -49,6 +49,7 @@ def find(
     tags: Sequence[str] = (),
     accepting: set[str] | None = None,
     producing: set[str] | None = None,
+    validated: bool = False,
 ) -> Generator[Hit, None, None]:
     """Visible versions matching every criterion, by name, newest version first.
 
@@ -57,7 +58,8 @@ def find(
     assignability check: a producer can only feed a request whose required
     fields it has). `producing`: only versions with a method whose response
     has every field of that set. With either, each hit comes with the
-    methods that passed; otherwise with none.
+    methods that passed; otherwise with none. `validated`: only versions whose
+    validation passed.
 
     Hits are produced lazily and are narrow (the sort never carries a
     manifest); `rows()` fetches the versions a caller keeps.
@@ -81,6 +83,8 @@ def find(
     for tag in tags:
         where.append("m.id IN (SELECT model FROM model_tags WHERE tag = ?)")
         args.append(tag)
+    if validated:
+        where.append("m.id IN (SELECT model FROM validations WHERE status = 'passed')")
     typed: list[str] = []
     if accepting is not None:
         if len(accepting) <= MAX_SUBSET_FIELDS:

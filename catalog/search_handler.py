@@ -20,6 +20,7 @@ from modelwire.catalog.records import ModelRow, fields_of
 from modelwire.catalog.schemas import SchemaCache
 from modelwire.catalog.search import Hit, find
 from modelwire.catalog.store import Store
+from modelwire.catalog.validations import statuses
 from modelwire.codegen.compat import Typed, assignable
 from modelwire.codegen.schema import MessageType, Method, ModelSchema, OptionalType
 from modelwire.errors import NotFound
@@ -37,7 +38,8 @@ class SearchHandler:
         store: what is searched.
         pb: the catalog API's message classes.
         schemas: the schemas of stored versions (for the type checks).
-        summary: a stored version as the ModelSummary message the reply lists.
+        summary: a stored version, with its validation status, as the ModelSummary
+            message the reply lists.
     """
 
     def __init__(
@@ -45,7 +47,7 @@ class SearchHandler:
         store: Store,
         pb: CatalogMessages,
         schemas: SchemaCache,
-        summary: Callable[[ModelRow], Any],
+        summary: Callable[[ModelRow, str], Any],
     ) -> None:
         self.store = store
         self.pb = pb
@@ -92,6 +94,7 @@ class SearchHandler:
             tags=list(request.tags),
             accepting=accepting,
             producing=producing,
+            validated=request.validated,
         )
         with contextlib.closing(hits):
             for hit in hits:
@@ -107,8 +110,9 @@ class SearchHandler:
             else:
                 settle()
         rows = self.store.rows([h.id for h in found])
+        status = statuses(self.store.db, list(rows))
         return self.pb.get("SearchModelsResponse")(
-            models=[self.summary(rows[h.id]) for h in found if h.id in rows]
+            models=[self.summary(rows[h.id], status[h.id]) for h in found if h.id in rows]
         )
 
     def _method_ref(self, ref: Any, viewer: int) -> tuple[ModelSchema, Method]:

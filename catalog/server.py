@@ -4,6 +4,10 @@ CatalogService on the sync service host (SQLite and file I/O are blocking), with
 health and reflection, announcing itself in one stable line:
 
     modelwire catalog listening on 127.0.0.1:50060
+
+and, unless validation is off, the validation of every pushed version beside it
+(`modelwire.catalog.validation_jobs`), started once the catalog serves and stopped
+after it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from modelwire.catalog.api import CATALOG_FILE, CATALOG_SCHEMA, CATALOG_SERVICE
 from modelwire.catalog.service import CatalogServicer
 from modelwire.catalog.store import Store
+from modelwire.catalog.validation_jobs import Validator, choose_mode
 from modelwire.codegen.descriptors import build_file
 from modelwire.codegen.lowering import lower
 from modelwire.config import CatalogConfig
@@ -36,6 +41,7 @@ class RunningCatalog:
 
     host: ServiceHost
     store: Store
+    validator: Validator | None = None
 
     @property
     def port(self) -> int:
@@ -46,16 +52,37 @@ class RunningCatalog:
         return self.host.address
 
     def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING, let in-flight calls finish (up to `grace` s), stop."""
+        """NOT_SERVING, let in-flight calls finish (up to `grace` s), stop; a running
+        validation goes back to the queue."""
         self.host.stop(grace)
+        if self.validator is not None:
+            self.validator.stop()
+
+
+def _validator(store: Store, config: CatalogConfig) -> tuple[Validator | None, Callable[[], None]]:
+    """The validation the config asks for (auto: docker when an engine answers, else off),
+    and how to announce it in the log once the catalog listens."""
+    mode, why = choose_mode(config.validation.mode)
+    if mode == "off":
+        if config.validation.mode == "auto":
+            return None, lambda: logger.warning(
+                "pushed versions are not validated: %s (--validate docker needs an engine; "
+                "--validate venv validates without a sandbox)",
+                why,
+            )
+        return None, lambda: logger.info("pushed versions are not validated (--validate off)")
+    validator = Validator(store, config.validation, mode)
+    level = logging.WARNING if mode == "venv" else logging.INFO  # venv: NOT isolated
+    return validator, lambda: logger.log(level, "%s", validator.describe())
 
 
 def start(config: CatalogConfig) -> RunningCatalog:
     """Serve a catalog from this process (tests and embedding use this).
 
     Raises:
-        ConfigError: `config.data` holds no catalog and `config.init` is not set, or
-            the port is taken.
+        ConfigError: `config.data` holds no catalog and `config.init` is not set, the
+            data directory cannot be used, the port is taken, or docker validation was
+            asked for and no engine answers.
     """
     check_port_free(config.host, config.port)  # before a new catalog is made for nothing
     store = Store(config.data, create=config.init)
@@ -69,7 +96,10 @@ def start(config: CatalogConfig) -> RunningCatalog:
             blobs,
             extra={"data": config.data},
         )
-    servicer = CatalogServicer(store, max_upload_bytes=config.max_upload_mb * 1024 * 1024)
+    validator, announce_validation = _validator(store, config)
+    servicer = CatalogServicer(
+        store, max_upload_bytes=config.max_upload_mb * 1024 * 1024, validator=validator
+    )
     spec = HostSpec(
         listening=LISTENING,
         services=(
@@ -82,7 +112,11 @@ def start(config: CatalogConfig) -> RunningCatalog:
         listen=Listen(config.host, config.port, _MAX_MESSAGE, threads=config.threads),
         grace=config.grace_seconds,
     )
-    return RunningCatalog(ServiceHost(spec).start(), store)
+    running = RunningCatalog(ServiceHost(spec).start(), store, validator)
+    announce_validation()
+    if validator is not None:
+        validator.start()
+    return running
 
 
 def serve(config: CatalogConfig, *, announce: Callable[[str], None] | None = None) -> int:
@@ -90,5 +124,9 @@ def serve(config: CatalogConfig, *, announce: Callable[[str], None] | None = Non
     tune_malloc()  # 1 MiB chunks stay on the heap instead of an mmap/munmap each
     running = start(config)
     logger.info("catalog data in %s", config.data, extra={"data": config.data})
-    running.host.run(announce)
+    try:
+        running.host.run(announce)
+    finally:
+        if running.validator is not None:
+            running.validator.stop()
     return 0

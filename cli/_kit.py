@@ -7,11 +7,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from modelwire.errors import BlueprintError, ModelwireError
+
+if TYPE_CHECKING:
+    from modelwire.broker.resolve import CatalogBundle
 
 __all__ = ["catalog_resolver", "reports_errors", "setup_logging"]
 
@@ -43,11 +46,11 @@ def setup_logging(level: str, fmt: str | None) -> None:
     _logging.configure(level, fmt)
 
 
-def catalog_resolver() -> Callable[[str], Path] | None:
+def catalog_resolver() -> Callable[[str], CatalogBundle] | None:
     """How blueprint `catalog:` models become local bundles, or None without a catalog.
 
     Uses MODELWIRE_CATALOG / MODELWIRE_TOKEN or the config file; pulls each model
-    once per digest into ~/.cache/modelwire/bundles.
+    once per digest into ~/.cache/modelwire/bundles, and says how its validation went.
     """
     from modelwire.config import CatalogSettings
     from modelwire.errors import ConfigError
@@ -59,10 +62,12 @@ def catalog_resolver() -> Callable[[str], Path] | None:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     cache = cache / "modelwire" / "bundles"
 
-    def resolve(ref: str) -> Path:
+    def resolve(ref: str) -> CatalogBundle:
+        from modelwire.broker.resolve import CatalogBundle
         from modelwire.catalog.client import CatalogClient
 
         with CatalogClient(settings) as client:
-            return client.cached(ref, cache)
+            path, info = client.fetch(ref, cache)
+        return CatalogBundle(path, f"{info.name}:{info.version}", info.validation)
 
     return resolve

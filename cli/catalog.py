@@ -10,6 +10,11 @@ from pathlib import Path
 import click
 
 from modelwire.cli._kit import reports_errors, setup_logging
+from modelwire.cli.catalog_validation import (
+    render_validation,
+    validation_config,
+    validation_options,
+)
 from modelwire.cli.options import CATALOG_PORT, GRACE, HOST, logging_options
 from modelwire.cli.progress import transfer
 from modelwire.config import ENV_CATALOG, ENV_TOKEN, CatalogSettings
@@ -107,6 +112,18 @@ def pull(ref: str, output: Path, address: str | None, token: str | None) -> None
 @click.option("--description", required=True, help="What the model does.")
 @click.option("--category", required=True, help="E.g. classification, detection, nlp.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0,
+    metavar="SECONDS",
+    help="Wait up to SECONDS for a pending validation to end first.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Publish even if its validation failed or is pending (recorded, and shown).",
+)
 @_catalog_options
 @reports_errors
 def publish(
@@ -114,15 +131,28 @@ def publish(
     description: str,
     category: str,
     tags: tuple[str, ...],
+    wait: float,
+    force: bool,
     address: str | None,
     token: str | None,
 ) -> None:
-    """Make a model version public, with a description and a category."""
+    """Make a model version public, with a description and a category.
+
+    A version whose validation failed, or is still pending, is refused unless --force.
+    """
     if ":" not in ref:
         raise click.BadParameter("publish needs NAME:VERSION", param_hint="'NAME:VERSION'")
     _checked_ref(ref, "NAME:VERSION", need_version=True)
     with _client(address, token) as client:  # type: ignore[attr-defined]
-        info = client.publish(ref, description=description, category=category, tags=tags)
+        if wait > 0:
+            _, validation = client.validation(ref)
+            if validation.status == "pending":
+                click.echo(f"waiting up to {wait:g} s for the validation of {ref}", err=True)
+                _, validation = client.wait_validated(ref, wait)
+            click.echo(render_validation(validation)[0].strip(), err=True)
+        info = client.publish(
+            ref, description=description, category=category, tags=tags, force=force
+        )
     click.echo(f"published {info.name}:{info.version} ({info.category})")
 
 
@@ -150,6 +180,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     help="Models with a method whose response that method can take.",
 )
 @click.option("--all-versions", is_flag=True, help="Every version, not only the latest.")
+@click.option("--validated", is_flag=True, help="Only versions whose validation passed.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list for scripts.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
 @_catalog_options
@@ -161,6 +192,7 @@ def search(
     accepts: str | None,
     produces: str | None,
     all_versions: bool,
+    validated: bool,
     as_json: bool,
     limit: int,
     address: str | None,
@@ -184,6 +216,7 @@ def search(
             produces=produces,
             all_versions=all_versions,
             limit=limit,
+            validated=validated,
         )
     if as_json:
         click.echo(json.dumps([m.to_json() for m in found], indent=2))
@@ -196,6 +229,7 @@ def search(
             m.name,
             m.version,
             "public" if m.published else "private",
+            m.validation,
             m.category,
             ", ".join(x["name"] for x in m.methods),
             m.description if len(m.description) <= 50 else m.description[:49] + "…",
@@ -203,7 +237,10 @@ def search(
         for m in found
     ]
     click.echo(
-        _table(rows, ["NAME", "VERSION", "VISIBILITY", "CATEGORY", "METHODS", "DESCRIPTION"])
+        _table(
+            rows,
+            ["NAME", "VERSION", "VISIBILITY", "VALIDATION", "CATEGORY", "METHODS", "DESCRIPTION"],
+        )
     )
 
 
@@ -212,10 +249,12 @@ def search(
 @_catalog_options
 @reports_errors
 def show(ref: str, address: str | None, token: str | None) -> None:
-    """Print a model's metadata and its proto."""
+    """Print a model's metadata, its validation (status and report) and its proto."""
+    from modelwire.bundle.report import render_report, report_from_json
+
     _checked_ref(ref, "NAME[:VERSION]")
     with _client(address, token) as client:  # type: ignore[attr-defined]
-        info, proto, manifest, versions = client.show(ref)
+        info, proto, manifest, versions, validation = client.details(ref)
     click.echo(
         f"{info.name}:{info.version}  ({'public' if info.published else 'private'}, "
         f"owner {info.owner})"
@@ -235,6 +274,11 @@ def show(ref: str, address: str | None, token: str | None) -> None:
     click.echo(f"  python       {manifest.get('python')}")
     click.echo(f"  sha256       {info.sha256}")
     click.echo(f"  versions     {', '.join(versions)}")
+    for line in render_validation(validation):
+        click.echo(line)
+    if validation.report is not None:
+        click.echo("")
+        click.echo(render_report(report_from_json(validation.report)))
     click.echo("")
     click.echo(proto, nl=False)
 
@@ -281,6 +325,7 @@ def catalog_init(data: Path) -> None:
     help="The largest bundle a push may upload.",
 )
 @GRACE
+@validation_options
 @logging_options
 @reports_errors
 def catalog_serve(
@@ -293,7 +338,8 @@ def catalog_serve(
     log_level: str,
     log_format: str | None,
 ) -> None:
-    """Serve the catalog in DATA until SIGTERM (a new one only with --init)."""
+    """Serve the catalog in DATA until SIGTERM (a new one only with --init), validating
+    every pushed version."""
     setup_logging(log_level, log_format)
     from modelwire.catalog.server import serve
     from modelwire.config import CatalogConfig
@@ -305,6 +351,7 @@ def catalog_serve(
         max_upload_mb=max_upload_mb,
         grace_seconds=grace,
         init=init,
+        validation=validation_config(),
     )
     sys.exit(serve(config, announce=click.echo))
 

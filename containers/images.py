@@ -81,10 +81,20 @@ def docker_client() -> Any:
         raise ToolError(
             "working with images needs the Docker SDK; install 'modelwire[docker]'"
         ) from exc
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if host.startswith("unix://") and not os.path.exists(host[len("unix://") :]):
+        # the SDK would try it, and leave the failed socket open for the GC to warn about
+        raise ToolError(
+            f"no Docker engine answers (no socket at {host[len('unix://') :]}); "
+            "start dockerd (scripts/docker-setup.sh does)"
+        )
+    client = None
     try:
         client = docker.from_env()
         client.ping()
     except Exception as exc:
+        if client is not None:
+            client.close()  # its socket, opened for the ping that failed
         raise ToolError(
             f"no Docker engine answers ({exc}); start dockerd (scripts/docker-setup.sh does)"
         ) from None

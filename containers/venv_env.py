@@ -153,11 +153,12 @@ def create_venv(python: Path, venv: Path, progress: Progress) -> Path:
 
 
 def install(venv_python: Path, wheels: Path, progress: Progress) -> None:
-    """Install the wheelhouse's model requirements and modelwire into a venv.
+    """Install the wheelhouse's model requirements and modelwire into a venv, in the
+    order and with the options of the image's Dockerfile.
 
     Raises:
-        ToolError: pip cannot install them, e.g. the bundle pins a version of a
-            distribution that modelwire cannot run with.
+        ToolError: pip cannot install them, e.g. a requirement has no wheel for this
+            Python.
     """
     pip = (
         [sys.executable, "-m", "pip", "--python", str(venv_python)]
@@ -165,27 +166,19 @@ def install(venv_python: Path, wheels: Path, progress: Progress) -> None:
         else [str(venv_python), "-m", "pip"]
     )
     progress("installing the bundle's requirements and modelwire into the venv")
-    _run(
-        [
-            *pip,
-            "install",
-            "-q",
-            "--no-index",
-            "--no-compile",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--find-links",
-            str(wheels / "model"),
-            "--find-links",
-            str(wheels / "runtime"),
-            "--find-links",
-            str(wheels / "modelwire"),
-            "-r",
-            str(wheels / "model" / "requirements.txt"),
-            f"modelwire=={__version__}",
-        ],
-        "install the bundle's requirements and modelwire",
+    quiet = ["install", "-q", "--no-index", "--no-compile", "--no-cache-dir"]
+    quiet.append("--disable-pip-version-check")
+    # as the image's Dockerfile does: modelwire's third-party dependencies, the model's
+    # requirements, then modelwire itself without its dependencies (they are in, all but
+    # grpcio-tools, which only `modelwire stubs` needs)
+    links = {name: ["--find-links", str(wheels / name)] for name in ("model", "runtime")}
+    steps = (
+        [*links["runtime"], "-r", str(wheels / "runtime" / "requirements.txt")],
+        [*links["model"], *links["runtime"], "-r", str(wheels / "model" / "requirements.txt")],
+        ["--no-deps", "--find-links", str(wheels / "modelwire"), f"modelwire=={__version__}"],
     )
+    for step in steps:
+        _run([*pip, *quiet, *step], "install the bundle's requirements and modelwire")
 
 
 def _run(argv: list[str], what: str) -> None:

@@ -7,7 +7,7 @@ code receives these objects. Precedence: flag > environment > file > default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelwire.errors import ConfigError
 
@@ -26,9 +26,11 @@ __all__ = [
     "ENV_SERVER",
     "ENV_STARTUP_TIMEOUT",
     "ENV_WORKERS",
+    "VALIDATION_MODES",
     "Address",
     "BrokerConfig",
     "RuntimeConfig",
+    "ValidationConfig",
     "address_problem",
     "parse_address",
 ]
@@ -201,6 +203,67 @@ ENV_CONFIG = "MODELWIRE_CONFIG"
 DEFAULT_CATALOG_PORT = 50060
 
 
+# how the catalog validates pushed versions; `auto`: docker when an engine answers, else off
+VALIDATION_MODES = ("auto", "docker", "venv", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationConfig:
+    """How the catalog validates every pushed version (`catalog serve --validate`).
+
+    Attributes:
+        mode: ``docker`` (the bundle's image as a sandbox), ``venv`` (a fresh venv on this
+            machine: less isolated), ``off``, or ``auto`` (docker when an engine answers,
+            else off: venv runs pushed code unconfined, so only an operator turns it on).
+        memory: the model's memory limit, in bytes.
+        cpus: CPUs the container may use (docker).
+        load_timeout: seconds the model has to report SERVING.
+        call_timeout: seconds each example call may take.
+        run_timeout: seconds loading and calling may take together.
+        job_timeout: seconds one validation may take in all, building its environment
+            included; then it is stopped and fails.
+        repeat: times each example is sent.
+        image_prefix: the prefix of the validation images (docker); the catalog removes
+            all but the `keep_images` newest.
+        keep_images: validation images kept for reuse (their layers speed up the next
+            build of a similar bundle).
+    """
+
+    mode: str = "off"
+    memory: int = 2 << 30
+    cpus: float = 1.0
+    load_timeout: float = 120.0
+    call_timeout: float = 30.0
+    run_timeout: float = 600.0
+    job_timeout: float = 1800.0
+    repeat: int = 3
+    image_prefix: str = "modelwire-validation"
+    keep_images: int = 3
+
+    def __post_init__(self) -> None:
+        if self.mode not in VALIDATION_MODES:
+            raise ConfigError(
+                "validate", self.mode, f"expected one of {', '.join(VALIDATION_MODES)}"
+            )
+        if not isinstance(self.memory, int) or self.memory < 64 << 20:
+            raise ConfigError("validate_memory", self.memory, "expected at least 64 MiB, in bytes")
+        for name in ("cpus", "load_timeout", "call_timeout", "run_timeout", "job_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"validate_{name}", getattr(self, name), "must be positive")
+        if self.job_timeout <= self.run_timeout:
+            raise ConfigError(
+                "validate_job_timeout",
+                self.job_timeout,
+                f"must be longer than the run's timeout ({self.run_timeout:g} s): it includes it",
+            )
+        if not isinstance(self.repeat, int) or not 1 <= self.repeat <= 10000:
+            raise ConfigError("validate_repeat", self.repeat, "expected an integer from 1 to 10000")
+        if not self.image_prefix or self.image_prefix != self.image_prefix.strip():
+            raise ConfigError("image_prefix", self.image_prefix, "expected a non-empty name")
+        if not isinstance(self.keep_images, int) or self.keep_images < 0:
+            raise ConfigError("keep_images", self.keep_images, "expected 0 or more")
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogConfig:
     """How `modelwire catalog serve` runs.
@@ -212,6 +275,7 @@ class CatalogConfig:
         threads: request threads.
         grace_seconds: how long SIGTERM waits for in-flight calls.
         init: create a new catalog in `data` if it holds none (else that is an error).
+        validation: how pushed versions are validated (off unless told).
     """
 
     data: str
@@ -221,6 +285,7 @@ class CatalogConfig:
     threads: int = 16
     grace_seconds: float = 10.0
     init: bool = False
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
         _check_port("port", self.port)

@@ -8,6 +8,7 @@ no well-behaved client would: garbage, wrong headers, malformed protobuf.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -60,9 +61,18 @@ class CatalogProcess(ModelwireProcess):
     """`modelwire catalog serve --data DATA --port 0 ...` as a subprocess.
 
     Waits for the listening line and for health SERVING; failures include its stderr.
+    Validation is off unless `args` has a `--validate`: the tests of everything else
+    should not build an image per push.
     """
 
-    def __init__(self, data: Path, *args: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        data: Path,
+        *args: str,
+        timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        validate = () if "--validate" in args else ("--validate", "off")
         super().__init__(
             "catalog",
             "serve",
@@ -72,12 +82,14 @@ class CatalogProcess(ModelwireProcess):
             "0",
             "--log-format",
             "json",
+            *validate,
             *args,
             listening=LISTENING,
             what="catalog serve",
             timeout=timeout,
             serving=True,
             cwd=ROOT,
+            env=None if env is None else {**os.environ, **env},
         )
 
     def terminate(self, timeout: float = 20.0) -> int:

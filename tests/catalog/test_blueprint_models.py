@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from modelwire.broker.check import check_file
+from modelwire.broker.resolve import CatalogBundle
 from modelwire.config import ENV_CATALOG, ENV_TOKEN
 from modelwire.runtime.client import connect
 from tests.broker.helpers import BrokerProcess
@@ -43,10 +44,11 @@ def test_catalog_models_resolve_through_a_pull_cached_by_digest(
     cache = tmp_path / "cache"
     pulls: list[str] = []
 
-    def resolver(ref: str) -> Path:
+    def resolver(ref: str) -> CatalogBundle:
         pulls.append(ref)
         with catalog.client(token) as client:
-            return client.cached(ref, cache)
+            path, info = client.fetch(ref, cache)
+        return CatalogBundle(path, f"{info.name}:{info.version}", info.validation)
 
     plan, bundle_paths, _ = check_file(path, catalog=resolver)
     assert sorted(bundle_paths) == ["summarizer", "tokenizer"]
@@ -79,6 +81,10 @@ def test_modelwire_run_pulls_catalog_models_and_serves_them(
         assert broker.signal(signal.SIGTERM) == 0, broker.stderr
     finally:
         broker.close()
+    # this catalog does not validate: run says so of each catalog model, by name
+    for model, version in (("tokenizer", "tokenizer:1.0.0"), ("summarizer", "summarizer:1.0.0")):
+        warning = f"model '{model}': catalog version {version} is not validated"
+        assert f"{warning} (its validation: unvalidated)" in broker.stderr
 
 
 def test_without_a_catalog_a_catalog_model_is_an_mw105_diagnostic(tmp_path: Path):

@@ -97,12 +97,13 @@ def test_search_prints_a_table(
     result = cli("search", env=env)
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == (
-        "NAME        VERSION  VISIBILITY  CATEGORY     METHODS           DESCRIPTION\n"
-        "summarizer  1.0.0    public      nlp          summarize         "
+        "NAME        VERSION  VISIBILITY  VALIDATION   CATEGORY     METHODS           DESCRIPTION\n"
+        "summarizer  1.0.0    public      unvalidated  nlp          summarize         "
         "Summarizes a list of tokens\n"
-        "tagger      1.0.0    private                  tag\n"
-        "tokenizer   1.0.0    public      nlp          tokenize          Splits text into tokens\n"
-        "translator  1.0.0    public      translation  translate, label  "
+        "tagger      1.0.0    private     unvalidated               tag\n"
+        "tokenizer   1.0.0    public      unvalidated  nlp          tokenize          "
+        "Splits text into tokens\n"
+        "translator  1.0.0    public      unvalidated  translation  translate, label  "
         "Translates tokens into another language\n"
     )
     empty = cli("search", "zebra", env=env)
@@ -181,6 +182,7 @@ def test_show_prints_metadata_rpcs_formats_and_the_proto(
             f"  python       {manifest['python']}\n"
             f"  sha256       {digest}\n"
             "  versions     1.0.0\n"
+            "  validation   unvalidated: no validating catalog has queued it\n"
             "\n" + proto
         )
     assert "rpc Tokenize(TokenizeRequest) returns (TokenizeResponse);" in proto
