@@ -59,10 +59,11 @@ class RunningCatalog:
             self.validator.stop()
 
 
-def _validator(store: Store, config: CatalogConfig) -> tuple[Validator | None, Callable[[], None]]:
-    """The validation the config asks for (auto: docker when an engine answers, else off),
-    and how to announce it in the log once the catalog listens."""
-    mode, why = choose_mode(config.validation.mode)
+def _validator(
+    store: Store, config: CatalogConfig, mode: str, why: str
+) -> tuple[Validator | None, Callable[[], None]]:
+    """The validation in `mode` (chosen by `choose_mode`: auto is docker when an engine
+    answers, else off), and how to announce it in the log once the catalog listens."""
     if mode == "off":
         if config.validation.mode == "auto":
             return None, lambda: logger.warning(
@@ -85,6 +86,7 @@ def start(config: CatalogConfig) -> RunningCatalog:
             asked for and no engine answers.
     """
     check_port_free(config.host, config.port)  # before a new catalog is made for nothing
+    mode, why = choose_mode(config.validation.mode)  # likewise: docker without an engine
     store = Store(config.data, create=config.init)
     if store.created:
         logger.info("created a new catalog in %s", config.data, extra={"data": config.data})
@@ -96,7 +98,7 @@ def start(config: CatalogConfig) -> RunningCatalog:
             blobs,
             extra={"data": config.data},
         )
-    validator, announce_validation = _validator(store, config)
+    validator, announce_validation = _validator(store, config, mode, why)
     servicer = CatalogServicer(
         store, max_upload_bytes=config.max_upload_mb * 1024 * 1024, validator=validator
     )

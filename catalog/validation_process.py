@@ -70,9 +70,18 @@ def _kill(proc: subprocess.Popen[str], folder: Path) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(30)
-    for pid in processes_in(folder):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+    # A child forked by the worker just before the kill may exec into the folder a moment
+    # later (it is in a session of its own): scan until two scans in a row find nothing.
+    quiet = 0
+    for _ in range(50):
+        found = processes_in(folder)
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        quiet = 0 if found else quiet + 1
+        if quiet == 2:
+            break
+        time.sleep(0.05)
 
 
 def _answer(lines: list[str]) -> dict[str, Any] | None:

@@ -123,7 +123,7 @@ def test_a_stopped_catalog_gives_its_job_back_and_a_catalog_that_cannot_validate
 
 
 def test_auto_validates_in_docker_only_when_an_engine_answers_else_says_it_is_off(tmp_path: Path):
-    server = CatalogProcess(tmp_path / "data", "--validate", "auto", env=NO_ENGINE)
+    server = CatalogProcess(tmp_path / "data", "--init", "--validate", "auto", env=NO_ENGINE)
     try:
         assert server.terminate() == 0
     finally:
@@ -138,7 +138,9 @@ def test_docker_validation_without_an_engine_is_refused_at_start(
     tmp_path: Path, cli: Callable[..., Result]
 ):
     data = str(tmp_path / "data")
-    result = cli("catalog", "serve", "--data", data, "--validate", "docker", env=NO_ENGINE)
+    args = ["--data", data, "--init", "--validate", "docker"]
+    result = cli("catalog", "serve", *args, env=NO_ENGINE)
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr.startswith("error: validate='docker': no Docker engine answers (")
     assert result.stderr.endswith("; or choose --validate venv or off\n")
+    assert not Path(data).exists()  # refused before a new catalog was made for nothing
