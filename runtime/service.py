@@ -5,6 +5,8 @@ decoding happens here, where a malformed request becomes INVALID_ARGUMENT
 rather than grpcio's generic INTERNAL. The call path raises the errors of
 `modelwire.errors` (InvalidRequest, ModelFailed, BadResult, TooLarge) and never
 chooses a status: `modelwire.hosting.status.status_of` does, as for every server.
+`ModelService.call` is that path, the only one: the gRPC handlers here and the HTTP
+face (`modelwire.runtime.http_handlers`) both call it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from google.protobuf import descriptor_pb2
 from modelwire.bundle import LoadedModel
 from modelwire.codegen.descriptors import MessageClasses, file_descriptor, message_classes
 from modelwire.codegen.values import DecodeError, EncodeError, MethodCodec, ValueCodec
-from modelwire.errors import BadResult, InvalidRequest, ModelFailed, TooLarge
+from modelwire.errors import BadResult, InvalidRequest, ModelFailed, NotFound, TooLarge
 from modelwire.hosting.metrics import Metrics
 from modelwire.hosting.status import status_of
 
@@ -69,10 +71,33 @@ class ModelService:
             _Rpc(m.name, m.rpc, loaded.model.methods[m.name], self.codec.method(m.name))
             for m in self.schema.methods
         ]
+        self._by_name = {r.name: r for r in self.rpcs}
 
     # ------------------------------------------------------------ the call path
 
-    def _call(self, rpc: _Rpc, request: bytes) -> bytes:
+    def call(self, method: str, request: bytes, deadline: float | None = None) -> bytes:
+        """One call of `method`: decode the request, call the model, encode, check the size.
+
+        Args:
+            method: the model's method name (``'classify'``, not the rpc's).
+            request: the request message's bytes.
+            deadline: when the caller stops waiting, a `time.monotonic()` instant, or None.
+                A direct call runs at once and the face enforces the deadline; it is
+                passed so that a call path that queues calls can drop a late one.
+
+        Returns:
+            The response message's bytes.
+
+        Raises:
+            InvalidRequest: the request does not decode (the message names the field).
+            ModelFailed: the model raised.
+            BadResult: the model's return value does not encode as the response.
+            TooLarge: the reply is over the server's message limit.
+            NotFound: the model has no method `method`.
+        """
+        rpc = self._by_name.get(method)
+        if rpc is None:
+            raise NotFound(f"{self.service_name} has no method {method!r}", subject=method)
         try:
             args, kwargs = rpc.codec.decode_request(request)
         except DecodeError as exc:
@@ -133,7 +158,7 @@ class ModelService:
         def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
             t0 = time.perf_counter()
             try:
-                reply = self._call(rpc, request)
+                reply = self.call(rpc.name, request, _deadline(context))
             except Exception as exc:
                 code, message = self._failed(rpc, exc)
                 self._record(rpc, code.name, t0, len(request), 0)
@@ -147,7 +172,7 @@ class ModelService:
         async def handle(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
             t0 = time.perf_counter()
             try:
-                reply = self._call(rpc, request)
+                reply = self.call(rpc.name, request, _deadline(context))
             except Exception as exc:
                 code, message = self._failed(rpc, exc)
                 self._record(rpc, code.name, t0, len(request), 0)
@@ -163,3 +188,14 @@ class ModelService:
             self.service_name,
             {r.rpc: grpc.unary_unary_rpc_method_handler(make(r)) for r in self.rpcs},
         )
+
+
+_NO_DEADLINE = 1e9  # seconds: the sync server says ~9.2e18 where the client set no deadline
+
+
+def _deadline(context: Any) -> float | None:
+    """The gRPC call's deadline as a `time.monotonic()` instant (None: the client set none)."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > _NO_DEADLINE:
+        return None
+    return time.monotonic() + float(remaining)
