@@ -3,7 +3,9 @@
 `Metrics.observe()` is called once per call; `exposition()` renders a registry in
 Prometheus' text format (0.0.4). Series names, labels and HELP texts are the ones
 dashboards already use: `modelwire_model_info`, `modelwire_requests_total{method,code}`,
-`modelwire_request_duration_seconds{method}`, `modelwire_{request,response}_bytes_total`.
+`modelwire_request_duration_seconds{method}`, `modelwire_{request,response}_bytes_total`;
+every request series also has a `protocol` label (`PROTOCOLS`: grpc, or connect and
+acumos for the HTTP face), so one scrape counts a method's calls however they came.
 
 With several worker processes (`serve --workers N`) prometheus-client's multiprocess mode
 does the merge: the supervisor makes one directory for the run (`WorkerMetrics`), every
@@ -27,6 +29,7 @@ __all__ = [
     "BUCKETS",
     "CONTENT_TYPE",
     "ENV_MULTIPROC_DIR",
+    "PROTOCOLS",
     "Metrics",
     "WorkerMetrics",
     "exposition",
@@ -35,6 +38,7 @@ __all__ = [
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ENV_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+PROTOCOLS = ("grpc", "connect", "acumos")  # the values of the `protocol` label
 
 
 class _Collector(Protocol):
@@ -87,43 +91,53 @@ class Metrics:
             info.labels(model, version).set(1)
         self._calls = Counter(
             "modelwire_requests",
-            "Calls handled, by method and gRPC status code.",
-            ["method", "code"],
+            "Calls handled, by method, gRPC status code and protocol.",
+            ["method", "code", "protocol"],
             registry=r,
         )
         self._latency = Histogram(
             "modelwire_request_duration_seconds",
-            "Time from request received to reply, by method.",
-            ["method"],
+            "Time from request received to reply, by method and protocol.",
+            ["method", "protocol"],
             buckets=BUCKETS,
             registry=r,
         )
         self._request_bytes = Counter(
             "modelwire_request_bytes",
-            "Bytes of request messages, by method.",
-            ["method"],
+            "Bytes of request bodies, by method and protocol.",
+            ["method", "protocol"],
             registry=r,
         )
         self._response_bytes = Counter(
             "modelwire_response_bytes",
-            "Bytes of response messages, by method.",
-            ["method"],
+            "Bytes of response bodies, by method and protocol.",
+            ["method", "protocol"],
             registry=r,
         )
-        # (method, code) -> its children: `labels()` validates and locks on every lookup
-        self._children: dict[tuple[str, str], tuple[Counter, Histogram, Counter, Counter]] = {}
+        # (method, code, protocol) -> its children: `labels()` validates and locks on every
+        # lookup
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram, Counter, Counter]] = {}
 
     def observe(
-        self, method: str, code: str, seconds: float, request_bytes: int, response_bytes: int
+        self,
+        method: str,
+        code: str,
+        seconds: float,
+        request_bytes: int,
+        response_bytes: int,
+        protocol: str = "grpc",
     ) -> None:
-        """Count one call of `method` that ended with status `code`."""
-        children = self._children.get((method, code))
+        """Count one call of `method` that ended with status `code` (its gRPC name), that
+        came by `protocol` (one of `PROTOCOLS`); the bytes are the request's and reply's
+        bodies as they travelled (JSON for a JSON call)."""
+        key = (method, code, protocol)
+        children = self._children.get(key)
         if children is None:
-            children = self._children[(method, code)] = (
-                self._calls.labels(method, code),
-                self._latency.labels(method),
-                self._request_bytes.labels(method),
-                self._response_bytes.labels(method),
+            children = self._children[key] = (
+                self._calls.labels(method, code, protocol),
+                self._latency.labels(method, protocol),
+                self._request_bytes.labels(method, protocol),
+                self._response_bytes.labels(method, protocol),
             )
         calls, latency, sent, received = children
         calls.inc()

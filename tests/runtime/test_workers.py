@@ -78,8 +78,11 @@ def test_workers_share_the_port_and_sigterm_stops_them_all(own_server, reap, tmp
     assert {_parent(pid) for pid in workers} == {supervisor}
 
     scrape = _scrape("127.0.0.1", _metrics_port(served))  # merged across the workers
-    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == 24
-    assert scrape.value("modelwire_request_duration_seconds_count", method="pid") == 24
+    assert scrape.value("modelwire_requests_total", method="pid", code="OK", protocol="grpc") == 24
+    assert (
+        scrape.value("modelwire_request_duration_seconds_count", method="pid", protocol="grpc")
+        == 24
+    )
     assert scrape.value("modelwire_model_info", model="slow", version="1.0.0") == 1
 
     client = served.client()
@@ -113,7 +116,7 @@ def test_workers_on_another_loopback_address(own_server, reap, host):
     assert served.process.stdout_lines == [f"modelwire runtime listening on {served.address}\n"]
     reap.update(_pids_over_separate_connections(served, 4))
     scrape = _scrape(host, _metrics_port(served))
-    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == 4
+    assert scrape.value("modelwire_requests_total", method="pid", code="OK", protocol="grpc") == 4
     assert served.process.terminate() == 0
 
 
@@ -184,8 +187,12 @@ def test_a_dead_workers_counts_stay_merged_and_the_directory_goes(own_server, re
     reap.update(made)
     scrape = _scrape("127.0.0.1", port)
     assert made.count(victim) > 0
-    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == len(made)
-    assert scrape.value("modelwire_request_duration_seconds_count", method="pid") == len(made)
+    assert scrape.value(
+        "modelwire_requests_total", method="pid", code="OK", protocol="grpc"
+    ) == len(made)
+    assert scrape.value(
+        "modelwire_request_duration_seconds_count", method="pid", protocol="grpc"
+    ) == len(made)
     assert scrape.series("modelwire_model_info") == {
         frozenset({("model", "slow"), ("version", "1.0.0")}): 1
     }
