@@ -60,6 +60,9 @@ class GrpcFace:
         self.server: grpc.Server | None = None
         self.health = HealthServicer()
 
+    def announcement(self) -> str:
+        return ""  # the host's own line (`HostSpec.listening`) says where gRPC listens
+
     def start(self) -> None:
         """Bind and start answering calls (health knows no service until `set_serving`).
 
@@ -99,6 +102,9 @@ class AioGrpcFace:
         self.port = 0
         self.server: grpc.aio.Server | None = None
         self.health = AioHealthServicer()
+
+    def announcement(self) -> str:
+        return ""
 
     async def start(self) -> None:
         """Bind and start answering calls (see `GrpcFace.start`)."""

@@ -11,11 +11,14 @@ With several worker processes (`serve --workers N`) prometheus-client's multipro
 does the merge: the supervisor makes one directory for the run (`WorkerMetrics`), every
 worker starts with PROMETHEUS_MULTIPROC_DIR naming it (prometheus-client reads it when it
 is first imported, so only a fresh process can be put in that mode), and the supervisor's
-scrape reads every worker's files.
+scrape reads every worker's files. A worker's own `/metrics` (its HTTP face,
+`Metrics.scrape`) reads them all too, so a scrape says the same whichever worker the
+kernel hands the connection to.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -114,6 +117,12 @@ class Metrics:
             ["method", "protocol"],
             registry=r,
         )
+        # in a worker of `serve --workers N`: every worker's values, merged
+        self._merged: CollectorRegistry | None = None
+        run_dir = os.environ.get(ENV_MULTIPROC_DIR)
+        if run_dir:
+            self._merged = CollectorRegistry()
+            MultiProcessCollector(self._merged, path=run_dir)  # type: ignore[no-untyped-call]
         # (method, code, protocol) -> its children: `labels()` validates and locks on every
         # lookup
         self._children: dict[tuple[str, str, str], tuple[Counter, Histogram, Counter, Counter]] = {}
@@ -148,6 +157,11 @@ class Metrics:
     def exposition(self) -> bytes:
         """This process's metrics as a scrape answers them."""
         return exposition(self.registry)
+
+    def scrape(self) -> bytes:
+        """What this service's /metrics answers: this process's metrics, or in a worker of
+        `serve --workers N` (PROMETHEUS_MULTIPROC_DIR set) every worker's, merged."""
+        return exposition(self._merged) if self._merged is not None else self.exposition()
 
 
 class WorkerMetrics:

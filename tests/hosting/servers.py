@@ -44,6 +44,9 @@ class ReadinessFace:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
+    def announcement(self) -> str:
+        return f"readiness on 127.0.0.1:{self.port}"
+
     def _record(self, hook: str, arg: object) -> None:
         self.events.append((hook, arg, self.state.status.value))
 
