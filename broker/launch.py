@@ -1,9 +1,10 @@
 """`modelwire run`: check a blueprint, start its models, serve the solution, stop it all.
 
 The embedded default (`LocalModels`) starts every `bundle:` model as a local
-`modelwire serve --port 0` process. Each child asks the kernel for SIGTERM when
-this process dies (MODELWIRE_PARENT_PID, see `modelwire.hosting.process.follow_parent`),
-so even a SIGKILLed broker leaves no model processes behind.
+`modelwire serve --port 0 --no-http` process (the solution answers HTTP itself). Each
+child asks the kernel for SIGTERM when this process dies (MODELWIRE_PARENT_PID, see
+`modelwire.hosting.process.follow_parent`), so even a SIGKILLed broker leaves no model
+processes behind.
 
 With `--docker` (`modelwire.containers.runner.DockerModels`) every bundle model
 runs as a container of its image, built once per bundle digest, on a Docker
@@ -145,6 +146,7 @@ class LocalModels:
                 "127.0.0.1",
                 "--max-message-mb",
                 str(self.max_message_mb),
+                "--no-http",  # the broker calls its models over gRPC only
                 "--log-format",
                 "json",
             ],
@@ -261,6 +263,8 @@ def run(
     plan, bundles, addresses = check_blueprint(bp, diagnostics, catalog=catalog)
     # a busy port fails before any model is started, not after they all are
     check_port_free(config.host, config.port)
+    if config.http_port:
+        check_port_free(config.host, config.http_port, "http_port")
     if config.metrics_port:
         check_port_free(config.host, config.metrics_port, "metrics_port")
     models: Models
