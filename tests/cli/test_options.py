@@ -71,7 +71,7 @@ def test_each_command_has_the_shared_options_it_should():
         "build": logging,
         "catalog serve": {"host", "catalog-port", "grace", *logging},
         "dump": logging,
-        "export": {"port"},
+        "export": {"port", "http-port"},
         "run": {*serving, "startup-timeout"},
         "serve": serving,
     }
@@ -96,7 +96,7 @@ def _help_lines(command: str, flag: str) -> list[str]:
     [
         ("--host", ["serve", "run", "catalog serve"]),
         ("--port", ["serve", "run", "export"]),
-        ("--http-port", ["serve", "run"]),
+        ("--http-port", ["serve", "run", "export"]),
         ("--no-http", ["serve", "run"]),
         ("--max-message-mb", ["serve", "run"]),
         ("--metrics-port", ["serve", "run"]),
@@ -306,24 +306,36 @@ def test_catalog_serve_reads_its_port_and_grace_from_the_environment(cli, tmp_pa
     )
 
 
-def test_export_reads_its_port_from_the_environment(cli, adder, tmp_path):
+def test_export_reads_its_ports_from_the_environment(cli, adder, tmp_path):
     out = tmp_path / "k8s"
-    result = cli("export", str(adder), "--k8s", str(out), env={"MODELWIRE_PORT": "50999"})
+    env = {"MODELWIRE_PORT": "50999", "MODELWIRE_HTTP_PORT": "8999"}
+    result = cli("export", str(adder), "--k8s", str(out), env=env)
     assert result.exit_code == 0, result.stderr
     service = [
         doc
         for doc in yaml.safe_load_all((out / "adder.yaml").read_text())
         if doc["kind"] == "Service"
     ]
-    assert [p["port"] for p in service[0]["spec"]["ports"]] == [50999]
+    assert [p["port"] for p in service[0]["spec"]["ports"]] == [50999, 8999]
 
 
-def test_export_refuses_port_0(cli, adder, tmp_path):
-    result = cli("export", str(adder), "--k8s", str(tmp_path / "k8s"), "--port", "0")
+@pytest.mark.parametrize("flag", ["--port", "--http-port"])
+def test_export_refuses_port_0(cli, adder, tmp_path, flag):
+    result = cli("export", str(adder), "--k8s", str(tmp_path / "k8s"), flag, "0")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.endswith(
-        "Error: Invalid value for '--port': an export publishes the solution on a fixed port; "
+        f"Error: Invalid value for '{flag}': an export publishes the solution on a fixed port; "
         "0 (a free one) is for binding\n"
+    )
+
+
+def test_export_refuses_one_port_for_both_faces(cli, adder, tmp_path):
+    args = ["--port", "9000", "--http-port", "9000"]
+    result = cli("export", str(adder), "--k8s", str(tmp_path / "k8s"), *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        "Error: Invalid value for '--http-port': 9000 is --port too; the two faces need a port "
+        "each\n"
     )
 
 
