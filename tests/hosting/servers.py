@@ -1,5 +1,6 @@
 """What the host tests serve: a fixture model's service with no rpcs (health, reflection
-and info are the host's), and a second face of the kind the HTTP face will be."""
+and info are the host's), and a second face of the HTTP face's kind, made with the host's
+serving state."""
 
 from __future__ import annotations
 
