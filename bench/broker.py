@@ -127,6 +127,7 @@ SERVE_ARGS = [
     "127.0.0.1",
     "--max-message-mb",
     "256",
+    "--no-http",
     "--log-format",
     "json",
 ]
@@ -135,6 +136,7 @@ SERVE_ARGS = [
 def spawn_broker(sc: Scenario, work: Path, group: ProcessGroup) -> Proc:
     assert sc.blueprint is not None
     argv = [PY, "-m", "modelwire", "run", str(work / sc.blueprint), "--port", "0"]
+    argv += ["--http-port", "0"]  # the solution's HTTP face, on a free port
     argv += ["--metrics-port", "0", "--grace", "2", "--log-format", "json"]
     return group.spawn(argv, f"broker-{sc.name}")
 

@@ -211,7 +211,17 @@ def container_start(client: Any, tag: str) -> dict[str, float]:
 def host_start(bundle: Path) -> float:
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelwire", "serve", str(bundle), "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "modelwire",
+            "serve",
+            str(bundle),
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

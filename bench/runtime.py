@@ -135,6 +135,7 @@ def start_server(
     if impl in ("mw", "mwecho"):
         bundle = prep.iris_bundle if impl == "mw" else prep.echo_bundle
         argv = [PY, "-m", "modelwire", "serve", str(bundle), "--port", "0", "--server", kind]
+        argv += ["--http-port", "0"]  # the HTTP face on, as `modelwire serve` runs by default
         if workers > 1:  # the supervisor announces the port once every worker is SERVING
             argv += ["--workers", str(workers)]
         p = group.spawn(argv, key)

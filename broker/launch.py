@@ -2,9 +2,9 @@
 the models, stop it all.
 
 The embedded default (`modelwire.broker.local_models.LocalModels`) starts every
-`bundle:` model as a local `modelwire serve --port 0` process; with `--docker`
-(`modelwire.containers.runner.DockerModels`) every bundle model runs as a container of
-its image on a Docker network made for this run.
+`bundle:` model as a local `modelwire serve --port 0 --no-http` process (the solution
+answers HTTP itself); with `--docker` (`modelwire.containers.runner.DockerModels`) every
+bundle model runs as a container of its image on a Docker network made for this run.
 
 Either way the models are supervised once the solution serves
 (`modelwire.hosting.supervisor`): a model that exits, is killed, or stops answering its
@@ -99,6 +99,8 @@ def run(
     plan, bundles, addresses = check_blueprint(bp, diagnostics, catalog=catalog)
     # a busy port fails before any model is started, not after they all are
     check_port_free(config.host, config.port)
+    if config.http_port:
+        check_port_free(config.host, config.http_port, "http_port")
     if config.metrics_port:
         check_port_free(config.host, config.metrics_port, "metrics_port")
     models: Models

@@ -67,6 +67,7 @@ class LocalProcess:
                 "127.0.0.1",
                 "--max-message-mb",
                 str(max_message_mb),
+                "--no-http",  # the broker calls its models over gRPC only
                 "--log-format",
                 "json",
             ],

@@ -4,6 +4,9 @@
 byte counters per step, and `modelwire_edges_total{method,step,mode}` where
 mode is `forwarded` (bytes passed on untouched) or `transcoded` (decoded and
 re-encoded by field name) -- the number that shows the forwarding path works.
+The solution's own calls are `modelwire_requests_total{method,code,protocol}` and
+`modelwire_request_duration_seconds{method,protocol}`, as a model server counts them
+(protocol: grpc, or connect and acumos for the HTTP face).
 Kept by prometheus-client, in a registry per broker; rendered by
 `modelwire.hosting.metrics.exposition`.
 """
@@ -32,14 +35,14 @@ class BrokerMetrics:
         info.labels(solution).set(1)
         self._solution_calls = Counter(
             "modelwire_requests",
-            "Solution calls handled, by method and gRPC status code.",
-            ["method", "code"],
+            "Solution calls handled, by method, gRPC status code and protocol.",
+            ["method", "code", "protocol"],
             registry=r,
         )
         self._solution_latency = Histogram(
             "modelwire_request_duration_seconds",
-            "Solution call latency, by method.",
-            ["method"],
+            "Solution call latency, by method and protocol.",
+            ["method", "protocol"],
             buckets=BUCKETS,
             registry=r,
         )
@@ -75,7 +78,7 @@ class BrokerMetrics:
         self._step_children: dict[tuple[str, str, str], tuple[Counter, Histogram, Counter, Counter]]
         self._step_children = {}
         self._edge_children: dict[tuple[str, str, str], Counter] = {}
-        self._call_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._call_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     def observe_step(
         self, method: str, step: str, code: str, seconds: float, sent: int, received: int
@@ -112,13 +115,14 @@ class BrokerMetrics:
             child = self._edge_children[key] = self._edges.labels(method, step, mode)
         return child
 
-    def observe_call(self, method: str, code: str, seconds: float) -> None:
-        key = (method, code)
+    def observe_call(self, method: str, code: str, seconds: float, protocol: str = "grpc") -> None:
+        """One call of the solution's `method`, ended with `code`, that came by `protocol`."""
+        key = (method, code, protocol)
         children = self._call_children.get(key)
         if children is None:
             children = self._call_children[key] = (
-                self._solution_calls.labels(method, code),
-                self._solution_latency.labels(method),
+                self._solution_calls.labels(method, code, protocol),
+                self._solution_latency.labels(method, protocol),
             )
         calls, latency = children
         calls.inc()
@@ -142,7 +146,7 @@ class BrokerMetrics:
     def snapshot(self) -> dict[str, Any]:
         """The counters as sorted rows: `calls` [method, step, code, n], `bytes` [method,
         step, [sent, received]], `edges` [method, step, mode, n], `solution_calls`
-        [method, code, n]."""
+        [method, code, n] (summed over the protocols)."""
         sent = self._counts("modelwire_step_sent_bytes_total", "method", "step")
         received = {
             (m, s): n
@@ -153,9 +157,17 @@ class BrokerMetrics:
             "calls": self._counts("modelwire_step_requests_total", "method", "step", "code"),
             "bytes": [[m, s, [n, received.get((m, s), 0)]] for m, s, n in sent],
             "edges": self._counts("modelwire_edges_total", "method", "step", "mode"),
-            "solution_calls": self._counts("modelwire_requests_total", "method", "code"),
+            "solution_calls": _summed(self._counts("modelwire_requests_total", "method", "code")),
         }
 
     def exposition(self) -> bytes:
         """The broker's metrics as a scrape answers them (Prometheus text 0.0.4)."""
         return exposition(self.registry)
+
+
+def _summed(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows [*labels, n] with equal labels added up (the label left out differed)."""
+    totals: dict[tuple[Any, ...], int] = {}
+    for *labels, n in rows:
+        totals[tuple(labels)] = totals.get(tuple(labels), 0) + n
+    return [[*labels, n] for labels, n in sorted(totals.items())]

@@ -1,5 +1,5 @@
-"""The solution as a gRPC service: one rpc per blueprint method, plus health,
-reflection, model info and per-step metrics.
+"""The solution as a service: one rpc per blueprint method over gRPC and HTTP, plus
+health, reflection, model info and per-step metrics.
 
 Its proto is generated from the checked plan, so `modelwire stubs` and
 `modelwire.connect()` work for a solution as for a model, and a running
@@ -7,11 +7,17 @@ solution can be an `address:` model in another blueprint. Its health tells the
 truth about its models (`modelwire.broker.health`: a method is NOT_SERVING while
 a model it calls is down), and its failed calls are logged bounded
 (`modelwire.broker.failures`: each distinct failure once per interval, counted).
+Its HTTP face (Connect, the Acumos contract, /docs; `modelwire.hosting.http_face`) runs
+each call through the same `Router.execute` as its gRPC handlers, on the same event loop,
+and announces itself as
+
+    modelwire broker http on 127.0.0.1:8080
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -30,13 +36,22 @@ from modelwire.codegen.descriptors import file_descriptor
 from modelwire.config import BrokerConfig
 from modelwire.errors import StepFailed
 from modelwire.hosting.host import AioServiceHost, HostSpec, Info, Listen, Service, ServingState
+from modelwire.hosting.http_face import HttpFace
+from modelwire.hosting.http_host import AioHttpListener, HttpListen
 from modelwire.hosting.status import status_of
 
-__all__ = ["LISTENING", "RunningSolution", "solution_manifest", "start_solution"]
+__all__ = [
+    "HTTP_LISTENING",
+    "LISTENING",
+    "RunningSolution",
+    "solution_manifest",
+    "start_solution",
+]
 
 logger = logging.getLogger(__name__)
 
 LISTENING = "modelwire broker listening on"
+HTTP_LISTENING = "modelwire broker http on"
 
 
 def solution_manifest(plan: SolutionPlan, version: str = "1.0.0") -> dict[str, Any]:
@@ -87,6 +102,15 @@ class RunningSolution:
     def metrics_port(self) -> int | None:
         return self.host.metrics_port
 
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP face's bound port; None without one."""
+        for face in self.host.faces:
+            if isinstance(face, AioHttpListener):
+                port: int = face.port
+                return port
+        return None
+
     async def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING, let in-flight calls finish (up to `grace` s), close the channels."""
         await self.host.stop(grace)
@@ -131,6 +155,59 @@ def _handler(router: Router, method: str, metrics: BrokerMetrics, failures: Fail
     return handle
 
 
+async def _http_call(
+    router: Router, failures: FailureLog, method: str, request: bytes, deadline: float | None
+) -> bytes:
+    """One HTTP call of `method`: the router's, with a failed step logged as over gRPC (the
+    face logs internal errors itself, with their traceback, and counts the call)."""
+    try:
+        return await router.execute(method, request, deadline)
+    except Exception as exc:
+        status = status_of(exc, method)
+        if not status.internal:
+            step = exc.step if isinstance(exc, StepFailed) else ""
+            failures.failed(method, status.code.name, step, status.message)
+        raise
+
+
+def _http_face(
+    plan: SolutionPlan,
+    router: Router,
+    failures: FailureLog,
+    metrics: BrokerMetrics,
+    state: ServingState,
+    manifest: dict[str, Any],
+    config: BrokerConfig,
+) -> AioHttpListener:
+    s = plan.schema
+
+    def observe(
+        method: str,
+        code: str,
+        seconds: float,
+        request_bytes: int,
+        response_bytes: int,
+        protocol: str,
+    ) -> None:
+        metrics.observe_call(method, code, seconds, protocol)
+
+    app = HttpFace(
+        s,
+        {m.rpc: functools.partial(_http_call, router, failures, m.name) for m in s.methods},
+        ready=lambda: state.ready,
+        observe=observe,
+        metrics=metrics.exposition,
+        max_body_bytes=config.max_message_bytes,
+        threads=None,
+        info=manifest,
+    )
+    assert config.http_port is not None
+    listen = HttpListen(
+        config.host, config.http_port, grace=config.grace_seconds, listening=HTTP_LISTENING
+    )
+    return AioHttpListener(app, listen)
+
+
 async def start_solution(
     plan: SolutionPlan,
     addresses: dict[str, str],
@@ -138,7 +215,8 @@ async def start_solution(
     *,
     on_unresponsive: Callable[[str, str], None] | None = None,
 ) -> RunningSolution:
-    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port).
+    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port),
+    over gRPC and (unless `config.http_port` is None) HTTP.
 
     `on_unresponsive(model, address)` is told when a model stops answering its health
     checks for `config.liveness_seconds` (its supervisor kills and restarts it).
@@ -165,17 +243,21 @@ async def start_solution(
             for m in s.methods
         },
     )
+    manifest = solution_manifest(plan)
     spec = HostSpec(
         listening=LISTENING,
         services=(Service(full, rpcs, file_descriptor(s)),),
         listen=Listen(config.host, config.port, config.max_message_bytes),
-        info=Info(s.name, "1.0.0", solution_manifest(plan)),
+        info=Info(s.name, "1.0.0", manifest),
         metrics=metrics.exposition,
         metrics_port=config.metrics_port,
         grace=config.grace_seconds,
     )
+    faces = []
+    if config.http_port is not None:
+        faces.append(_http_face(plan, router, failures, metrics, state, manifest, config))
     try:
-        host = await AioServiceHost(spec, state=state).start()
+        host = await AioServiceHost(spec, faces, state=state).start()
     except BaseException:
         await router.close()
         raise

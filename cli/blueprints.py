@@ -19,6 +19,8 @@ from modelwire.cli.options import (
     PORT,
     RESTART_BACKOFF,
     STARTUP_TIMEOUT,
+    http_options,
+    http_port_of,
     logging_options,
 )
 from modelwire.config import ENV_METRICS_PORT, BrokerConfig
@@ -65,6 +67,7 @@ def check(blueprint: Path) -> None:
 @click.argument("blueprint", type=_BLUEPRINT)
 @HOST
 @PORT
+@http_options
 @MAX_MESSAGE_MB
 @METRICS_PORT
 @GRACE
@@ -94,6 +97,8 @@ def run(
     blueprint: Path,
     host: str,
     port: int,
+    http_port: int,
+    no_http: bool,
     max_message_mb: int,
     metrics_port: int | None,
     grace: float,
@@ -109,13 +114,13 @@ def run(
 ) -> None:
     """Check BLUEPRINT, start its models, and serve the solution until SIGTERM.
 
-    Every `bundle:` model runs as a local `modelwire serve` process, or with
-    --docker as a container of its image (built once per bundle digest, then
-    reused) on a Docker network made for this run. A model that exits, or stops
-    answering its health checks, is restarted (with backoff when it keeps
-    failing); meanwhile the methods that need it report NOT_SERVING. Ctrl-C or
-    SIGTERM stops the solution and then every model, and removes the containers
-    and the network.
+    Every `bundle:` model runs as a local `modelwire serve` process (gRPC only: the
+    broker needs no HTTP of its models), or with --docker as a container of its image
+    (built once per bundle digest, then reused) on a Docker network made for this run.
+    The solution answers gRPC and HTTP. A model that exits, or stops answering its
+    health checks, is restarted (with backoff when it keeps failing); meanwhile the
+    methods that need it report NOT_SERVING. Ctrl-C or SIGTERM stops the solution and
+    then every model, and removes the containers and the network.
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
@@ -128,6 +133,7 @@ def run(
     config = BrokerConfig(
         host=host,
         port=port,
+        http_port=http_port_of(http_port, no_http),
         max_message_mb=max_message_mb,
         metrics_port=metrics_port,
         grace_seconds=grace,

@@ -1,4 +1,5 @@
-"""CLI commands of the client side: `call` (one rpc, JSON in and out) and `health`."""
+"""CLI commands of the client side: `call` (one rpc, JSON in and out, over gRPC or the HTTP
+face) and `health`."""
 
 from __future__ import annotations
 
@@ -50,24 +51,34 @@ def _check_address(address: str) -> None:
     show_default=True,
     help="Deadline in seconds.",
 )
+@click.option(
+    "--http",
+    "over_http",
+    is_flag=True,
+    help="ADDRESS is the URL of the service's HTTP face (http://HOST:PORT); call it there "
+    "with the Connect protocol.",
+)
 @reports_errors
-def call(address: str, method: str, request_json: str, timeout: float) -> None:
+def call(address: str, method: str, request_json: str, timeout: float, over_http: bool) -> None:
     """Call METHOD on the service at ADDRESS with a JSON request; print the JSON reply.
 
     The request's fields are given by name, e.g. '{"sepal_length": [5.1]}'; JSON is
     '{}' (every field at its default) when left out, and read from stdin when '-'.
-    The schema is read through server reflection, as grpcurl does. The reply is
-    protobuf's JSON mapping, with every field: bytes and Tensor data are base64.
+    The schema is read through server reflection, as grpcurl does (with --http, from
+    the service's /model/info). The reply is protobuf's JSON mapping, with every field:
+    bytes and Tensor data are base64. gRPC and --http print the same.
     """
-    import grpc
-    from google.protobuf import json_format
+    if over_http:
+        if not address.strip():
+            raise click.BadParameter("is empty; write http://HOST:PORT", param_hint="'ADDRESS'")
+    else:
+        _check_address(address)
+    payload = _payload(sys.stdin.read() if request_json == "-" else request_json)
+    reply = (_call_http if over_http else _call_grpc)(address, method, payload, timeout)
+    click.echo(json.dumps(_reply_json(reply), indent=2))
 
-    from modelwire.codegen.descriptors import message_classes
-    from modelwire.hosting.remote import reflect, rpc_error, wait_ready
 
-    _check_address(address)
-    if request_json == "-":
-        request_json = sys.stdin.read()
+def _payload(request_json: str) -> dict[str, Any]:
     try:
         payload = json.loads(request_json)
     except ValueError as exc:
@@ -77,51 +88,97 @@ def call(address: str, method: str, request_json: str, timeout: float) -> None:
             f"expected a JSON object of the request's fields, got {type(payload).__name__}",
             param_hint="'JSON'",
         )
+    return payload
+
+
+def _request(fdp: Any, service: str, method: str, payload: dict[str, Any]) -> tuple[str, Any, Any]:
+    """(rpc name, request message, response class) of `method` in `fdp`'s `service`;
+    usage errors name what is wrong with METHOD or JSON."""
+    from google.protobuf import json_format
+
+    from modelwire.codegen.descriptors import message_classes
+    from modelwire.codegen.naming import rpc_name
+
+    svc = next(s for s in fdp.service if service in (f"{fdp.package}.{s.name}", s.name))
+    rpcs = {m.name: m for m in svc.method}
+    rpc = rpcs.get(method) or rpcs.get(rpc_name(method))
+    if rpc is None:
+        raise click.BadParameter(
+            f"{service} has no method {method!r}; it has {', '.join(rpcs)}",
+            param_hint="'METHOD'",
+        )
+    classes = message_classes(fdp)
+    req_cls = classes.get(rpc.input_type.rsplit(".", 1)[-1])
+    resp_cls = classes.get(rpc.output_type.rsplit(".", 1)[-1])
+    fields = [f.name for f in req_cls.DESCRIPTOR.fields]
+    json_names = {f.json_name for f in req_cls.DESCRIPTOR.fields}
+    for key in payload:
+        if key not in fields and key not in json_names:
+            from modelwire.broker.references import did_you_mean
+
+            raise click.BadParameter(
+                f"{rpc.name} takes no field {key!r}{did_you_mean(key, fields)} "
+                f"(its fields: {', '.join(fields) or 'none'})",
+                param_hint="'JSON'",
+            )
+    try:
+        request = json_format.ParseDict(payload, req_cls())
+    except json_format.ParseError as exc:
+        raise click.BadParameter(str(exc), param_hint="'JSON'") from None
+    return str(rpc.name), request, resp_cls
+
+
+def _call_grpc(address: str, method: str, payload: dict[str, Any], timeout: float) -> Any:
+    import grpc
+
+    from modelwire.hosting.remote import reflect, rpc_error, wait_ready
+
     channel = grpc.insecure_channel(address)
     try:
         wait_ready(channel, address, min(timeout, 10))
         found = reflect(channel, address)
-        fdp, service = found.file, found.service
-        svc = next(s for s in fdp.service if service in (f"{fdp.package}.{s.name}", s.name))
-        rpcs = {m.name: m for m in svc.method}
-        from modelwire.codegen.naming import rpc_name
-
-        rpc = rpcs.get(method) or rpcs.get(rpc_name(method))
-        if rpc is None:
-            raise click.BadParameter(
-                f"{service} has no method {method!r}; it has {', '.join(rpcs)}",
-                param_hint="'METHOD'",
-            )
-        classes = message_classes(fdp)
-        req_cls = classes.get(rpc.input_type.rsplit(".", 1)[-1])
-        resp_cls = classes.get(rpc.output_type.rsplit(".", 1)[-1])
-        fields = [f.name for f in req_cls.DESCRIPTOR.fields]
-        json_names = {f.json_name for f in req_cls.DESCRIPTOR.fields}
-        for key in payload:
-            if key not in fields and key not in json_names:
-                from modelwire.broker.references import did_you_mean
-
-                raise click.BadParameter(
-                    f"{rpc.name} takes no field {key!r}{did_you_mean(key, fields)} "
-                    f"(its fields: {', '.join(fields) or 'none'})",
-                    param_hint="'JSON'",
-                )
-        try:
-            request = json_format.ParseDict(payload, req_cls())
-        except json_format.ParseError as exc:
-            raise click.BadParameter(str(exc), param_hint="'JSON'") from None
+        rpc, request, resp_cls = _request(found.file, found.service, method, payload)
         stub: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
-            f"/{service}/{rpc.name}",
+            f"/{found.service}/{rpc}",
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=resp_cls.FromString,
         )
         try:
-            reply = stub(request, timeout=timeout)
+            return stub(request, timeout=timeout)
         except grpc.RpcError as exc:
-            raise rpc_error(address, rpc.name, exc) from None
-        click.echo(json.dumps(_reply_json(reply), indent=2))
+            raise rpc_error(address, rpc, exc) from None
     finally:
         channel.close()
+
+
+def _call_http(url: str, method: str, payload: dict[str, Any], timeout: float) -> Any:
+    from modelwire.codegen.descriptors import file_descriptor
+    from modelwire.codegen.schema import ModelSchema
+    from modelwire.errors import ServiceError
+    from modelwire.hosting.http_client import HttpTarget, fetch_manifest, unary_call
+
+    try:
+        target = HttpTarget.parse(url)
+    except ServiceError as exc:
+        raise click.BadParameter(str(exc), param_hint="'ADDRESS'") from None
+    manifest = fetch_manifest(target, min(timeout, 10))
+    try:
+        schema = ModelSchema.from_json(manifest["schema"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ServiceError(
+            f"{target.url} GET /model/info: its schema is malformed ({exc!r})", target=target.url
+        ) from None
+    service = f"{schema.package}.{schema.service}"
+    rpc, request, resp_cls = _request(file_descriptor(schema), service, method, payload)
+    reply = unary_call(target, service, rpc, request.SerializeToString(), timeout)
+    try:
+        return resp_cls.FromString(reply)
+    except Exception as exc:  # protobuf's DecodeError: the server sent something else
+        raise ServiceError(
+            f"{target.url} {rpc}: the reply is not a {resp_cls.DESCRIPTOR.name} ({exc})",
+            target=target.url,
+            rpc=rpc,
+        ) from None
 
 
 @click.command()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from modelwire.cli._kit import catalog_resolver, reports_errors, setup_logging
-from modelwire.cli.options import PORT, logging_options
+from modelwire.cli.options import HTTP_PORT, PORT, logging_options
 from modelwire.cli.progress import build_progress
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ def _summary(result: BuildResult) -> str:
     help="Write Kubernetes manifests here.",
 )
 @PORT
+@HTTP_PORT
 @click.option("--base", default=None, help="Base image [default: python:3.11-slim].")
 @click.option("--image-prefix", default="modelwire", show_default=True, help=_PREFIX_HELP)
 @reports_errors
@@ -127,16 +128,25 @@ def export(
     compose_dir: Path | None,
     k8s_dir: Path | None,
     port: int,
+    http_port: int,
     base: str | None,
     image_prefix: str,
 ) -> None:
-    """Write deployment files for BLUEPRINT: docker-compose (--compose) or Kubernetes (--k8s)."""
+    """Write deployment files for BLUEPRINT: docker-compose (--compose) or Kubernetes (--k8s).
+
+    The solution is published on --port (gRPC) and --http-port (HTTP).
+    """
     if compose_dir is None and k8s_dir is None:
         raise click.UsageError("say where: --compose DIR and/or --k8s DIR")
-    if port == 0:
+    for value, hint in ((port, "'--port'"), (http_port, "'--http-port'")):
+        if value == 0:
+            raise click.BadParameter(
+                "an export publishes the solution on a fixed port; 0 (a free one) is for binding",
+                param_hint=hint,
+            )
+    if port == http_port:
         raise click.BadParameter(
-            "an export publishes the solution on a fixed port; 0 (a free one) is for binding",
-            param_hint="'--port'",
+            f"{port} is --port too; the two faces need a port each", param_hint="'--http-port'"
         )
     from modelwire.broker.export import export_compose, export_k8s
     from modelwire.containers.images import DEFAULT_BASE
@@ -147,6 +157,7 @@ def export(
                 blueprint,
                 compose_dir,
                 port=port,
+                http_port=http_port,
                 base=base or DEFAULT_BASE,
                 progress=progress,
                 catalog=catalog_resolver(),
@@ -158,7 +169,12 @@ def export(
         )
     if k8s_dir is not None:
         files = export_k8s(
-            blueprint, k8s_dir, port=port, catalog=catalog_resolver(), prefix=image_prefix
+            blueprint,
+            k8s_dir,
+            port=port,
+            http_port=http_port,
+            catalog=catalog_resolver(),
+            prefix=image_prefix,
         )
         click.echo(
             f"wrote {len(files)} manifests to {k8s_dir} (images: modelwire build {blueprint} "

@@ -18,6 +18,7 @@ from click.core import ParameterSource
 
 from modelwire.config import (
     DEFAULT_CATALOG_PORT,
+    DEFAULT_HTTP_PORT,
     DEFAULT_LIVENESS,
     DEFAULT_MAX_MESSAGE_MB,
     DEFAULT_MAX_RESTARTS,
@@ -26,12 +27,14 @@ from modelwire.config import (
     ENV_CATALOG_PORT,
     ENV_GRACE,
     ENV_HOST,
+    ENV_HTTP_PORT,
     ENV_LIVENESS_TIMEOUT,
     ENV_LOG_FORMAT,
     ENV_LOG_LEVEL,
     ENV_MAX_MESSAGE_MB,
     ENV_MAX_RESTARTS,
     ENV_METRICS_PORT,
+    ENV_NO_HTTP,
     ENV_PORT,
     ENV_RESTART_BACKOFF,
     ENV_STARTUP_TIMEOUT,
@@ -41,12 +44,14 @@ __all__ = [
     "CATALOG_PORT",
     "GRACE",
     "HOST",
+    "HTTP_PORT",
     "LIVENESS_TIMEOUT",
     "LOG_FORMAT",
     "LOG_LEVEL",
     "MAX_MESSAGE_MB",
     "MAX_RESTARTS",
     "METRICS_PORT",
+    "NO_HTTP",
     "PORT",
     "RESTART_BACKOFF",
     "SHARED",
@@ -54,6 +59,8 @@ __all__ = [
     "EnvOption",
     "SharedOption",
     "SharedOptionSpec",
+    "http_options",
+    "http_port_of",
     "logging_options",
 ]
 
@@ -92,6 +99,7 @@ class SharedOptionSpec:
         type: the click type (ranges included).
         default: the value when neither flag nor variable is given.
         help: the help text; click appends the variable and the default.
+        is_flag: a flag that takes no value (its variable: 1/true/yes or 0/false/no).
     """
 
     concept: str
@@ -100,17 +108,21 @@ class SharedOptionSpec:
     type: click.ParamType[Any]
     default: object
     help: str
+    is_flag: bool = False
 
     def _attrs(self) -> dict[str, Any]:
-        return {
+        attrs: dict[str, Any] = {
             "concept": self.concept,
             "envvar": self.envvar,
             "show_envvar": True,
             "type": self.type,
             "default": self.default,
-            "show_default": self.default is not None,
+            "show_default": self.default is not None and not self.is_flag,
             "help": self.help,
         }
+        if self.is_flag:
+            attrs["is_flag"] = True
+        return attrs
 
     def option(self) -> SharedOption:
         """A fresh click option of this declaration (what a command's option must equal)."""
@@ -135,6 +147,24 @@ PORT = SharedOptionSpec(
     click.IntRange(0, 65535),
     DEFAULT_PORT,
     "The gRPC port to bind or publish; 0 picks a free one when binding.",
+)
+HTTP_PORT = SharedOptionSpec(
+    "http-port",
+    ("--http-port",),
+    ENV_HTTP_PORT,
+    click.IntRange(0, 65535),
+    DEFAULT_HTTP_PORT,
+    "The HTTP port (Connect, the Acumos REST contract, /docs) to bind or publish; 0 picks "
+    "a free one when binding.",
+)
+NO_HTTP = SharedOptionSpec(
+    "no-http",
+    ("--no-http",),
+    ENV_NO_HTTP,
+    click.BOOL,
+    False,
+    "Serve gRPC only: no HTTP face (whatever --http-port says).",
+    is_flag=True,
 )
 CATALOG_PORT = SharedOptionSpec(
     "catalog-port",
@@ -222,6 +252,8 @@ LOG_FORMAT = SharedOptionSpec(
 SHARED: tuple[SharedOptionSpec, ...] = (
     HOST,
     PORT,
+    HTTP_PORT,
+    NO_HTTP,
     CATALOG_PORT,
     MAX_MESSAGE_MB,
     METRICS_PORT,
@@ -234,6 +266,16 @@ SHARED: tuple[SharedOptionSpec, ...] = (
     LOG_FORMAT,
 )
 """Every shared declaration."""
+
+
+def http_options(fn: F) -> F:
+    """`--http-port` and `--no-http`, as every command that serves takes them."""
+    return HTTP_PORT(NO_HTTP(fn))
+
+
+def http_port_of(http_port: int, no_http: bool) -> int | None:
+    """The HTTP port a server binds: None (no HTTP face) with --no-http."""
+    return None if no_http else http_port
 
 
 def logging_options(fn: F) -> F:

@@ -1,4 +1,4 @@
-"""CLI command `serve`: one bundle as a gRPC service until SIGTERM."""
+"""CLI command `serve`: one bundle as a gRPC and HTTP service until SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from modelwire.cli.options import (
     PORT,
     RESTART_BACKOFF,
     EnvOption,
+    http_options,
+    http_port_of,
     logging_options,
 )
 from modelwire.config import ENV_SERVER, ENV_WORKERS, RuntimeConfig
@@ -28,6 +30,7 @@ __all__ = ["serve"]
 @click.argument("bundle", type=click.Path(path_type=str))
 @HOST
 @PORT
+@http_options
 @click.option(
     "--workers",
     cls=EnvOption,
@@ -36,7 +39,7 @@ __all__ = ["serve"]
     type=click.IntRange(1, 256),
     default=1,
     show_default=True,
-    help="Processes sharing the port, for CPU-bound models.",
+    help="Processes sharing the ports, for CPU-bound models.",
 )
 @click.option(
     "--threads",
@@ -71,6 +74,8 @@ def serve(
     bundle: str,
     host: str,
     port: int,
+    http_port: int,
+    no_http: bool,
     workers: int,
     threads: int,
     server_kind: str,
@@ -84,7 +89,11 @@ def serve(
     log_level: str,
     log_format: str | None,
 ) -> None:
-    """Serve BUNDLE as a gRPC service (health, reflection, metrics) until SIGTERM.
+    """Serve BUNDLE over gRPC (health, reflection, metrics) and HTTP until SIGTERM.
+
+    The HTTP face answers Connect (POST /<package>.<Service>/<Method>, JSON or
+    protobuf), the Acumos runner's contract (POST /model/methods/<method>), and serves
+    /healthz, /readyz, /metrics, /openapi.json and an interactive /docs page.
 
     With --workers N, N processes share the port; one that exits or stops answering
     its health checks is replaced (the --restart-backoff, --max-restarts and
@@ -99,6 +108,7 @@ def serve(
     config = RuntimeConfig(
         host=host,
         port=port,
+        http_port=http_port_of(http_port, no_http),
         workers=workers,
         threads=threads,
         server=server_kind,

@@ -1,6 +1,7 @@
 """The names and numbers images, containers and deployment manifests agree on.
 
-The port a model (and a solution's broker) serves on inside its container, and
+The ports a model (and a solution's broker) serves gRPC and HTTP on inside its
+container, and
 the keys of the labels modelwire puts on images, containers, networks and
 Kubernetes objects, and reads back: `modelwire.codegen.dockerfile` writes the
 image labels, `modelwire.containers.images` compares them to decide whether an
@@ -11,7 +12,7 @@ Kubernetes objects of an export. Constants only.
 
 from __future__ import annotations
 
-from modelwire.config import DEFAULT_PORT
+from modelwire.config import DEFAULT_HTTP_PORT, DEFAULT_PORT
 
 __all__ = [
     "K8S_MANAGED_BY",
@@ -28,6 +29,7 @@ __all__ = [
     "LABEL_SERVICE",
     "LABEL_SOLUTION",
     "LABEL_VERSION",
+    "MODEL_HTTP_PORT",
     "MODEL_PORT",
     "OCI_BASE_DIGEST",
     "OCI_BASE_NAME",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 MODEL_PORT = DEFAULT_PORT  # what a model image serves on (EXPOSEd), and what exports connect to
+MODEL_HTTP_PORT = DEFAULT_HTTP_PORT  # its HTTP face (EXPOSEd too; the exports' HTTP probes)
 
 # the OCI annotations of every image modelwire builds
 OCI_TITLE = "org.opencontainers.image.title"

@@ -3,11 +3,14 @@
 Pure functions of a `Deployment` record; deterministic YAML (key order kept).
 Names come from the solution, so two solutions can share a namespace: model
 `scaler` of solution `iris-chain` is the service `iris-chain-scaler` on port
-50051, and the broker is the service `iris-chain` (the solution, as clients
-see it). The broker gets the blueprint with `address:` models pointing at those
-names; it waits for the models (compose `depends_on` health conditions; on
-Kubernetes `modelwire run` retries them up to `--startup-timeout`, and a startup
-probe gives it that long), and serves the solution on its port.
+50051 (gRPC) and 8080 (HTTP), and the broker is the service `iris-chain` (the
+solution, as clients see it). The broker gets the blueprint with `address:` models
+pointing at those names; it waits for the models (compose `depends_on` health
+conditions; on Kubernetes `modelwire run` retries them up to `--startup-timeout`, and
+a startup probe gives it that long), and serves the solution on its two ports, both
+published. On Kubernetes readiness is the HTTP face's /readyz (not ready while
+draining) and liveness its /healthz (alive while draining, so a pod that drains is
+not killed for it); the startup probe stays gRPC health.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from typing import Any
 
 import yaml
 
-from modelwire.codegen.conventions import K8S_MANAGED_BY, K8S_NAME, K8S_PART_OF, MODEL_PORT
+from modelwire.codegen.conventions import (
+    K8S_MANAGED_BY,
+    K8S_NAME,
+    K8S_PART_OF,
+    MODEL_HTTP_PORT,
+    MODEL_PORT,
+)
 
 __all__ = [
     "DeployedModel",
@@ -60,7 +69,8 @@ class Deployment:
     broker_image: str
     broker_context: str
     blueprint: str  # the blueprint text the broker runs (address: models)
-    port: int = MODEL_PORT
+    port: int = MODEL_PORT  # where the solution's gRPC is published
+    http_port: int = MODEL_HTTP_PORT  # where its HTTP face is published
     header: str = ""
 
     @property
@@ -95,6 +105,8 @@ def _broker_args() -> list[str]:
         "0.0.0.0",
         "--port",
         str(MODEL_PORT),
+        "--http-port",
+        str(MODEL_HTTP_PORT),
         "--startup-timeout",
         str(STARTUP_SECONDS),
     ]
@@ -130,7 +142,7 @@ def render_compose(d: Deployment) -> str:
         "build": {"context": d.broker_context, "network": "none"},
         "command": _broker_args(),
         "init": True,
-        "ports": [f"{d.port}:{MODEL_PORT}"],
+        "ports": [f"{d.port}:{MODEL_PORT}", f"{d.http_port}:{MODEL_HTTP_PORT}"],
         "networks": [network],
         "depends_on": {m.host: {"condition": "service_healthy"} for m in d.models},
         "healthcheck": _health(MODEL_PORT),
@@ -142,14 +154,13 @@ def render_compose(d: Deployment) -> str:
     return head + _dump(doc)
 
 
-def _probe(period: int, failures: int) -> dict[str, Any]:
-    """A gRPC probe: grpc.health.v1 Check on the container's port."""
-    return {
-        "grpc": {"port": MODEL_PORT},
-        "periodSeconds": period,
-        "timeoutSeconds": 3,
-        "failureThreshold": failures,
-    }
+def _probe(period: int, failures: int, path: str = "") -> dict[str, Any]:
+    """A gRPC probe (grpc.health.v1 Check on the container's port), or with `path` an HTTP
+    GET of the HTTP face's `path` (/readyz, /healthz)."""
+    how: dict[str, Any] = (
+        {"httpGet": {"path": path, "port": "http"}} if path else {"grpc": {"port": MODEL_PORT}}
+    )
+    return {**how, "periodSeconds": period, "timeoutSeconds": 3, "failureThreshold": failures}
 
 
 def _labels(name: str, solution: str) -> dict[str, str]:
@@ -168,12 +179,15 @@ def _deployment(
         "name": name,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": "grpc", "containerPort": MODEL_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "grpc", "containerPort": MODEL_PORT, "protocol": "TCP"},
+            {"name": "http", "containerPort": MODEL_HTTP_PORT, "protocol": "TCP"},
+        ],
         # loading a model (or, for the broker, reaching its models) may take up to
         # STARTUP_SECONDS; liveness only counts after the startup probe succeeded
         "startupProbe": _probe(2, STARTUP_SECONDS // 2),
-        "readinessProbe": _probe(5, 3),
-        "livenessProbe": _probe(10, 3),
+        "readinessProbe": _probe(5, 3, "/readyz"),
+        "livenessProbe": _probe(10, 3, "/healthz"),
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
         "securityContext": {
             "runAsNonRoot": True,
@@ -202,22 +216,23 @@ def _deployment(
     }
 
 
-def _service(name: str, solution: str, port: int) -> dict[str, Any]:
+def _service(name: str, solution: str, port: int, http_port: int) -> dict[str, Any]:
+    def published(kind: str, number: int) -> dict[str, Any]:
+        return {
+            "name": kind,
+            "port": number,
+            "targetPort": kind,
+            "protocol": "TCP",
+            "appProtocol": kind,
+        }
+
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "labels": _labels(name, solution)},
         "spec": {
             "selector": {K8S_NAME: name},
-            "ports": [
-                {
-                    "name": "grpc",
-                    "port": port,
-                    "targetPort": "grpc",
-                    "protocol": "TCP",
-                    "appProtocol": "grpc",
-                }
-            ],
+            "ports": [published("grpc", port), published("http", http_port)],
         },
     }
 
@@ -230,7 +245,7 @@ def render_k8s(d: Deployment) -> dict[str, str]:
     for m in d.models:
         docs = [
             _deployment(m.host, m.image, d.solution, m.cpu, m.memory),
-            _service(m.host, d.solution, MODEL_PORT),
+            _service(m.host, d.solution, MODEL_PORT, MODEL_HTTP_PORT),
         ]
         files[f"{m.host}.yaml"] = head + "---\n".join(_dump(x) for x in docs)
     broker = d.broker_host
@@ -258,6 +273,6 @@ def render_k8s(d: Deployment) -> dict[str, str]:
         },
     )
     files[f"{broker}.yaml"] = head + "---\n".join(
-        _dump(x) for x in (configmap, deployment, _service(broker, d.solution, d.port))
+        _dump(x) for x in (configmap, deployment, _service(broker, d.solution, d.port, d.http_port))
     )
     return files

@@ -5,10 +5,11 @@ the last one: a build stage makes a venv from the wheelhouse in the build
 context (modelwire's third-party dependencies, the model's requirements, then
 modelwire), the final stage copies only that venv (no wheels, pip, caches or
 build tools left behind), and the bundle comes last. The image runs as a
-non-root user, serves on 50051 (EXPOSEd; `MODELWIRE_PORT` moves it), checks its
-health over gRPC, and carries OCI labels with the model's name, version, methods
-and digest (port and label keys: `modelwire.codegen.conventions`). This module
-only renders text: it never touches files or Docker.
+non-root user, serves gRPC on 50051 and HTTP on 8080 (both EXPOSEd;
+`MODELWIRE_PORT` and `MODELWIRE_HTTP_PORT` move them), checks its health over gRPC,
+and carries OCI labels with the model's name, version, methods and digest (ports and
+label keys: `modelwire.codegen.conventions`). This module only renders text: it never
+touches files or Docker.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from modelwire.codegen.conventions import (
     LABEL_SERVICE,
     LABEL_SOLUTION,
     LABEL_VERSION,
+    MODEL_HTTP_PORT,
     MODEL_PORT,
     OCI_BASE_DIGEST,
     OCI_BASE_NAME,
@@ -64,6 +66,7 @@ class DockerfileSpec:
     python: str
     base_digest: str = ""
     port: int = MODEL_PORT
+    http_port: int = MODEL_HTTP_PORT
     uid: int = 10001
 
 
@@ -88,6 +91,7 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         version=spec.version,
         modelwire_version=spec.modelwire_version,
         port=spec.port,
+        http_port=spec.http_port,
         uid=spec.uid,
         labels=_labels(
             [
@@ -115,6 +119,7 @@ def render_broker_dockerfile(
     modelwire_version: str,
     base_digest: str = "",
     port: int = MODEL_PORT,
+    http_port: int = MODEL_HTTP_PORT,
     uid: int = 10001,
 ) -> str:
     """The Dockerfile of a solution's broker image (modelwire and the blueprint)."""
@@ -123,6 +128,7 @@ def render_broker_dockerfile(
         name=solution,
         modelwire_version=modelwire_version,
         port=port,
+        http_port=http_port,
         uid=uid,
         labels=_labels(
             [

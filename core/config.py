@@ -15,12 +15,14 @@ __all__ = [
     "ENV_CATALOG_PORT",
     "ENV_GRACE",
     "ENV_HOST",
+    "ENV_HTTP_PORT",
     "ENV_LIVENESS_TIMEOUT",
     "ENV_LOG_FORMAT",
     "ENV_LOG_LEVEL",
     "ENV_MAX_MESSAGE_MB",
     "ENV_MAX_RESTARTS",
     "ENV_METRICS_PORT",
+    "ENV_NO_HTTP",
     "ENV_PORT",
     "ENV_RESTART_BACKOFF",
     "ENV_SERVER",
@@ -37,6 +39,8 @@ __all__ = [
 
 ENV_HOST = "MODELWIRE_HOST"
 ENV_PORT = "MODELWIRE_PORT"
+ENV_HTTP_PORT = "MODELWIRE_HTTP_PORT"
+ENV_NO_HTTP = "MODELWIRE_NO_HTTP"
 ENV_WORKERS = "MODELWIRE_WORKERS"
 ENV_METRICS_PORT = "MODELWIRE_METRICS_PORT"
 ENV_MAX_MESSAGE_MB = "MODELWIRE_MAX_MESSAGE_MB"
@@ -54,6 +58,7 @@ ENV_LIVENESS_TIMEOUT = "MODELWIRE_LIVENESS_TIMEOUT"
 ENV_CATALOG_PORT = "MODELWIRE_CATALOG_PORT"
 
 DEFAULT_PORT = 50051
+DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_MESSAGE_MB = 256
 DEFAULT_RESTART_BACKOFF = 0.5
 DEFAULT_MAX_RESTARTS = 5
@@ -76,6 +81,19 @@ def _check_supervision(backoff: float, max_restarts: int, liveness: float) -> No
         raise ConfigError("liveness_seconds", liveness, "must be positive")
 
 
+def _check_ports(port: int, http_port: int | None, metrics_port: int | None) -> None:
+    """The ports given, and no fixed port twice (0 picks a free one, so 0 may repeat)."""
+    _check_port("port", port)
+    _check_port("http_port", http_port, allow_none=True)
+    _check_port("metrics_port", metrics_port, allow_none=True)
+    if http_port and http_port == port:
+        raise ConfigError("http_port", http_port, "is the gRPC port too; choose another one")
+    if metrics_port and metrics_port == port:
+        raise ConfigError("metrics_port", metrics_port, "is the gRPC port too; choose another one")
+    if metrics_port and metrics_port == http_port:
+        raise ConfigError("metrics_port", metrics_port, "is the HTTP port too; choose another one")
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     """How `modelwire serve` runs a bundle.
@@ -83,7 +101,9 @@ class RuntimeConfig:
     Attributes:
         host: address to bind; ``0.0.0.0`` in containers, ``127.0.0.1`` for local use.
         port: port to bind; 0 picks a free one.
-        workers: processes serving the same port (SO_REUSEPORT), for CPU-bound models.
+        http_port: port of the HTTP face (Connect, the Acumos contract, /docs);
+            0 picks a free one, None serves no HTTP.
+        workers: processes serving the same ports (SO_REUSEPORT), for CPU-bound models.
         threads: request threads per worker (sync server).
         server: ``sync`` (thread pool; lowest latency) or ``aio`` (asyncio; the model
             runs on the event loop, best throughput for fast models).
@@ -101,6 +121,7 @@ class RuntimeConfig:
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    http_port: int | None = DEFAULT_HTTP_PORT
     workers: int = 1
     threads: int = 8
     server: str = "sync"
@@ -113,12 +134,7 @@ class RuntimeConfig:
     liveness_seconds: float = DEFAULT_LIVENESS
 
     def __post_init__(self) -> None:
-        _check_port("port", self.port)
-        _check_port("metrics_port", self.metrics_port, allow_none=True)
-        if self.metrics_port and self.metrics_port == self.port:
-            raise ConfigError(
-                "metrics_port", self.metrics_port, "is the gRPC port too; choose another one"
-            )
+        _check_ports(self.port, self.http_port, self.metrics_port)
         if not isinstance(self.workers, int) or not 1 <= self.workers <= 256:
             raise ConfigError("workers", self.workers, "expected an integer from 1 to 256")
         if not isinstance(self.threads, int) or not 1 <= self.threads <= 1024:
@@ -150,6 +166,7 @@ class BrokerConfig:
     Attributes:
         host: address the solution binds.
         port: the solution's port; 0 picks a free one.
+        http_port: the solution's HTTP port; 0 picks a free one, None serves no HTTP.
         max_message_mb: largest message to or from the solution and its models, in MiB.
         metrics_port: port for Prometheus metrics over HTTP; None turns them off.
         grace_seconds: how long SIGTERM waits for in-flight calls.
@@ -167,6 +184,7 @@ class BrokerConfig:
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    http_port: int | None = DEFAULT_HTTP_PORT
     max_message_mb: int = DEFAULT_MAX_MESSAGE_MB
     metrics_port: int | None = None
     grace_seconds: float = 10.0
@@ -178,8 +196,7 @@ class BrokerConfig:
     failure_log_seconds: float = 10.0
 
     def __post_init__(self) -> None:
-        _check_port("port", self.port)
-        _check_port("metrics_port", self.metrics_port, allow_none=True)
+        _check_ports(self.port, self.http_port, self.metrics_port)
         if not isinstance(self.max_message_mb, int) or not 1 <= self.max_message_mb <= 2047:
             raise ConfigError(
                 "max_message_mb", self.max_message_mb, "expected an integer from 1 to 2047"

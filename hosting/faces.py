@@ -3,9 +3,11 @@ they all read.
 
 A face is any listener with three hooks, called by the host in this order: `start()`
 (bind and listen; ConfigError naming the setting if it cannot), `set_serving(True)` once
-the host is SERVING, `set_serving(False)` when it begins draining, `stop(grace)`. The
-gRPC face (`modelwire.hosting.grpc_face`) reports the state through grpc.health.v1; an
-HTTP face reads `ServingState.ready` for /readyz. Nothing here binds or serves.
+the host is SERVING, `set_serving(False)` when it begins draining, `stop(grace)`; and
+its `announcement()`, the stable line saying where it listens. The gRPC face
+(`modelwire.hosting.grpc_face`) reports the state through grpc.health.v1; the HTTP face
+(`modelwire.hosting.http_host`) reads `ServingState.ready` for /readyz. Nothing here
+binds or serves.
 
 Besides its life (`Serving`), the state holds the readiness of named *parts* of what is
 served: a solution's methods, each ready only while the models it calls are. A process
@@ -118,12 +120,17 @@ class ServingState:
 
 
 class Face(Protocol):
-    """A listener of a sync host: the gRPC server, and the HTTP face next.
+    """A listener of a sync host: the gRPC server, the HTTP face.
 
     `port` is the bound port once `start()` returned.
     """
 
     port: int
+
+    def announcement(self) -> str:
+        """Once started: the line telling tools where it listens, e.g.
+        `modelwire runtime http on 127.0.0.1:8080`; '' for none (the host announces the
+        gRPC face's address itself, last)."""
 
     def start(self) -> None:
         """Bind and listen (ConfigError naming the setting if it cannot)."""
@@ -139,6 +146,8 @@ class AioFace(Protocol):
     """A listener of an asyncio host: the hooks of `Face`, awaited on the host's loop."""
 
     port: int
+
+    def announcement(self) -> str: ...
 
     async def start(self) -> None: ...
 

@@ -96,6 +96,9 @@ class GrpcFace:
     def _state_changed(self) -> None:
         self._apply()
 
+    def announcement(self) -> str:
+        return ""  # the host's own line (`HostSpec.listening`) says where gRPC listens
+
     def start(self) -> None:
         """Bind and start answering calls (health knows no service until `set_serving`).
 
@@ -174,6 +177,9 @@ class AioGrpcFace:
             schedule()
         else:
             loop.call_soon_threadsafe(schedule)
+
+    def announcement(self) -> str:
+        return ""
 
     async def start(self) -> None:
         """Bind and start answering calls (see `GrpcFace.start`)."""

@@ -6,16 +6,19 @@ metrics, the grace period and the listening line. `ServiceHost` (sync, a thread 
 and `AioServiceHost` (asyncio) run it; they share the spec, the faces' order and every
 log line, and differ only in their loop:
 
-1. start every face (the gRPC server; any other listener given), each binding with a
-   clear ConfigError, then the metrics endpoint; a failure stops what was started;
+1. start every face (any other listener given, then the gRPC server last, so a server
+   that answers gRPC answers on all of them), each binding with a clear ConfigError,
+   then the metrics endpoint; a failure stops what was started;
 2. mark the shared `ServingState` SERVING and tell every face (health says SERVING);
-3. `run()`: announce `<listening> HOST:PORT` once SIGTERM/SIGINT are handled, wait
-   for one, then drain: NOT_SERVING (health Watch streams end), every face stops
-   with in-flight calls given up to the grace period, then the metrics endpoint.
+3. `run()`: once SIGTERM/SIGINT are handled, announce every other face's line (the HTTP
+   face's `modelwire runtime http on HOST:PORT`), then `<listening> HOST:PORT` last, so
+   a reader that waits for the listening line has seen them all; wait for a signal,
+   then drain: NOT_SERVING (health Watch streams end, /readyz answers 503), every face
+   stops with in-flight calls given up to the grace period, then the metrics endpoint.
 
 A face is any listener with start / set_serving / stop hooks (`modelwire.hosting.faces`):
-the gRPC face is built from the spec; the HTTP face attaches as one more, made with the
-host's `ServingState`.
+the gRPC face is built from the spec; the HTTP face (`modelwire.hosting.http_host`)
+attaches as one more, made with the host's `ServingState`.
 """
 
 from __future__ import annotations
@@ -166,7 +169,10 @@ class _Common:
             self.metrics_server.close()
 
     def _announce(
-        self, announce: Callable[[str], None] | None, on_ready: Callable[[], None] | None
+        self,
+        announce: Callable[[str], None] | None,
+        on_ready: Callable[[], None] | None,
+        faces: Sequence[Face | AioFace],
     ) -> None:
         if self.metrics_server is not None:
             logger.info(
@@ -175,6 +181,9 @@ class _Common:
                 extra={"metrics_port": self.metrics_server.port},
             )
         if announce is not None:
+            for face in faces:
+                if line := face.announcement():
+                    announce(line)
             host = format_host(self.spec.listen.host)
             announce(f"{self.spec.listening} {host}:{self.port}")
         if on_ready is not None:
@@ -205,7 +214,8 @@ class ServiceHost(_Common):
         self.state = state or ServingState()
         self.metrics_server = None
         self._grpc = GrpcFace(spec, self.state)
-        self.faces: list[Face] = [self._grpc, *faces]
+        # the gRPC face starts last: a server that answers gRPC answers on every face
+        self.faces: list[Face] = [*faces, self._grpc]
 
     def start(self) -> ServiceHost:
         """Bind and start every face and the metrics endpoint; SERVING.
@@ -250,7 +260,7 @@ class ServiceHost(_Common):
         on_ready: Callable[[], None] | None = None,
     ) -> int:
         """Announce, serve until SIGTERM/SIGINT, drain; returns the signal's number."""
-        signum = wait_for_signal(lambda: self._announce(announce, on_ready))
+        signum = wait_for_signal(lambda: self._announce(announce, on_ready, self.faces))
         self._log_drain(signum)
         self.stop(self.spec.grace)
         return signum
@@ -272,7 +282,7 @@ class AioServiceHost(_Common):
         self.state = state or ServingState()
         self.metrics_server = None
         self._grpc = AioGrpcFace(spec, self.state)
-        self.faces: list[AioFace] = [self._grpc, *faces]
+        self.faces: list[AioFace] = [*faces, self._grpc]
 
     async def start(self) -> AioServiceHost:
         """Bind and start every face and the metrics endpoint; SERVING (see `ServiceHost`)."""
@@ -320,7 +330,7 @@ class AioServiceHost(_Common):
         for s in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(s, on_signal, s)
         try:
-            self._announce(announce, on_ready)
+            self._announce(announce, on_ready, self.faces)
             await stop.wait()
             self._log_drain(received[0])
             await self.stop(self.spec.grace)  # a second signal meanwhile changes nothing

@@ -1,11 +1,12 @@
 """Run one unary handler for the HTTP face: deadline, thread or inline, error -> HTTP status.
 
 The handler is the one the gRPC server calls (request bytes, deadline) -> reply bytes,
-raising `modelwire.errors` domain errors. Its exception becomes a gRPC status through
-`modelwire.hosting.status.status_of` (the one mapping every server uses) and that
-status an HTTP one through Connect's table (connectrpc.com/docs/protocol, "Error
-Codes"). A server-side failure is logged once, with its traceback; the caller gets the
-status message only.
+raising `modelwire.errors` domain errors: a plain function (a model's call path), or a
+coroutine function (a solution's router), which always runs on the event loop. Its
+exception becomes a gRPC status through `modelwire.hosting.status.status_of` (the one
+mapping every server uses) and that status an HTTP one through Connect's table
+(connectrpc.com/docs/protocol, "Error Codes"). A server-side failure is logged once,
+with its traceback; the caller gets the status message only.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import grpc
 
@@ -22,13 +24,16 @@ from modelwire.errors import ModelFailed
 from modelwire.hosting.http_asgi import HttpError
 from modelwire.hosting.status import Status, status_of
 
-__all__ = ["CONNECT_CODES", "CallRunner", "UnaryHandler", "http_error"]
+__all__ = ["CONNECT_CODES", "AsyncUnaryHandler", "CallRunner", "UnaryHandler", "http_error"]
 
 logger = logging.getLogger(__name__)
 
 UnaryHandler = Callable[[bytes, "float | None"], bytes]
 """(request bytes, deadline) -> reply bytes. The deadline is a `time.monotonic()` instant,
 or None for none. Failures raise `modelwire.errors` domain errors."""
+
+AsyncUnaryHandler = Callable[[bytes, "float | None"], Awaitable[bytes]]
+"""The same, as a coroutine function (awaited on the face's event loop)."""
 
 SC = grpc.StatusCode
 CONNECT_CODES: dict[grpc.StatusCode, tuple[str, int]] = {
@@ -76,9 +81,15 @@ class CallRunner:
         )
 
     async def call(
-        self, handler: UnaryHandler, request: bytes, deadline: float | None, method: str
+        self,
+        handler: UnaryHandler | AsyncUnaryHandler,
+        request: bytes,
+        deadline: float | None,
+        method: str,
+        *,
+        is_async: bool = False,
     ) -> bytes:
-        """The handler's reply.
+        """The handler's reply (`is_async`: the handler is a coroutine function).
 
         Raises:
             HttpError: the handler failed (mapped through `status_of`), or the deadline
@@ -87,11 +98,13 @@ class CallRunner:
         try:
             if deadline is not None and time.monotonic() >= deadline:
                 raise _late(method)
-            if self._pool is None:
-                reply = handler(request, deadline)
+            if is_async:
+                reply = await self._awaited(handler, request, deadline, method)
+            elif self._pool is None:
+                reply = cast(UnaryHandler, handler)(request, deadline)
             else:
                 future = asyncio.get_running_loop().run_in_executor(
-                    self._pool, handler, request, deadline
+                    self._pool, cast(UnaryHandler, handler), request, deadline
                 )
                 if deadline is None:
                     reply = await future
@@ -117,6 +130,19 @@ class CallRunner:
                     extra={"rpc": method, "status": status.code.name, "protocol": "http"},
                 )
             raise http_error(status) from None
+
+    @staticmethod
+    async def _awaited(
+        handler: Callable[..., Any], request: bytes, deadline: float | None, method: str
+    ) -> bytes:
+        if deadline is None:
+            reply: bytes = await handler(request, deadline)
+            return reply
+        try:
+            reply = await asyncio.wait_for(handler(request, deadline), deadline - time.monotonic())
+        except TimeoutError:  # the handler's own work was cancelled with it
+            raise _late(method) from None
+        return reply
 
     def close(self) -> None:
         if self._pool is not None:

@@ -7,6 +7,7 @@ serves both. Routes, matched exactly:
     POST /<package>.<Service>/<Rpc>   Connect unary (modelwire.hosting.http_connect)
     POST /model/methods/<method>      the Acumos runner's contract (http_acumos)
     GET  /model/methods               the methods, as JSON
+    GET  /model/info                  the manifest, as ModelInfoService gives it (when given)
     GET  /healthz                     200 SERVING while the process serves (liveness)
     GET  /readyz                      200 SERVING / 503 NOT_SERVING, from `ready()`
     GET  /metrics                     Prometheus text, from `metrics()` (when given)
@@ -26,11 +27,12 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -53,11 +55,11 @@ from modelwire.hosting.http_asgi import (
     request_of,
     send_response,
 )
-from modelwire.hosting.http_calls import CallRunner, UnaryHandler, http_error
+from modelwire.hosting.http_calls import AsyncUnaryHandler, CallRunner, UnaryHandler, http_error
 from modelwire.hosting.http_docs import DocsPages
 from modelwire.hosting.status import status_of
 
-__all__ = ["DEFAULT_MAX_BODY", "CallObserver", "HttpFace", "UnaryHandler"]
+__all__ = ["DEFAULT_MAX_BODY", "AsyncUnaryHandler", "CallObserver", "HttpFace", "UnaryHandler"]
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("modelwire.hosting.http.access")
@@ -100,14 +102,17 @@ class HttpFace:
     Args:
         schema: the service's schema (package, service, methods, messages).
         handlers: rpc name (``'Classify'``) -> the unary handler the gRPC server calls;
-            one for every unary method of `schema`.
+            one for every unary method of `schema`. A coroutine function is awaited on
+            the event loop (whatever `threads` says).
         ready: whether the service is ready (loaded, not draining), for /readyz.
         observe: counts every call of a method.
-        metrics: the Prometheus text for /metrics; None serves no /metrics.
+        metrics: the Prometheus text (0.0.4) for /metrics; None serves no /metrics.
         max_body_bytes: the largest request body (after decompression); larger is 413.
         threads: None calls handlers on the event loop; N on a pool of N threads.
         classes: the schema's message classes, if the caller has them.
         version: the model's version, for the OpenAPI document.
+        info: the manifest for /model/info (what ModelInfoService answers); None serves
+            no /model/info.
         access_log: log one INFO line per request.
 
     Raises:
@@ -117,15 +122,16 @@ class HttpFace:
     def __init__(
         self,
         schema: ModelSchema,
-        handlers: Mapping[str, UnaryHandler],
+        handlers: Mapping[str, UnaryHandler | AsyncUnaryHandler],
         *,
         ready: Callable[[], bool] | None = None,
         observe: CallObserver | None = None,
-        metrics: Callable[[], str] | None = None,
+        metrics: Callable[[], bytes] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         threads: int | None = None,
         classes: MessageClasses | None = None,
         version: str = "",
+        info: Mapping[str, Any] | None = None,
         access_log: bool = False,
     ) -> None:
         self.schema = schema
@@ -139,6 +145,8 @@ class HttpFace:
         self.codec = JsonCodec(schema, classes)
         self.max_body_bytes = max_body_bytes
         self._handlers = dict(handlers)
+        self._async = {rpc: inspect.iscoroutinefunction(h) for rpc, h in handlers.items()}
+        self._info = orjson.dumps(dict(info)) if info is not None else None
         self._ready = ready or (lambda: True)
         self._observe = observe
         self._metrics = metrics
@@ -155,6 +163,8 @@ class HttpFace:
             routes[f"/{self.service}/{m.rpc}"] = _Route(("POST",), connect, m, "connect")
             routes[f"/model/methods/{m.name}"] = _Route(("POST",), acumos, m, "acumos")
         routes["/model/methods"] = _Route(_GET, self._listing)
+        if self._info is not None:
+            routes["/model/info"] = _Route(_GET, self._info_page)
         routes["/healthz"] = _Route(_GET, self._healthz)
         routes["/readyz"] = _Route(_GET, self._readyz)
         if self._metrics is not None:
@@ -257,7 +267,9 @@ class HttpFace:
             except JsonError as exc:
                 invalid = InvalidRequest(f"{m.name}: invalid request: {exc}")
                 raise http_error(status_of(invalid)) from None
-        return await self._runner.call(self._handlers[m.rpc], payload, deadline, m.name)
+        return await self._runner.call(
+            self._handlers[m.rpc], payload, deadline, m.name, is_async=self._async[m.rpc]
+        )
 
     def _to_json(self, m: Method, reply: bytes) -> bytes:
         try:
@@ -286,6 +298,10 @@ class HttpFace:
         body = orjson.dumps({"service": self.service, "methods": methods})
         return Response(200, "application/json", body)
 
+    async def _info_page(self, request: Request) -> Response:
+        assert self._info is not None
+        return Response(200, "application/json", self._info)
+
     async def _healthz(self, request: Request) -> Response:
         return Response(200, _TEXT, b"SERVING\n")
 
@@ -301,8 +317,7 @@ class HttpFace:
 
     async def _metrics_page(self, request: Request) -> Response:
         assert self._metrics is not None
-        text = self._metrics()
-        return Response(200, "text/plain; version=0.0.4; charset=utf-8", text.encode())
+        return Response(200, "text/plain; version=0.0.4; charset=utf-8", self._metrics())
 
     async def _root(self, request: Request) -> Response:
         return Response(307, _TEXT, b"see /docs\n", (("Location", "/docs"),))

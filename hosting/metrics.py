@@ -7,16 +7,21 @@ dashboards already use: `modelwire_model_info`, `modelwire_requests_total{method
 a batched method adds `modelwire_batch_size{method}` (calls per batch, observed once per
 batch) and `modelwire_batch_queue_wait_seconds{method}` (per call, from its arrival at
 the queue to its batch's start), through `observe_batch()`.
+Every request series also has a `protocol` label (`PROTOCOLS`: grpc, or connect and
+acumos for the HTTP face), so one scrape counts a method's calls however they came.
 
 With several worker processes (`serve --workers N`) prometheus-client's multiprocess mode
 does the merge: the supervisor makes one directory for the run (`WorkerMetrics`), every
 worker starts with PROMETHEUS_MULTIPROC_DIR naming it (prometheus-client reads it when it
 is first imported, so only a fresh process can be put in that mode), and the supervisor's
-scrape reads every worker's files.
+scrape reads every worker's files. A worker's own `/metrics` (its HTTP face,
+`Metrics.scrape`) reads them all too, so a scrape says the same whichever worker the
+kernel hands the connection to.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -31,6 +36,7 @@ __all__ = [
     "BUCKETS",
     "CONTENT_TYPE",
     "ENV_MULTIPROC_DIR",
+    "PROTOCOLS",
     "QUEUE_WAIT_BUCKETS",
     "Metrics",
     "WorkerMetrics",
@@ -42,6 +48,7 @@ BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 QUEUE_WAIT_BUCKETS = (0.0001, 0.00025, *BUCKETS)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ENV_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+PROTOCOLS = ("grpc", "connect", "acumos")  # the values of the `protocol` label
 
 
 class _Collector(Protocol):
@@ -94,47 +101,63 @@ class Metrics:
             info.labels(model, version).set(1)
         self._calls = Counter(
             "modelwire_requests",
-            "Calls handled, by method and gRPC status code.",
-            ["method", "code"],
+            "Calls handled, by method, gRPC status code and protocol.",
+            ["method", "code", "protocol"],
             registry=r,
         )
         self._latency = Histogram(
             "modelwire_request_duration_seconds",
-            "Time from request received to reply, by method.",
-            ["method"],
+            "Time from request received to reply, by method and protocol.",
+            ["method", "protocol"],
             buckets=BUCKETS,
             registry=r,
         )
         self._request_bytes = Counter(
             "modelwire_request_bytes",
-            "Bytes of request messages, by method.",
-            ["method"],
+            "Bytes of request bodies, by method and protocol.",
+            ["method", "protocol"],
             registry=r,
         )
         self._response_bytes = Counter(
             "modelwire_response_bytes",
-            "Bytes of response messages, by method.",
-            ["method"],
+            "Bytes of response bodies, by method and protocol.",
+            ["method", "protocol"],
             registry=r,
         )
-        # (method, code) -> its children: `labels()` validates and locks on every lookup
-        self._children: dict[tuple[str, str], tuple[Counter, Histogram, Counter, Counter]] = {}
+        # in a worker of `serve --workers N`: every worker's values, merged
+        self._merged: CollectorRegistry | None = None
+        run_dir = os.environ.get(ENV_MULTIPROC_DIR)
+        if run_dir:
+            self._merged = CollectorRegistry()
+            MultiProcessCollector(self._merged, path=run_dir)  # type: ignore[no-untyped-call]
+        # (method, code, protocol) -> its children: `labels()` validates and locks on every
+        # lookup
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram, Counter, Counter]] = {}
         # the batch histograms exist once a batched method is declared: a model without
         # one keeps exactly the series it always had
         self._batch_metrics: tuple[Histogram, Histogram] | None = None
         self._batch_children: dict[str, tuple[Histogram, Histogram]] = {}
 
     def observe(
-        self, method: str, code: str, seconds: float, request_bytes: int, response_bytes: int
+        self,
+        method: str,
+        code: str,
+        seconds: float,
+        request_bytes: int,
+        response_bytes: int,
+        protocol: str = "grpc",
     ) -> None:
-        """Count one call of `method` that ended with status `code`."""
-        children = self._children.get((method, code))
+        """Count one call of `method` that ended with status `code` (its gRPC name), that
+        came by `protocol` (one of `PROTOCOLS`); the bytes are the request's and reply's
+        bodies as they travelled (JSON for a JSON call)."""
+        key = (method, code, protocol)
+        children = self._children.get(key)
         if children is None:
-            children = self._children[(method, code)] = (
-                self._calls.labels(method, code),
-                self._latency.labels(method),
-                self._request_bytes.labels(method),
-                self._response_bytes.labels(method),
+            children = self._children[key] = (
+                self._calls.labels(method, code, protocol),
+                self._latency.labels(method, protocol),
+                self._request_bytes.labels(method, protocol),
+                self._response_bytes.labels(method, protocol),
             )
         calls, latency, sent, received = children
         calls.inc()
@@ -176,6 +199,11 @@ class Metrics:
     def exposition(self) -> bytes:
         """This process's metrics as a scrape answers them."""
         return exposition(self.registry)
+
+    def scrape(self) -> bytes:
+        """What this service's /metrics answers: this process's metrics, or in a worker of
+        `serve --workers N` (PROMETHEUS_MULTIPROC_DIR set) every worker's, merged."""
+        return exposition(self._merged) if self._merged is not None else self.exposition()
 
 
 class WorkerMetrics:

@@ -1,36 +1,61 @@
-"""Run a model service: a loaded model's rpcs, served by the service host.
+"""Run a model service: a loaded model's rpcs over gRPC and HTTP, served by the service host.
 
 `start()` (sync) and `start_aio()` run a loaded model in this process and return a
 handle (tests and embedding use them). `serve()` is what `modelwire serve` runs: it
-loads a bundle, announces the bound address on stdout in one stable line,
+loads a bundle, announces the bound addresses on stdout in stable lines, the HTTP
+face's (unless `http_port` is None) and then the gRPC one's,
 
+    modelwire runtime http on 127.0.0.1:8080
     modelwire runtime listening on 127.0.0.1:50321
 
 and on SIGTERM or SIGINT reports NOT_SERVING, lets in-flight calls finish (up to the
 grace period) and returns 0. With several workers it supervises that many processes
-sharing one port (see `modelwire.runtime.workers`). Binding, health, reflection, model
-info, metrics and draining are the host's (`modelwire.hosting.host`).
+sharing the ports (see `modelwire.runtime.workers`). Binding, health, reflection, model
+info, metrics and draining are the host's (`modelwire.hosting.host`); the HTTP face
+(`modelwire.hosting.http_face`) calls the same `ModelService.call` as the gRPC
+handlers, so one model object serves both. The sync server calls the model from a pool
+of `threads` threads on both faces; the aio server on its event loop, on both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from modelwire.bundle import LoadedModel, load
 from modelwire.config import RuntimeConfig
-from modelwire.hosting.host import AioServiceHost, HostSpec, Info, Listen, Service, ServiceHost
+from modelwire.hosting.host import (
+    AioServiceHost,
+    HostSpec,
+    Info,
+    Listen,
+    Service,
+    ServiceHost,
+    ServingState,
+)
+from modelwire.hosting.http_face import HttpFace
+from modelwire.hosting.http_host import AioHttpListener, HttpListen, HttpListener
 from modelwire.hosting.metrics import Metrics
 from modelwire.hosting.process import tune_malloc
+from modelwire.runtime.http_handlers import async_unary_handlers, unary_handlers
 from modelwire.runtime.service import ModelService
 
-__all__ = ["LISTENING", "RunningAioServer", "RunningServer", "serve", "start", "start_aio"]
+__all__ = [
+    "HTTP_LISTENING",
+    "LISTENING",
+    "RunningAioServer",
+    "RunningServer",
+    "serve",
+    "start",
+    "start_aio",
+]
 
 logger = logging.getLogger(__name__)
 
 LISTENING = "modelwire runtime listening on"
+HTTP_LISTENING = "modelwire runtime http on"
 
 
 def _host_spec(
@@ -55,6 +80,39 @@ def _host_spec(
         metrics_port=config.metrics_port,
         grace=config.grace_seconds,
     )
+
+
+def _http_face(
+    loaded: LoadedModel,
+    config: RuntimeConfig,
+    service: ModelService,
+    metrics: Metrics,
+    state: ServingState,
+    *,
+    aio: bool,
+    reuse_port: bool,
+) -> tuple[HttpFace, HttpListen] | None:
+    """The HTTP face's app and where it listens; None without an HTTP port."""
+    if config.http_port is None:
+        return None
+    m = loaded.manifest
+    app = HttpFace(
+        service.schema,
+        async_unary_handlers(service) if aio else unary_handlers(service),
+        ready=lambda: state.ready,
+        observe=metrics.observe,
+        metrics=metrics.scrape,
+        max_body_bytes=config.max_message_bytes,
+        threads=None if aio else config.threads,
+        classes=service.classes,
+        version=m.version,
+        info=dict(m.raw),
+        access_log=config.access_log,
+    )
+    listen = HttpListen(
+        config.host, config.http_port, reuse_port, config.grace_seconds, HTTP_LISTENING
+    )
+    return app, listen
 
 
 def _service(loaded: LoadedModel, config: RuntimeConfig) -> tuple[ModelService, Metrics]:
@@ -84,6 +142,11 @@ class RunningServer:
     @property
     def metrics_port(self) -> int | None:
         return self.host.metrics_port
+
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP face's bound port; None without one."""
+        return _http_port(self.host.faces)
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, finish in-flight calls (up to `grace` s), stop."""
@@ -117,6 +180,11 @@ class RunningAioServer:
     def metrics_port(self) -> int | None:
         return self.host.metrics_port
 
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP face's bound port; None without one."""
+        return _http_port(self.host.faces)
+
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, finish in-flight calls (up to `grace` s), stop."""
         await self.host.stop(grace)
@@ -134,21 +202,25 @@ def start(
 
     Args:
         loaded: the model.
-        config: how to serve it (default: 127.0.0.1, a free port).
-        reuse_port: share the port with sibling workers.
+        config: how to serve it (default: 127.0.0.1, free gRPC and HTTP ports).
+        reuse_port: share the ports with sibling workers.
         also: more addresses to listen on (a worker's own health port).
 
     Raises:
-        ConfigError: the port or the metrics port cannot be bound.
+        ConfigError: the port, the HTTP port or the metrics port cannot be bound.
 
     Example:
-        >>> with start(load("build/iris"), RuntimeConfig(port=0)) as running:  # doctest: +SKIP
-        ...     print(running.address)
+        >>> config = RuntimeConfig(port=0, http_port=0)
+        >>> with start(load("build/iris"), config) as running:  # doctest: +SKIP
+        ...     print(running.address, running.http_port)
     """
-    config = config or RuntimeConfig(port=0)
+    config = config or RuntimeConfig(port=0, http_port=0)
     service, metrics = _service(loaded, config)
     spec = _host_spec(loaded, config, service, metrics, aio=False, reuse_port=reuse_port, also=also)
-    return RunningServer(ServiceHost(spec).start(), service, metrics)
+    state = ServingState()
+    http = _http_face(loaded, config, service, metrics, state, aio=False, reuse_port=reuse_port)
+    faces = [HttpListener(*http)] if http is not None else []
+    return RunningServer(ServiceHost(spec, faces, state=state).start(), service, metrics)
 
 
 async def start_aio(
@@ -158,10 +230,15 @@ async def start_aio(
     reuse_port: bool = False,
     also: tuple[str, ...] = (),
 ) -> RunningAioServer:
-    """Serve a loaded model with the asyncio server; the model runs on the event loop."""
+    """Serve a loaded model with the asyncio server; the model runs on the event loop (for
+    HTTP calls too)."""
     service, metrics = _service(loaded, config)
     spec = _host_spec(loaded, config, service, metrics, aio=True, reuse_port=reuse_port, also=also)
-    return RunningAioServer(await AioServiceHost(spec).start(), service, metrics)
+    state = ServingState()
+    http = _http_face(loaded, config, service, metrics, state, aio=True, reuse_port=reuse_port)
+    faces = [AioHttpListener(*http)] if http is not None else []
+    host = await AioServiceHost(spec, faces, state=state).start()
+    return RunningAioServer(host, service, metrics)
 
 
 def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int, service: ModelService) -> None:
@@ -239,6 +316,14 @@ def serve(
     running.host.run(announce, _ready(on_ready, running.host))
     logger.info("stopped")
     return 0
+
+
+def _http_port(faces: Sequence[object]) -> int | None:
+    for face in faces:
+        if isinstance(face, HttpListener | AioHttpListener):
+            port: int = face.port
+            return port
+    return None
 
 
 def _ready(

@@ -1,7 +1,8 @@
 """Several worker processes serving one port (SO_REUSEPORT), and their supervisor.
 
-The kernel spreads new connections over the workers, so a CPU-bound model uses
-more than one core despite the GIL. Workers are fresh interpreters (`python -m
+Every worker serves gRPC and (unless it is off) HTTP, each on the one port the supervisor
+reserved for it. The kernel spreads new connections over the workers, so a CPU-bound
+model uses more than one core despite the GIL. Workers are fresh interpreters (`python -m
 modelwire.runtime.workers`, `modelwire.runtime.worker_process`), never forks: grpcio
 does not survive fork.
 
@@ -50,7 +51,7 @@ logger = logging.getLogger(__name__)
 _READY_TIMEOUT = 120.0
 
 
-def _reserve_port(host: str, port: int) -> socket.socket:
+def _reserve_port(host: str, port: int, key: str = "port") -> socket.socket:
     """Bind (not listen) a SO_REUSEPORT socket: picks the port if 0, and holds it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -59,7 +60,7 @@ def _reserve_port(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError("port", port, f"cannot bind {host}:{port} ({exc.strerror})") from exc
+        raise ConfigError(key, port, f"cannot bind {host}:{port} ({exc.strerror})") from exc
     return sock
 
 
@@ -141,9 +142,21 @@ def supervise(
     manifest = read_manifest(bundle)  # fail fast, before spawning anything
     holder = _reserve_port(config.host, config.port)
     port = holder.getsockname()[1]
-    config = dataclasses.replace(config, port=port)
+    try:
+        http_holder = (
+            _reserve_port(config.host, config.http_port, "http_port")
+            if config.http_port is not None
+            else None
+        )
+    except BaseException:
+        holder.close()
+        raise
+    http_port = http_holder.getsockname()[1] if http_holder is not None else None
+    config = dataclasses.replace(config, port=port, http_port=http_port)
     with stop_on_signal() as (stop, received):
-        metrics = WorkerMetrics() if config.metrics_port is not None else None
+        # every worker's /metrics reads the run's directory as --metrics-port does
+        wanted = config.metrics_port is not None or config.http_port is not None
+        metrics = WorkerMetrics() if wanted else None
         metrics_server = None
         workers = _Workers(bundle, config, metrics)
         supervisor = None
@@ -171,6 +184,8 @@ def supervise(
                 logger.info("%s received while starting: stopping", name)
                 return 0
             holder.close()
+            if http_holder is not None:
+                http_holder.close()
             host = f"[{config.host}]" if ":" in config.host else config.host
             logger.info(
                 "serving %s %s with %d workers on %s:%d",
@@ -197,6 +212,8 @@ def supervise(
                 supervisor.adopt(name, workers.current[name], addresses[name])
                 workers.probe(name, addresses[name])
             if announce is not None:
+                if http_port is not None:
+                    announce(f"modelwire runtime http on {host}:{http_port}")
                 announce(f"modelwire runtime listening on {host}:{port}")
             while not stop.wait(0.5):
                 if len(supervisor.failed()) == len(names):
@@ -218,6 +235,8 @@ def supervise(
             if metrics is not None:
                 metrics.close()
             holder.close()
+            if http_holder is not None:
+                http_holder.close()
         return status or (0 if all(c == 0 for c in codes) else 1)
 
 

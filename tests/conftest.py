@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 
 from modelwire.cli import main
-from tests.servers import ServeProcess, serve_in_process
+from tests.servers import TEST_ENV, ServeProcess, serve_in_process
 
 # the `docker` marker: skip without an engine, but fail a CI run that skipped (STYLE.md §11)
 pytest_plugins = ["tests.docker.engine"]
@@ -30,11 +30,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No MODELWIRE_* setting from the developer's shell, nor their config file
-    (~/.config/modelwire/config.toml: a catalog and a token), leaks into a test."""
+    (~/.config/modelwire/config.toml: a catalog and a token), leaks into a test; every test
+    has `tests.servers.TEST_ENV` (HTTP on a free port)."""
     for key in list(os.environ):
         if key.startswith("MODELWIRE_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("MODELWIRE_CONFIG", str(tmp_path / "no-modelwire-config.toml"))
+    for key, value in TEST_ENV.items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -28,9 +29,10 @@ from modelwire.runtime.server import LISTENING, RunningServer, start
 
 
 def serve_in_process(model: Model, path: Path, name: str = "m", **config: object) -> RunningServer:
-    """Dump `model` to `path`, load it back and serve it on 127.0.0.1, a free port."""
+    """Dump `model` to `path`, load it back and serve it on 127.0.0.1, free ports."""
     dump(model, name, path)
-    return start(load(path), RuntimeConfig(port=0, **config))  # type: ignore[arg-type]
+    settings: dict[str, Any] = {"port": 0, "http_port": 0, **config}
+    return start(load(path), RuntimeConfig(**settings))
 
 
 def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
@@ -57,11 +59,17 @@ def silent_listener() -> Iterator[str]:
         yield f"127.0.0.1:{s.getsockname()[1]}"
 
 
+TEST_ENV = {"MODELWIRE_HTTP_PORT": "0"}
+"""What every test's environment sets: a free HTTP port, as tests bind gRPC on port 0 (the
+default 8080 is one port that parallel runs on one machine would fight over)."""
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without MODELWIRE_* settings (the developer's shell's), plus
-    `extra`: for a CLI subprocess started where the autouse `clean_environ` does not reach."""
+    """This process's environment without MODELWIRE_* settings (the developer's shell's), with
+    `TEST_ENV`, plus `extra`: for a CLI subprocess started where the autouse `clean_environ`
+    does not reach."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWIRE_")}
-    return {**env, **extra}
+    return {**env, **TEST_ENV, **extra}
 
 
 def modelwire_popen(
@@ -116,6 +124,16 @@ class ModelwireProcess:
         self.address = self.listening_line[len(listening) :].strip()
         if serving:
             self._wait_serving(timeout)
+
+    @property
+    def http_address(self) -> str | None:
+        """host:port from the HTTP face's line (`... http on HOST:PORT`) before the listening
+        line; None if it printed none."""
+        for line in self.stdout_lines:
+            head, sep, address = line.partition(" http on ")
+            if sep and head.startswith("modelwire "):
+                return address.strip()
+        return None
 
     def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -184,7 +202,7 @@ class ModelwireProcess:
 
 
 class ServeProcess(ModelwireProcess):
-    """`modelwire serve BUNDLE --port 0 ...` as a subprocess.
+    """`modelwire serve BUNDLE --port 0 --http-port 0 ...` as a subprocess.
 
     Waits for the listening line and for health SERVING; any failure message
     includes the server's captured stderr. `kill` (and `close`): SIGKILL; a supervisor's
@@ -198,6 +216,8 @@ class ServeProcess(ModelwireProcess):
             "serve",
             bundle,
             "--port",
+            "0",
+            "--http-port",
             "0",
             "--log-format",
             "json",

@@ -59,7 +59,7 @@ def model_server(bundle: Callable[[str], Path]) -> Iterator[Callable[[str], Runn
 
     def get(name: str) -> RunningServer:
         if name not in running:
-            running[name] = start(load(bundle(name)), RuntimeConfig(port=0))
+            running[name] = start(load(bundle(name)), RuntimeConfig(port=0, http_port=0))
         return running[name]
 
     yield get

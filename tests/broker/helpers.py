@@ -124,7 +124,7 @@ class InProcessSolution:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        cfg = BrokerConfig(port=0, **config)
+        cfg = BrokerConfig(**{"port": 0, "http_port": 0, **config})
         self.running: RunningSolution = asyncio.run_coroutine_threadsafe(
             start_solution(plan, addresses, cfg), self.loop
         ).result(30)
@@ -170,7 +170,8 @@ def children_of(pid: int) -> list[int]:
 
 
 class BrokerProcess(ModelwireProcess):
-    """`modelwire run BLUEPRINT --port 0 ...` as a subprocess, once it announced its address.
+    """`modelwire run BLUEPRINT --port 0 --http-port 0 ...` as a subprocess, once it announced
+    its address.
 
     Any failure message includes the broker's captured stderr (its log and its models').
     """
@@ -186,6 +187,8 @@ class BrokerProcess(ModelwireProcess):
             "run",
             str(blueprint),
             "--port",
+            "0",
+            "--http-port",
             "0",
             "--log-format",
             "json",

@@ -110,7 +110,10 @@ def test_run_serves_then_leaves_no_model_behind(blueprint, servers, signum, stat
         10,
         f"the models of a broker stopped by {signal.Signals(signum).name} to exit",
     )
-    assert broker.stdout_lines == [f"{LISTENING} {broker.address}\n"]
+    assert broker.stdout_lines == [
+        f"modelwire broker http on {broker.http_address}\n",
+        f"{LISTENING} {broker.address}\n",
+    ]
 
 
 def _advisor_that_also_runs(code_text: str, blueprint: Path, bundles_root: Path, name: str) -> Path:

@@ -113,8 +113,8 @@ def test_metrics_count_every_step(photo, servers):
         scrape = parse(r.read().decode())
     calls = scrape.series("modelwire_requests_total")
     assert {tuple(sorted(k)): v for k, v in calls.items()} == {
-        (("code", "OK"), ("method", "advise")): 1.0,
-        (("code", "INVALID_ARGUMENT"), ("method", "advise")): 1.0,
+        (("code", "OK"), ("method", "advise"), ("protocol", "grpc")): 1.0,
+        (("code", "INVALID_ARGUMENT"), ("method", "advise"), ("protocol", "grpc")): 1.0,
     }
     for step in ("face_boxes", "eye_boxes"):
         assert (
@@ -133,7 +133,10 @@ def test_metrics_count_every_step(photo, servers):
         scrape.value("modelwire_step_requests_total", method="advise", step="advice", code="OK")
         == 1
     )
-    assert scrape.value("modelwire_request_duration_seconds_count", method="advise") == 2
+    assert (
+        scrape.value("modelwire_request_duration_seconds_count", method="advise", protocol="grpc")
+        == 2
+    )
 
 
 def test_stubs_of_a_blueprint_call_the_running_solution(photo, cli, tmp_path):

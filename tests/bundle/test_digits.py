@@ -30,7 +30,7 @@ def digits_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def digits_client(digits_bundle: Path) -> Iterator[RemoteModel]:
     with (
-        start(load(digits_bundle), RuntimeConfig(port=0)) as server,
+        start(load(digits_bundle), RuntimeConfig(port=0, http_port=0)) as server,
         connect(server.address, timeout=30) as client,
     ):
         yield client

@@ -37,11 +37,23 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def echo_address(bundles: dict[str, Path]) -> Iterator[str]:
-    """An echo model served in this process for the session."""
-    running: RunningServer = start(load(bundles["echo"]), RuntimeConfig(port=0))
-    yield running.address
+def echo_server(bundles: dict[str, Path]) -> Iterator[RunningServer]:
+    """An echo model served in this process for the session, over gRPC and HTTP."""
+    running: RunningServer = start(load(bundles["echo"]), RuntimeConfig(port=0, http_port=0))
+    yield running
     running.stop(0)
+
+
+@pytest.fixture(scope="session")
+def echo_address(echo_server: RunningServer) -> str:
+    """The session's echo model's gRPC address."""
+    return echo_server.address
+
+
+@pytest.fixture(scope="session")
+def echo_url(echo_server: RunningServer) -> str:
+    """The URL of the session's echo model's HTTP face."""
+    return f"http://127.0.0.1:{echo_server.http_port}"
 
 
 def usage(command: str, arguments: str, message: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -199,3 +202,159 @@ def test_a_malformed_address_is_a_usage_error_at_once(cli, address, problem):
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == _call_usage(f"Invalid value for 'ADDRESS': {address!r}: {problem}")
     assert time.monotonic() - started < 2
+
+
+# ---------------------------------------------------------------- --http: the HTTP face
+
+
+@pytest.mark.parametrize(
+    ("method", "request_json"),
+    [
+        pytest.param("add", '{"a": 1.5, "b": 2}', id="scalars"),
+        pytest.param("Add", "{}", id="rpc-name-and-defaults"),
+        pytest.param(
+            "echo_record",
+            json.dumps(
+                {"name": "a", "scores": [1, 2.5], "color": "COLOR_GREEN", "where": {"x": 1}}
+            ),
+            id="nested-and-enum",
+        ),
+        pytest.param(
+            "echo_tensor",
+            json.dumps({"x": {"dtype": "DATA_TYPE_FLOAT32", "shape": [2], "data": "AACAPwAAAEA="}}),
+            id="tensor",
+        ),
+    ],
+)
+def test_call_over_http_prints_what_grpc_prints(cli, echo_address, echo_url, method, request_json):
+    over_grpc = cli("call", echo_address, method, request_json)
+    over_http = cli("call", "--http", echo_url, method, request_json)
+    assert over_grpc.exit_code == 0, over_grpc.stderr
+    assert (over_http.exit_code, over_http.stdout, over_http.stderr) == (0, over_grpc.stdout, "")
+
+
+def test_call_over_http_takes_the_url_without_a_scheme_and_reads_stdin(cli, echo_server):
+    result = cli(
+        "call", "--http", f"127.0.0.1:{echo_server.http_port}", "add", "-", input='{"a": 2}'
+    )
+    assert (result.exit_code, result.stdout, result.stderr) == (0, '{\n  "value": 2.0\n}\n', "")
+
+
+def test_call_over_http_counts_as_a_connect_call(cli, echo_server, echo_url):
+    before = echo_server.metrics.scrape().decode()
+    assert cli("call", "--http", echo_url, "add", '{"a": 1}').exit_code == 0
+    after = echo_server.metrics.scrape().decode()
+    line = 'modelwire_requests_total{code="OK",method="add",protocol="connect"}'
+
+    def count(text: str) -> float:
+        found = [x.split()[-1] for x in text.splitlines() if x.startswith(line)]
+        return float(found[0]) if found else 0.0
+
+    assert count(after) == count(before) + 1
+
+
+@pytest.mark.parametrize(
+    ("method", "rpc", "status", "details"),
+    [
+        pytest.param(
+            "fail",
+            "Fail",
+            "INTERNAL",
+            "fail: the model raised RuntimeError; the traceback is in the server's log",
+            id="internal",
+        ),
+        pytest.param(
+            "reject",
+            "Reject",
+            "INVALID_ARGUMENT",
+            "reject: the model rejected the request: ValueError: x must be positive, got 0.0",
+            id="invalid-argument",
+        ),
+    ],
+)
+def test_a_server_error_over_http_is_the_same_one_line(cli, echo_url, method, rpc, status, details):
+    result = cli("call", "--http", echo_url, method, '{"x": 0}')
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: {echo_url} {rpc}: {status}: {details}\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["subtract", "{}"],
+            "Invalid value for 'METHOD': modelwire.models.echo.v1.EchoService has no method "
+            "'subtract'; it has EchoRecord, EchoTensor, Add, Fail, Reject",
+            id="unknown-method",
+        ),
+        pytest.param(
+            ["add", '{"aa": 1}'],
+            "Invalid value for 'JSON': Add takes no field 'aa'; did you mean 'a'? (its fields: "
+            "a, b)",
+            id="unknown-field",
+        ),
+        pytest.param(
+            ["add", '{"a": "x"}'],
+            "Invalid value for 'JSON': Failed to parse a field: Couldn't parse float: x at "
+            "AddRequest.a.",
+            id="wrong-field-type",
+        ),
+    ],
+)
+def test_bad_arguments_over_http_are_the_same_usage_errors(cli, echo_url, args, message):
+    result = cli("call", "--http", echo_url, *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", _call_usage(message))
+
+
+def test_a_url_that_is_not_http_is_a_usage_error(cli):
+    result = cli("call", "--http", "ftp://127.0.0.1:21", "add")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        _call_usage(
+            "Invalid value for 'ADDRESS': 'ftp://127.0.0.1:21' is not an HTTP address; write "
+            "http://HOST:PORT, e.g. http://localhost:8080"
+        ),
+    )
+
+
+def test_an_unreachable_url_is_one_error_line(cli):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = cli("call", "--http", f"http://127.0.0.1:{port}", "add", "{}")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: cannot reach http://127.0.0.1:{port}: [Errno 111] Connection refused\n",
+    )
+
+
+def test_a_url_that_is_not_a_modelwire_face_says_so(cli):
+    """An HTTP server that is not a modelwire face (here: the standard library's)."""
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        result = cli("call", "--http", url, "add", "{}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: {url} GET /model/info answered 404: not the HTTP face of a modelwire service "
+        "(its gRPC address works with modelwire call without --http)\n",
+    )

@@ -57,13 +57,23 @@ def test_every_option_with_a_shared_flag_is_its_shared_declaration():
 def test_each_command_has_the_shared_options_it_should():
     logging = {"log-level", "log-format"}
     supervision = {"restart-backoff", "max-restarts", "liveness-timeout"}
-    serving = {"host", "port", "max-message-mb", "metrics-port", "grace", *supervision, *logging}
+    serving = {
+        "host",
+        "port",
+        "http-port",
+        "no-http",
+        "max-message-mb",
+        "metrics-port",
+        "grace",
+        *supervision,
+        *logging,
+    }
     found = {path: set(_shared_options(command)) for path, command in _commands()}
     assert {path: concepts for path, concepts in found.items() if concepts} == {
         "build": logging,
         "catalog serve": {"host", "catalog-port", "grace", *logging},
         "dump": logging,
-        "export": {"port"},
+        "export": {"port", "http-port"},
         "run": {*serving, "startup-timeout"},
         "serve": serving,
         "validate": logging,
@@ -89,6 +99,8 @@ def _help_lines(command: str, flag: str) -> list[str]:
     [
         ("--host", ["serve", "run", "catalog serve"]),
         ("--port", ["serve", "run", "export"]),
+        ("--http-port", ["serve", "run", "export"]),
+        ("--no-http", ["serve", "run"]),
         ("--max-message-mb", ["serve", "run"]),
         ("--metrics-port", ["serve", "run"]),
         ("--grace", ["serve", "run", "catalog serve"]),
@@ -116,6 +128,16 @@ def test_help_of_the_ports_names_their_variables():
         "--port INTEGER RANGE",
         "The catalog's gRPC port; 0 picks a free one.  "
         "[env var: MODELWIRE_CATALOG_PORT; default: 50060; 0<=x<=65535]",
+    ]
+    assert _help_lines("serve", "--http-port") == [
+        "--http-port INTEGER RANGE",
+        "The HTTP port (Connect, the Acumos REST contract, /docs) to bind or publish; 0 "
+        "picks a free one when binding.  [env var: MODELWIRE_HTTP_PORT; default: 8080; "
+        "0<=x<=65535]",
+    ]
+    assert _help_lines("run", "--no-http") == [
+        "--no-http",
+        "Serve gRPC only: no HTTP face (whatever --http-port says).  [env var: MODELWIRE_NO_HTTP]",
     ]
     assert _help_lines("run", "--startup-timeout")[1].endswith(
         "[env var: MODELWIRE_STARTUP_TIMEOUT; default: 120.0; x>0]"
@@ -166,6 +188,48 @@ def test_serve_reads_its_port_and_host_from_the_environment(cli, bundles, busy_p
     result = cli("serve", str(bundles["slow"]), "--port", "0", env={"MODELWIRE_HOST": "192.0.2.1"})
     assert result.exit_code == 1
     assert result.stderr.startswith("error: host='192.0.2.1': not an address of this machine")
+
+
+def _http_in_use(port: int) -> str:
+    return _in_use(port).replace("error: port=", "error: http_port=")
+
+
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_serve_and_run_read_their_http_port_from_the_environment(
+    cli, bundles, adder, busy_port, command
+):
+    target = str(bundles["slow"]) if command == "serve" else str(adder)
+    env = {"MODELWIRE_HTTP_PORT": str(busy_port)}
+    result = cli(command, target, "--port", "0", "--log-format", "json", env=env)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", _http_in_use(busy_port))
+    result = cli(command, target, "--port", "0", env={**env, "MODELWIRE_HTTP_PORT": "x"})
+    assert result.exit_code == 2
+    assert "Invalid value for '--http-port' (env var: 'MODELWIRE_HTTP_PORT'): 'x'" in (
+        result.stderr
+    )
+
+
+@pytest.mark.timeout(60)
+def test_no_http_is_read_from_the_environment(bundles):
+    env = {**os.environ, "MODELWIRE_NO_HTTP": "1"}
+    served = ModelwireProcess(
+        "serve",
+        str(bundles["slow"]),
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        listening="modelwire runtime listening on",
+        what="serve",
+        timeout=30,
+        env=env,
+    )
+    try:
+        assert served.http_address is None
+        assert served.terminate() == 0, served.stderr
+        assert served.stdout_lines == [f"modelwire runtime listening on {served.address}\n"]
+    finally:
+        served.kill()
 
 
 def test_run_reads_its_port_from_the_environment(cli, adder, busy_port):
@@ -250,22 +314,55 @@ def test_catalog_serve_reads_its_port_and_grace_from_the_environment(cli, tmp_pa
     )
 
 
-def test_export_reads_its_port_from_the_environment(cli, adder, tmp_path):
+def test_export_reads_its_ports_from_the_environment(cli, adder, tmp_path):
     out = tmp_path / "k8s"
-    result = cli("export", str(adder), "--k8s", str(out), env={"MODELWIRE_PORT": "50999"})
+    env = {"MODELWIRE_PORT": "50999", "MODELWIRE_HTTP_PORT": "8999"}
+    result = cli("export", str(adder), "--k8s", str(out), env=env)
     assert result.exit_code == 0, result.stderr
     service = [
         doc
         for doc in yaml.safe_load_all((out / "adder.yaml").read_text())
         if doc["kind"] == "Service"
     ]
-    assert [p["port"] for p in service[0]["spec"]["ports"]] == [50999]
+    assert [p["port"] for p in service[0]["spec"]["ports"]] == [50999, 8999]
 
 
-def test_export_refuses_port_0(cli, adder, tmp_path):
-    result = cli("export", str(adder), "--k8s", str(tmp_path / "k8s"), "--port", "0")
+@pytest.mark.parametrize("flag", ["--port", "--http-port"])
+def test_export_refuses_port_0(cli, adder, tmp_path, flag):
+    result = cli("export", str(adder), "--k8s", str(tmp_path / "k8s"), flag, "0")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.endswith(
-        "Error: Invalid value for '--port': an export publishes the solution on a fixed port; "
+        f"Error: Invalid value for '{flag}': an export publishes the solution on a fixed port; "
         "0 (a free one) is for binding\n"
     )
+
+
+def test_export_refuses_one_port_for_both_faces(cli, adder, tmp_path):
+    args = ["--port", "9000", "--http-port", "9000"]
+    result = cli("export", str(adder), "--k8s", str(tmp_path / "k8s"), *args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        "Error: Invalid value for '--http-port': 9000 is --port too; the two faces need a port "
+        "each\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["--port", "47219", "--http-port", "47219"],
+            "http_port=47219: is the gRPC port too; choose another one",
+            id="http-is-grpc",
+        ),
+        pytest.param(
+            ["--port", "47219", "--metrics-port", "47219"],
+            "metrics_port=47219: is the gRPC port too; choose another one",
+            id="metrics-is-grpc",
+        ),
+    ],
+)
+def test_run_refuses_one_port_for_two_faces_before_starting_anything(cli, adder, args, message):
+    """Refused from the settings alone, before any model starts."""
+    result = cli("run", str(adder), *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {message}\n")

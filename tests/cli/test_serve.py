@@ -261,3 +261,48 @@ def test_a_metrics_port_equal_to_the_port_is_one_error_line(cli, bundles, worker
         "",
         "error: metrics_port=47219: is the gRPC port too; choose another one\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        pytest.param([], "cannot listen on", id="sync"),
+        pytest.param(["--server", "aio"], "cannot listen on", id="aio"),
+        pytest.param(["--workers", "2"], "cannot bind", id="workers"),
+    ],
+)
+def test_http_port_in_use_is_one_error_line(cli, bundles, busy_port, args, reason):
+    result = cli("serve", str(bundles["slow"]), "--port", "0", "--http-port", str(busy_port), *args)
+    hint = "; is another server using it?" if reason == "cannot listen on" else ""
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: http_port={busy_port}: {reason} 127.0.0.1:{busy_port} "
+        f"(Address already in use){hint}\n",
+    )
+
+
+def test_no_http_serves_even_where_the_http_port_is_taken(serve_process, bundles, busy_port):
+    served = serve_process(bundles["slow"], "--http-port", str(busy_port), "--no-http")
+    assert served.http_address is None
+    assert served.terminate() == 0, served.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["--port", "47219", "--http-port", "47219"],
+            "http_port=47219: is the gRPC port too; choose another one",
+            id="http-is-grpc",
+        ),
+        pytest.param(
+            ["--port", "0", "--http-port", "47219", "--metrics-port", "47219"],
+            "metrics_port=47219: is the HTTP port too; choose another one",
+            id="metrics-is-http",
+        ),
+    ],
+)
+def test_one_port_for_two_faces_is_one_error_line(cli, bundles, args, message):
+    result = cli("serve", str(bundles["slow"]), *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", f"error: {message}\n")

@@ -67,6 +67,11 @@ def test_the_bundle_is_copied_last():
     assert "sha256:387fc4a3" not in "\n".join(lines[:-2])
 
 
+@pytest.mark.parametrize("name", sorted(rendered()))
+def test_both_faces_ports_are_exposed(name):
+    assert "\nEXPOSE 50051 8080\n" in rendered()[name]
+
+
 def test_label_values_are_quoted_dockerfile_strings():
     text = rendered()["model.Dockerfile"]
     assert 'org.opencontainers.image.description="RandomForest on the \\"Iris\\" data set"' in text

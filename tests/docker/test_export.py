@@ -18,6 +18,7 @@ import yaml
 from modelwire import __version__
 from modelwire.runtime.client import connect
 from tests.docker.conftest import free_port, modelwire
+from tests.hosting.client import Client
 
 ROWS = {
     "sepal_length": [5.1, 7.7],
@@ -62,7 +63,7 @@ def test_compose_up_runs_the_export_as_is(blueprint, docker_client, test_images,
     # docker-compose names the project after the directory: one per test run, so two runs
     # on one engine never share containers
     project = tmp_path / f"deploy{os.getpid()}"
-    port = free_port()
+    port, http_port = free_port(), free_port()
     exported = modelwire(
         "export",
         str(blueprint),
@@ -70,6 +71,8 @@ def test_compose_up_runs_the_export_as_is(blueprint, docker_client, test_images,
         str(project),
         "--port",
         str(port),
+        "--http-port",
+        str(http_port),
         "--image-prefix",
         test_images,
     )
@@ -93,6 +96,14 @@ def test_compose_up_runs_the_export_as_is(blueprint, docker_client, test_images,
             time.sleep(1)
         with connect(f"127.0.0.1:{port}") as solution:
             assert list(solution.classify(ROWS).species) == ["setosa", "virginica"]
+        # the solution's HTTP face is published too
+        http = Client(http_port)
+        try:
+            assert http.get("/readyz").status == 200
+            reply = http.post("/model/methods/classify", ROWS)
+            assert (reply.status, reply.json()) == (200, {"species": ["setosa", "virginica"]})
+        finally:
+            http.close()
         images = {c.labels["com.docker.compose.service"]: c.image.tags for c in containers}
         assert images["iris-chain"] == [f"{test_images}/iris-chain-broker:{__version__}"]
         assert images["iris-chain-scaler"] == [f"{test_images}/iris-scaler:1.0.0"]
@@ -109,7 +120,8 @@ def test_compose_up_runs_the_export_as_is(blueprint, docker_client, test_images,
 @pytest.fixture
 def manifests(blueprint: Path, tmp_path: Path) -> Path:
     out = tmp_path / "k8s"
-    proc = modelwire("export", str(blueprint), "--k8s", str(out))
+    # the default HTTP port, said: the tests' environment has MODELWIRE_HTTP_PORT=0
+    proc = modelwire("export", str(blueprint), "--k8s", str(out), "--http-port", "8080")
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -159,11 +171,21 @@ def test_k8s_has_a_deployment_and_service_per_model_and_for_the_broker(manifests
         [container] = found[f"Deployment/{name}"]["spec"]["template"]["spec"]["containers"]
         # model `scaler` of iris-chain is the bundle iris-scaler, image modelwire/iris-scaler
         assert container["image"] == f"modelwire/{name.replace('iris-chain-', 'iris-')}:1.0.0"
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": 50051}
+        assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [
+            ("grpc", 50051),
+            ("http", 8080),
+        ]
+        assert container["startupProbe"]["grpc"] == {"port": 50051}
+        # ready: /readyz (503 while draining); alive: /healthz (200 while draining)
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert set(container["resources"]["requests"]) == {"cpu", "memory"}
         assert container["securityContext"]["runAsNonRoot"] is True
-        assert found[f"Service/{name}"]["spec"]["ports"][0]["port"] == 50051
+        ports = found[f"Service/{name}"]["spec"]["ports"]
+        assert [(p["name"], p["port"], p["targetPort"]) for p in ports] == [
+            ("grpc", 50051, "grpc"),
+            ("http", 8080, "http"),
+        ]
     broker = docs(manifests / "iris-chain.yaml")
     assert sorted(broker) == [
         "ConfigMap/iris-chain-blueprint",
@@ -175,6 +197,14 @@ def test_k8s_has_a_deployment_and_service_per_model_and_for_the_broker(manifests
     [container] = pod["containers"]
     assert container["image"] == f"modelwire/iris-chain-broker:{__version__}"
     assert container["args"][:2] == ["run", "/etc/modelwire/blueprint.yaml"]
+    args = container["args"]
+    assert (args[args.index("--port") + 1], args[args.index("--http-port") + 1]) == (
+        "50051",
+        "8080",
+    )
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    service = broker["Service/iris-chain"]["spec"]["ports"]
+    assert [(p["name"], p["port"]) for p in service] == [("grpc", 50051), ("http", 8080)]
     assert container["startupProbe"]["failureThreshold"] * container["startupProbe"][
         "periodSeconds"
     ] == int(container["args"][container["args"].index("--startup-timeout") + 1])

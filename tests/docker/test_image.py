@@ -23,6 +23,7 @@ from modelwire.containers.images import build_context, build_image, spec_for
 from modelwire.containers.wheelhouse import runtime_pins
 from modelwire.errors import ToolError
 from tests.docker.conftest import free_port, modelwire, wait_serving
+from tests.hosting.client import Client
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -70,9 +71,18 @@ def test_the_context_holds_the_dockerfile_the_wheelhouse_and_the_bundle(
 
 
 def test_docker_run_is_all_it_needs_and_it_answers_generated_stubs(iris_image, bundles, tmp_path):
-    port = free_port()
+    port, http_port = free_port(), free_port()
     run = subprocess.run(
-        ["docker", "run", "-d", "-p", f"127.0.0.1:{port}:50051", iris_image.tag],
+        [
+            "docker",
+            "run",
+            "-d",
+            "-p",
+            f"127.0.0.1:{port}:50051",
+            "-p",
+            f"127.0.0.1:{http_port}:8080",
+            iris_image.tag,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -94,6 +104,12 @@ def test_docker_run_is_all_it_needs_and_it_answers_generated_stubs(iris_image, b
             [sys.executable, "-c", client], cwd=stubs, capture_output=True, text=True, check=False
         )
         assert (proc.returncode, proc.stdout) == (0, "[0, 1, 2]\n"), proc.stderr
+        http = Client(http_port)  # and its HTTP face, on the other EXPOSEd port
+        try:
+            reply = http.post("/model/methods/classify", ROWS)
+        finally:
+            http.close()
+        assert (reply.status, reply.json()) == (200, {"irisType": ["0", "1", "2"]})
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
 
@@ -157,7 +173,7 @@ def test_its_labels_carry_the_models_metadata(iris_image, bundles, docker_client
 
 def test_it_serves_the_bundle_on_port_50051_exposed(iris_image, docker_client):
     config = docker_client.images.get(iris_image.tag).attrs["Config"]
-    assert config["ExposedPorts"] == {"50051/tcp": {}}
+    assert config["ExposedPorts"] == {"50051/tcp": {}, "8080/tcp": {}}  # gRPC, HTTP
     assert config["Entrypoint"] == [
         "modelwire",
         "serve",
@@ -166,6 +182,7 @@ def test_it_serves_the_bundle_on_port_50051_exposed(iris_image, docker_client):
         "0.0.0.0",
     ]
     assert "MODELWIRE_PORT=50051" in config["Env"]
+    assert "MODELWIRE_HTTP_PORT=8080" in config["Env"]
 
 
 def test_it_keeps_no_wheelhouse_pip_or_caches(iris_image, run_container):

@@ -117,10 +117,10 @@ def test_detectors_run_in_parallel(solution: Solution, advisor: Any):
 
     for step in (*DETECTOR_STEPS, "advice"):
         assert delta("modelwire_step_duration_seconds_count", step=step) == calls
-    assert delta("modelwire_request_duration_seconds_count") == calls
+    assert delta("modelwire_request_duration_seconds_count", protocol="grpc") == calls
     detectors = [delta("modelwire_step_duration_seconds_sum", step=s) for s in DETECTOR_STEPS]
     advice = delta("modelwire_step_duration_seconds_sum", step="advice")
-    call = delta("modelwire_request_duration_seconds_sum")
+    call = delta("modelwire_request_duration_seconds_sum", protocol="grpc")
     assert call >= max(detectors) + advice  # the call spans each of its steps
     assert sum(detectors) > 1.5 * (call - advice), (
         f"detector steps {detectors} s do not overlap within calls of {call} s (advice {advice} s)"

@@ -1,5 +1,6 @@
 """What the host tests serve: a fixture model's service with no rpcs (health, reflection
-and info are the host's), and a second face of the kind the HTTP face will be."""
+and info are the host's), and a second face of the HTTP face's kind, made with the host's
+serving state."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ class ReadinessFace:
         self.port = 0
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
+
+    def announcement(self) -> str:
+        return f"readiness on 127.0.0.1:{self.port}"
 
     def _record(self, hook: str, arg: object) -> None:
         self.events.append((hook, arg, self.state.status.value))

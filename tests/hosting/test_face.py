@@ -46,7 +46,7 @@ def test_head_answers_headers_only(http_face):
 
 
 def test_metrics_come_from_the_hook_and_calls_are_observed_by_protocol(http_face):
-    s = http_face("echo", metrics=lambda: "modelwire_up 1\n")
+    s = http_face("echo", metrics=lambda: b"modelwire_up 1\n")
     r = s.client.get("/metrics")
     assert (r.status, r.body) == (200, b"modelwire_up 1\n")
     assert r.content_type == "text/plain; version=0.0.4; charset=utf-8"
@@ -171,8 +171,8 @@ def test_a_port_in_use_is_a_config_error(http_face):
     with pytest.raises(ConfigError) as info:
         HttpServer(s.face, "127.0.0.1", s.server.port)
     assert str(info.value) == (
-        f"http_port={s.server.port}: cannot serve HTTP on 127.0.0.1:{s.server.port} "
-        "(Address already in use)"
+        f"http_port={s.server.port}: cannot listen on 127.0.0.1:{s.server.port} "
+        "(Address already in use); is another server using it?"
     )
 
 

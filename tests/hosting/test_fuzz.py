@@ -1,17 +1,23 @@
 """Random bodies to every method of the rich model over HTTP (Connect JSON, Connect
 protobuf, Acumos JSON): each is answered 2xx or 4xx with Connect's error body, never 5xx,
-and the server stays healthy and still answers correctly afterwards."""
+and the server stays healthy and still answers correctly afterwards; against the face
+alone, and against a `modelwire serve` of the bundle (its HTTP port, its thread pool)."""
 
 from __future__ import annotations
 
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from modelwire.codegen.json_codec import JsonCodec
 from modelwire.codegen.openapi import openapi
+from modelwire.runtime.service import ModelService
+from tests.hosting.client import Client
 
 PER_METHOD = 1000
 
@@ -95,10 +101,45 @@ def _mutate_bytes(rng: random.Random, data: bytes) -> bytes:
     return bytes(out)
 
 
+@dataclass
+class _Face:
+    """What the fuzz reads of the face: its codec (for the examples' protobuf form)."""
+
+    codec: JsonCodec
+
+
+@dataclass
+class ServedBundle:
+    """A `modelwire serve` subprocess of a bundle, seen as the `http_face` fixture's Served:
+    a client of its HTTP port, and the bundle's service and codec loaded here too."""
+
+    service: ModelService
+    face: _Face
+    client: Client
+
+    def connect_path(self, rpc: str) -> str:
+        return f"/{self.service.service_name}/{rpc}"
+
+
+@pytest.fixture(params=["face", "served"])
+def fuzzed(request, http_face, loaded_bundle, serve_process) -> Iterator[Any]:
+    if request.param == "face":
+        yield http_face("rich", threads=2)
+        return
+    loaded = loaded_bundle("rich")
+    served = serve_process(loaded.path, "--threads", "2")
+    assert served.http_address is not None, served.stdout_lines
+    client = Client(int(served.http_address.rsplit(":", 1)[1]))
+    service = ModelService(loaded)
+    yield ServedBundle(service, _Face(JsonCodec(service.schema, service.classes)), client)
+    client.close()
+    assert served.terminate() == 0, served.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_random_bodies_get_2xx_or_4xx_and_the_server_stays_correct(http_face):
-    s = http_face("rich", threads=2)
+def test_random_bodies_get_2xx_or_4xx_and_the_server_stays_correct(fuzzed):
+    s = fuzzed
     doc = openapi(s.service.schema)
     rng = random.Random(11)
     statuses: Counter[int] = Counter()

@@ -148,3 +148,114 @@ def test_catalog_serve_drains_like_every_server(tmp_path):
     messages = [r["message"] for r in json_logs(catalog.stderr)]
     assert "SIGTERM received: draining in-flight calls (up to 10 s)" in messages, catalog.stderr
     assert "SIGTERM received: stopping" not in messages
+
+
+def test_run_announces_every_faces_line_before_its_own():
+    lines: list[str] = []
+    state = ServingState()
+    face = ReadinessFace(state)
+    host = ServiceHost(spec(), faces=[face], state=state).start()
+    assert host.run(_announce_and_signal_on(lines, "test listening on")) == signal.SIGTERM
+    assert lines == [
+        f"readiness on 127.0.0.1:{face.port}",
+        f"test listening on 127.0.0.1:{host.port}",
+    ]
+
+
+def _announce_and_signal_on(lines: list[str], last: str):
+    def announce(line: str) -> None:
+        lines.append(line)
+        if line.startswith(last):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return announce
+
+
+def _echo_face(loaded_bundle, state: ServingState, **options):
+    from modelwire.hosting.http_face import HttpFace
+    from modelwire.runtime.http_handlers import unary_handlers
+    from modelwire.runtime.service import ModelService
+
+    service = ModelService(loaded_bundle("echo"))
+    return HttpFace(service.schema, unary_handlers(service), ready=lambda: state.ready, **options)
+
+
+def test_the_http_listener_answers_readyz_from_the_hosts_state(loaded_bundle):
+    from modelwire.hosting.http_host import HttpListen, HttpListener
+    from tests.hosting.client import Client
+
+    state = ServingState()
+    listener = HttpListener(
+        _echo_face(loaded_bundle, state, threads=2), HttpListen(listening="x on")
+    )
+    listener.start()
+    client = Client(listener.port)
+    try:
+        assert listener.announcement() == f"x on 127.0.0.1:{listener.port}"
+        seen = [client.get("/readyz").status]
+        state.advance(Serving.SERVING)
+        seen.append(client.get("/readyz").status)
+        state.advance(Serving.DRAINING)
+        seen.append(client.get("/readyz").status)
+        assert seen == [503, 200, 503]
+        assert client.get("/healthz").status == 200  # alive while it drains
+    finally:
+        client.close()
+        listener.stop(1)
+    with pytest.raises(ConnectionError):
+        Client(listener.port, timeout=2).get("/healthz")
+
+
+def test_the_aio_http_listener_serves_on_the_hosts_loop(loaded_bundle):
+    from modelwire.hosting.http_host import AioHttpListener, HttpListen
+    from tests.hosting.client import Client
+
+    async def main() -> tuple[int, list[int], int]:
+        state = ServingState()
+        listener = AioHttpListener(_echo_face(loaded_bundle, state), HttpListen())
+        host = await AioServiceHost(spec(), [listener], state=state).start()
+        client = Client(listener.port)
+        try:
+            # the blocking client runs on a thread: the loop serves it meanwhile
+            replies = [
+                await asyncio.to_thread(client.get, "/readyz"),
+                await asyncio.to_thread(
+                    client.post, "/modelwire.models.echo.v1.EchoService/Add", {"a": 1, "b": 2}
+                ),
+            ]
+        finally:
+            client.close()
+            await host.stop(1)
+        return listener.port, [r.status for r in replies], replies[1].json()["value"]
+
+    port, statuses, value = asyncio.run(main())
+    assert (statuses, value) == ([200, 200], 3.0)
+    check_port_free("127.0.0.1", port, "http_port")  # stopped with the host
+
+
+def test_the_aio_http_servers_connections_have_tcp_nodelay(loaded_bundle):
+    """asyncio's own loop sets TCP_NODELAY only on sockets made with IPPROTO_TCP; without it
+    uvicorn's head and body writes waited for delayed ACKs: 40 ms more on every answer of
+    the aio server's HTTP face."""
+    from modelwire.hosting.http_server import AioHttpServer
+    from tests.hosting.client import Client
+
+    async def main() -> list[int]:
+        server = AioHttpServer(_echo_face(loaded_bundle, ServingState()))
+        await server.start()
+        client = Client(server.port)
+        try:
+            await asyncio.to_thread(client.get, "/healthz")  # the connection stays open
+            connections = list(server._server.server_state.connections)
+            return [
+                c.transport.get_extra_info("socket").getsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY
+                )
+                for c in connections
+            ]
+        finally:
+            client.close()
+            await server.stop(0)
+
+    flags = asyncio.run(main())  # asyncio's default loop, as `serve --server aio` runs
+    assert len(flags) == 1 and flags[0] != 0

@@ -60,9 +60,10 @@ def own_server(bundle: Callable[[str], Path]) -> Iterator[Callable[..., Served]]
 
     yield get
     for served in running:
-        client = served.extra.pop("client", None)
-        if client is not None:
-            client.close()
+        for key in ("client", "http"):
+            client = served.extra.pop(key, None)
+            if client is not None:
+                client.close()
         if served.process is None:
             served.stop()
         elif served.process.proc.poll() is None:

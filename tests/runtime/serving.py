@@ -23,6 +23,7 @@ from modelwire.bundle import load
 from modelwire.config import RuntimeConfig
 from modelwire.runtime.client import RemoteModel, connect
 from modelwire.runtime.server import RunningAioServer, RunningServer, start, start_aio
+from tests.hosting.client import Client as HttpClient
 from tests.servers import ServeProcess
 
 # (where, server kind) with ids, for `pytest.mark.parametrize` and fixture params
@@ -84,6 +85,24 @@ class Served:
     def id(self) -> str:
         return f"{self.where}-{self.kind}"
 
+    @property
+    def http_address(self) -> str | None:
+        """host:port of the HTTP face; None if it serves none."""
+        if self.process is not None:
+            return self.process.http_address
+        running = self.handle.running if isinstance(self.handle, AioInProcess) else self.handle
+        port = running.http_port
+        return None if port is None else f"{self.address.rsplit(':', 1)[0]}:{port}"
+
+    def http(self) -> HttpClient:
+        """A plain HTTP/1.1 client of the HTTP face, made once per server."""
+        if "http" not in self.extra:
+            address = self.http_address
+            assert address is not None, "this server has no HTTP face"
+            host, _, port = address.rpartition(":")
+            self.extra["http"] = HttpClient(int(port), host.strip("[]"))
+        return self.extra["http"]  # type: ignore[no-any-return]
+
     def client(self) -> RemoteModel:
         """A `connect()`ed client, made once per server (connecting takes ~0.2 s)."""
         if "client" not in self.extra:
@@ -92,9 +111,10 @@ class Served:
 
     def close(self) -> None:
         """Close the client (if any) and stop the server."""
-        client = self.extra.pop("client", None)
-        if client is not None:
-            client.close()
+        for key in ("client", "http"):
+            client = self.extra.pop(key, None)
+            if client is not None:
+                client.close()
         self.stop()
 
     def stderr(self) -> str:
@@ -140,7 +160,7 @@ def serve(bundle: Path, where: str, kind: str, *args: str, **config: Any) -> Ser
 
         return Served(proc.address, where, kind, service, stop_process, process=proc)
     assert not args, "flags are for subprocesses; give RuntimeConfig fields instead"
-    cfg = RuntimeConfig(port=0, server=kind, **config)
+    cfg = RuntimeConfig(**{"port": 0, "http_port": 0, "server": kind, **config})
     if kind == "sync":
         running: RunningServer = start(load(bundle), cfg)
         return Served(

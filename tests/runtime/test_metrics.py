@@ -62,21 +62,25 @@ def test_calls_and_latency_by_method_and_status(own_server, path):
         "modelwire_response_bytes_total": "counter",
     }
     assert scrape.value("modelwire_model_info", model="echo", version="1.0.0") == 1
+    grpc = {"protocol": "grpc"}
     assert scrape.series("modelwire_requests_total") == {
-        frozenset({("method", "add"), ("code", "OK")}): 3,
-        frozenset({("method", "reject"), ("code", "INVALID_ARGUMENT")}): 2,
-        frozenset({("method", "fail"), ("code", "INTERNAL")}): 1,
+        frozenset({("method", "add"), ("code", "OK"), *grpc.items()}): 3,
+        frozenset({("method", "reject"), ("code", "INVALID_ARGUMENT"), *grpc.items()}): 2,
+        frozenset({("method", "fail"), ("code", "INTERNAL"), *grpc.items()}): 1,
     }
     for method, count in (("add", 3), ("reject", 2), ("fail", 1)):
         name = "modelwire_request_duration_seconds"
-        buckets = [scrape.value(f"{name}_bucket", method=method, le=str(le)) for le in BUCKETS]
+        buckets = [
+            scrape.value(f"{name}_bucket", method=method, le=str(le), **grpc) for le in BUCKETS
+        ]
         assert buckets == sorted(buckets), "buckets are cumulative"
-        assert scrape.value(f"{name}_bucket", method=method, le="+Inf") == count
-        assert scrape.value(f"{name}_count", method=method) == count
-        assert 0 < scrape.value(f"{name}_sum", method=method) < 5
-    assert scrape.value("modelwire_request_bytes_total", method="add") == request_bytes
-    assert scrape.value("modelwire_response_bytes_total", method="add") == 3 * 9  # one double
-    assert scrape.value("modelwire_response_bytes_total", method="fail") == 0
+        assert scrape.value(f"{name}_bucket", method=method, le="+Inf", **grpc) == count
+        assert scrape.value(f"{name}_count", method=method, **grpc) == count
+        assert 0 < scrape.value(f"{name}_sum", method=method, **grpc) < 5
+    assert scrape.value("modelwire_request_bytes_total", method="add", **grpc) == request_bytes
+    # one double
+    assert scrape.value("modelwire_response_bytes_total", method="add", **grpc) == 3 * 9
+    assert scrape.value("modelwire_response_bytes_total", method="fail", **grpc) == 0
 
     assert _get(_metrics_port(served), "/nope")[0] == 404
 

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from modelwire.hosting.info import INFO_SERVICE
-from modelwire.runtime.server import LISTENING
+from modelwire.runtime.server import HTTP_LISTENING, LISTENING
 from tests.runtime.serving import SERVER_KINDS, has_ipv6_loopback, json_logs, wait_for
 from tests.servers import health_status
 
@@ -30,12 +30,29 @@ def test_serve_port_0_announces_the_bound_address_in_one_stable_line(kind, own_s
     proc = served.process
     assert re.fullmatch(r"127\.0\.0\.1:(\d+)", served.address)
     assert int(served.address.rsplit(":", 1)[1]) > 0
+    http = proc.http_address
+    assert http is not None and re.fullmatch(r"127\.0\.0\.1:(\d+)", http)
     assert proc.terminate() == 0, proc.stderr
-    assert [*proc.stdout_lines, proc.rest_of_stdout] == [f"{LISTENING} {served.address}\n", ""]
-    assert json_logs(proc.stderr)[0]["message"] == (
+    assert [*proc.stdout_lines, proc.rest_of_stdout] == [
+        f"{HTTP_LISTENING} {http}\n",  # before the listening line: a reader waiting for
+        f"{LISTENING} {served.address}\n",  # that one has the HTTP port too
+        "",
+    ]
+    served_lines = [r for r in json_logs(proc.stderr) if r["logger"] == "modelwire.runtime.server"]
+    assert served_lines[0]["message"] == (
         f"serving echo 1.0.0 (echo_record, echo_tensor, add, fail, reject) "
         f"on {served.address} with the {kind} server"
     )
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_no_http_announces_the_grpc_line_only_and_binds_no_http_port(kind, own_server):
+    served = own_server("echo", "subprocess", kind, "--no-http")
+    proc = served.process
+    assert proc.http_address is None
+    assert proc.terminate() == 0, proc.stderr
+    assert [*proc.stdout_lines, proc.rest_of_stdout] == [f"{LISTENING} {served.address}\n", ""]
+    assert not [r for r in json_logs(proc.stderr) if "http_port" in r]
 
 
 def test_serve_binds_the_port_it_is_given(own_server):
@@ -44,7 +61,7 @@ def test_serve_binds_the_port_it_is_given(own_server):
         port = s.getsockname()[1]
     served = own_server("echo", "subprocess", "sync", "--port", str(port))
     assert served.address == f"127.0.0.1:{port}"
-    assert served.process.stdout_lines == [f"{LISTENING} 127.0.0.1:{port}\n"]
+    assert served.process.stdout_lines[-1:] == [f"{LISTENING} 127.0.0.1:{port}\n"]
 
 
 def test_serve_listens_on_ipv6_loopback(own_server):

@@ -13,6 +13,7 @@ import urllib.request
 import grpc
 import pytest
 
+from tests.hosting.client import Client as HttpClient
 from tests.runtime import prometheus
 from tests.runtime.serving import Served, has_ipv6_loopback, json_logs, process_alive, wait_for
 
@@ -79,8 +80,11 @@ def test_workers_share_the_port_and_sigterm_stops_them_all(own_server, reap, tmp
     assert {_parent(pid) for pid in workers} == {supervisor}
 
     scrape = _scrape("127.0.0.1", _metrics_port(served))  # merged across the workers
-    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == 24
-    assert scrape.value("modelwire_request_duration_seconds_count", method="pid") == 24
+    assert scrape.value("modelwire_requests_total", method="pid", code="OK", protocol="grpc") == 24
+    assert (
+        scrape.value("modelwire_request_duration_seconds_count", method="pid", protocol="grpc")
+        == 24
+    )
     assert scrape.value("modelwire_model_info", model="slow", version="1.0.0") == 1
 
     client = served.client()
@@ -111,10 +115,15 @@ def test_workers_on_another_loopback_address(own_server, reap, host):
     )
     bracketed = f"[{host}]" if ":" in host else host
     assert served.address.startswith(f"{bracketed}:")
-    assert served.process.stdout_lines == [f"modelwire runtime listening on {served.address}\n"]
+    http = served.process.http_address
+    assert http is not None and http.startswith(f"{bracketed}:")
+    assert served.process.stdout_lines == [
+        f"modelwire runtime http on {http}\n",
+        f"modelwire runtime listening on {served.address}\n",
+    ]
     reap.update(_pids_over_separate_connections(served, 4))
     scrape = _scrape(host, _metrics_port(served))
-    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == 4
+    assert scrape.value("modelwire_requests_total", method="pid", code="OK", protocol="grpc") == 4
     assert served.process.terminate() == 0
 
 
@@ -189,10 +198,45 @@ def test_a_dead_workers_counts_stay_merged_and_the_directory_goes(own_server, re
     reap.update(made)
     scrape = _scrape("127.0.0.1", port)
     assert made.count(victim) > 0
-    assert scrape.value("modelwire_requests_total", method="pid", code="OK") == len(made)
-    assert scrape.value("modelwire_request_duration_seconds_count", method="pid") == len(made)
+    assert scrape.value(
+        "modelwire_requests_total", method="pid", code="OK", protocol="grpc"
+    ) == len(made)
+    assert scrape.value(
+        "modelwire_request_duration_seconds_count", method="pid", protocol="grpc"
+    ) == len(made)
     assert scrape.series("modelwire_model_info") == {
         frozenset({("model", "slow"), ("version", "1.0.0")}): 1
     }
-    assert served.process.terminate() == 0
+    assert served.process.terminate() == 0, served.stderr()
     assert not os.path.exists(directory)
+
+
+def test_every_worker_serves_http_on_the_one_http_port_and_its_metrics_are_merged(own_server, reap):
+    """Each new HTTP connection may reach another worker; every worker's /metrics adds up
+    all of them (no --metrics-port needed)."""
+    served = own_server("slow", "subprocess", "sync", "--workers", "2")
+    http = served.process.http_address
+    assert http is not None
+    host, _, port = http.rpartition(":")
+    pids = []
+    for _ in range(16):  # one connection each
+        client = HttpClient(int(port), host)
+        try:
+            reply = client.post("/modelwire.models.slow.v1.SlowService/Pid", {})
+        finally:
+            client.close()
+        assert reply.status == 200, reply.body
+        pids.append(int(reply.json()["value"]))
+    reap.update(pids)
+    assert len(set(pids)) == 2, pids
+    assert all(_parent(pid) == served.process.proc.pid for pid in pids)
+    for _ in range(4):  # whichever worker answers the scrape
+        client = HttpClient(int(port), host)
+        try:
+            scrape = prometheus.parse(client.get("/metrics").body.decode())
+        finally:
+            client.close()
+        assert scrape.value(
+            "modelwire_requests_total", method="pid", code="OK", protocol="connect"
+        ) == len(pids)
+    assert served.process.terminate() == 0, served.stderr()
