@@ -28,8 +28,9 @@ from modelwire.catalog.records import (
     version_key,
     version_record,
 )
+from modelwire.catalog.refusals import name_taken, version_taken
 from modelwire.catalog.schemas import SchemaCache
-from modelwire.catalog.store import Store, name_taken, version_taken
+from modelwire.catalog.store import Store
 from modelwire.catalog.upload import EXPANSION_LIMIT, inspect_bundle
 from modelwire.codegen.compat import breaking_changes
 from modelwire.codegen.schema import ModelSchema

@@ -28,23 +28,17 @@ from typing import Any
 
 from modelwire.catalog.database import Database, now
 from modelwire.catalog.records import FIELD_SEP, ModelRow, VersionRecord, version_sort_key
+from modelwire.catalog.refusals import name_taken, no_catalog, not_found, version_taken
 from modelwire.catalog.upload import Upload, clear_stale
 from modelwire.catalog.users import add_user, reissue_token, user_for_token, user_names
 from modelwire.errors import (
-    AlreadyExists,
     ConfigError,
     FailedPrecondition,
     NotFound,
     PermissionDenied,
 )
 
-__all__ = ["Store", "name_taken", "version_taken"]
-
-
-def _not_found(name: str, version: str | None) -> NotFound:
-    """The answer for a version that is missing, or private to someone else: the same."""
-    what = f"{name}:{version}" if version else name
-    return NotFound(f"no model {what!r} in the catalog", subject=what)
+__all__ = ["Store"]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -53,17 +47,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _no_catalog(data: Path) -> str:
-    """Why there is no catalog at `data`, and the two ways to make one."""
-    where = "the directory does not exist" if not data.exists() else "it holds no catalog.db"
-    if data.exists() and not data.is_dir():
-        where = "it is not a directory"
-    return (
-        f"no catalog there ({where}); create one with 'modelwire catalog init --data {data}' "
-        f"or 'modelwire catalog serve --init --data {data}'"
-    )
 
 
 class Store:
@@ -91,7 +74,7 @@ class Store:
         self.db_path = self.data / "catalog.db"
         self.created = not self.db_path.exists()
         if self.created and not create:
-            raise ConfigError("data", str(data), _no_catalog(self.data))
+            raise ConfigError("data", str(data), no_catalog(self.data))
         try:
             for d in (self.data, self.blobs, self.uploads):
                 d.mkdir(parents=True, exist_ok=True)
@@ -197,7 +180,7 @@ class Store:
                     f"no version {version!r} of model {name!r}; its versions: {', '.join(visible)}",
                     subject=f"{name}:{version}",
                 )
-            raise _not_found(name, version)
+            raise not_found(name, version)
         return self._row(row)
 
     def stored(self, name: str, version: str) -> tuple[int, str] | None:
@@ -334,7 +317,7 @@ class Store:
                 f"{self._SELECT} WHERE m.name = ? AND m.version = ?", (name, version)
             ).fetchone()
             if row is None or (row["owner"] != viewer and not row["published"]):
-                raise _not_found(name, version)
+                raise not_found(name, version)
             if row["owner"] != viewer:
                 raise PermissionDenied(
                     f"only the owner of {name}:{version} can publish it",
@@ -391,17 +374,3 @@ class Store:
         marks = ",".join("?" * len(ids))
         found = self.db.conn().execute(f"{self._SELECT} WHERE m.id IN ({marks})", list(ids))
         return {int(r["id"]): self._row(r) for r in found}
-
-
-def name_taken(name: str) -> PermissionDenied:
-    return PermissionDenied(
-        f"model name {name!r} belongs to another user; push under another name", subject=name
-    )
-
-
-def version_taken(name: str, version: str, sha256: str) -> AlreadyExists:
-    return AlreadyExists(
-        f"{name}:{version} already exists with different bytes (sha256 {sha256[:12]}); "
-        "versions are immutable: push a new version",
-        subject=f"{name}:{version}",
-    )

@@ -1,5 +1,5 @@
-"""Settings of each component, as frozen dataclasses validated on creation, and the one
-parser of the gRPC addresses they and the clients name (`parse_address`).
+"""Settings of each component, as frozen dataclasses validated on creation (the gRPC
+addresses they name are parsed by `modelwire.addresses`, re-exported here).
 
 Only the CLI reads flags, `MODELWIRE_*` environment variables and files; library
 code receives these objects. Precedence: flag > environment > file > default.
@@ -9,10 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from modelwire.addresses import (
+    DEFAULT_CATALOG_PORT,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_PORT,
+    Address,
+    address_problem,
+    parse_address,
+)
+from modelwire.client_config import ENV_CATALOG, ENV_CONFIG, ENV_TOKEN, CatalogSettings
 from modelwire.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_CATALOG_PORT",
+    "DEFAULT_HTTP_PORT",
+    "DEFAULT_PORT",
+    "ENV_CATALOG",
     "ENV_CATALOG_PORT",
+    "ENV_CONFIG",
     "ENV_GRACE",
     "ENV_HOST",
     "ENV_HTTP_PORT",
@@ -27,10 +41,12 @@ __all__ = [
     "ENV_RESTART_BACKOFF",
     "ENV_SERVER",
     "ENV_STARTUP_TIMEOUT",
+    "ENV_TOKEN",
     "ENV_WORKERS",
     "VALIDATION_MODES",
     "Address",
     "BrokerConfig",
+    "CatalogSettings",
     "RuntimeConfig",
     "ValidationConfig",
     "address_problem",
@@ -57,8 +73,6 @@ ENV_LIVENESS_TIMEOUT = "MODELWIRE_LIVENESS_TIMEOUT"
 # model and a catalog must not have both bind MODELWIRE_PORT
 ENV_CATALOG_PORT = "MODELWIRE_CATALOG_PORT"
 
-DEFAULT_PORT = 50051
-DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_MESSAGE_MB = 256
 DEFAULT_RESTART_BACKOFF = 0.5
 DEFAULT_MAX_RESTARTS = 5
@@ -214,12 +228,6 @@ class BrokerConfig:
         return self.max_message_mb * 1024 * 1024
 
 
-ENV_CATALOG = "MODELWIRE_CATALOG"
-ENV_TOKEN = "MODELWIRE_TOKEN"
-ENV_CONFIG = "MODELWIRE_CONFIG"
-DEFAULT_CATALOG_PORT = 50060
-
-
 # how the catalog validates pushed versions; `auto`: docker when an engine answers, else off
 VALIDATION_MODES = ("auto", "docker", "venv", "off")
 
@@ -310,166 +318,3 @@ class CatalogConfig:
             raise ConfigError("max_upload_mb", self.max_upload_mb, "expected a positive integer")
         if not isinstance(self.threads, int) or not 1 <= self.threads <= 1024:
             raise ConfigError("threads", self.threads, "expected an integer from 1 to 1024")
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogSettings:
-    """Where a client finds the catalog, and its token.
-
-    Precedence: explicit values (flags, arguments) > MODELWIRE_CATALOG /
-    MODELWIRE_TOKEN > the config file (MODELWIRE_CONFIG, else
-    ~/.config/modelwire/config.toml, section [catalog] with `address` and `token`).
-    """
-
-    address: str
-    token: str
-    source: str = "default"
-
-    @classmethod
-    def resolve(
-        cls,
-        address: str | None = None,
-        token: str | None = None,
-        environ: dict[str, str] | None = None,
-    ) -> CatalogSettings:
-        """Fill what was not given from the environment, then the config file.
-
-        Raises:
-            ConfigError: no catalog address or no token could be found, or the
-                config file is not valid TOML.
-        """
-        import os
-        from pathlib import Path
-
-        import tomllib
-
-        env = os.environ if environ is None else environ
-        source = "flag" if address else ""
-        address = address or env.get(ENV_CATALOG) or None
-        if address and not source:
-            source = "env"
-        token = token or env.get(ENV_TOKEN) or None
-        if not address or not token:
-            path = Path(
-                env.get(ENV_CONFIG) or Path.home() / ".config" / "modelwire" / "config.toml"
-            )
-            if path.is_file():
-                try:
-                    data = tomllib.loads(path.read_text())
-                except (tomllib.TOMLDecodeError, OSError) as exc:
-                    raise ConfigError(
-                        str(path), None, f"not a valid config file ({exc})", source="file"
-                    ) from exc
-                section = data.get("catalog", {})
-                if not isinstance(section, dict):
-                    raise ConfigError(
-                        str(path),
-                        None,
-                        f"catalog must be a [catalog] table, got {section!r}",
-                        source="file",
-                    )
-                for key in ("address", "token"):
-                    if not isinstance(section.get(key, ""), str):
-                        raise ConfigError(
-                            str(path),
-                            None,
-                            f"[catalog] {key} must be a string, got {section[key]!r}",
-                            source="file",
-                        )
-                address = address or section.get("address")
-                token = token or section.get("token")
-                source = source or "file"
-        if not address:
-            raise ConfigError(
-                ENV_CATALOG,
-                None,
-                f"no catalog address: pass --catalog HOST:PORT, set {ENV_CATALOG}, or put "
-                f"it in {path} ([catalog] address = ...)",
-                source="default",
-            )
-        if not token:
-            raise ConfigError(
-                ENV_TOKEN,
-                None,
-                f"no catalog token: pass --token, set {ENV_TOKEN}, or put it in {path} "
-                "([catalog] token = ...); modelwire catalog user add NAME prints one",
-                source="default",
-            )
-        key = {"flag": "--catalog", "env": ENV_CATALOG}.get(source, "[catalog] address")
-        _check_address(str(address), key, source)
-        return cls(str(address), str(token), source or "default")
-
-
-# gRPC target URIs that name no HOST:PORT modelwire could check (grpc parses them itself)
-_GRPC_SCHEMES = frozenset({"dns", "unix", "unix-abstract", "ipv4", "ipv6", "vsock"})
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """A gRPC address as given, and its host and port (None for a target URI such as unix:)."""
-
-    text: str
-    host: str | None = None
-    port: int | None = None
-
-
-def address_problem(address: str, *, example_port: int = DEFAULT_PORT) -> str | None:
-    """Why `address` is not a gRPC address to dial, with the right example; None if it is one.
-
-    HOST:PORT (`[IPV6]:PORT`) with a port from 1 to 65535, or a gRPC target URI
-    (`dns:`, `unix:`, `ipv4:`, ...). A URL scheme (`http://`), a missing host or
-    port, a space or a bare IPv6 address is a problem; so is a port grpc would
-    wrap silently.
-    """
-    text = address
-    scheme, sep, rest = text.partition("://")
-    if sep and scheme.lower() not in _GRPC_SCHEMES:
-        hostport = rest.split("/", 1)[0] or "localhost"
-        if address_problem(hostport) is not None:
-            hostport = f"{hostport.rsplit(':', 1)[0] or 'localhost'}:{example_port}"
-        return f"expected HOST:PORT, e.g. {hostport} (a gRPC address has no {scheme}:// scheme)"
-    if text.partition(":")[0].lower() in _GRPC_SCHEMES:
-        return None
-    if not text.strip():
-        return f"expected HOST:PORT, e.g. localhost:{example_port}"
-    if any(c.isspace() for c in text):
-        return f"expected HOST:PORT without spaces, e.g. {''.join(text.split())}"
-    if text.count(":") > 1 and not text.startswith("["):
-        return f"expected [IPV6]:PORT for an IPv6 address, e.g. [::1]:{example_port}"
-    host, sep, port = text.rpartition(":")
-    if not sep or "]" in port:  # no port at all, or `[::1]`
-        if text.isdigit():
-            return f"expected HOST:PORT, e.g. localhost:{text}"
-        return f"expected HOST:PORT, e.g. {text}:{example_port}"
-    if not host:
-        return f"expected HOST:PORT, e.g. localhost{text}"
-    if not port:
-        return f"expected HOST:PORT, e.g. {text}{example_port}"
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        return f"port {port!r} is not 1-65535"
-    return None
-
-
-def parse_address(
-    address: str, key: str = "address", source: str = "", *, example_port: int = DEFAULT_PORT
-) -> Address:
-    """`address` checked (`address_problem`) and split into host and port.
-
-    The one parser of gRPC addresses: `modelwire call` and `health`, `connect()`,
-    blueprint `address:` models and the catalog's `--catalog` use it.
-
-    Raises:
-        ConfigError: `address` is not one, naming `key` and giving the right example.
-    """
-    problem = address_problem(address, example_port=example_port)
-    if problem is not None:
-        raise ConfigError(key, address, problem, source=source)
-    host, sep, port = address.rpartition(":")
-    if not sep or address.partition(":")[0].lower() in _GRPC_SCHEMES:
-        return Address(address)
-    return Address(address, host.removeprefix("[").removesuffix("]"), int(port))
-
-
-def _check_address(address: str, key: str, source: str) -> None:
-    """The catalog's address: HOST:PORT, the catalog's port in the example."""
-    parse_address(address, key, source, example_port=DEFAULT_CATALOG_PORT)

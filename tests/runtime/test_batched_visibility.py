@@ -157,4 +157,6 @@ def test_metrics_have_batch_sizes_and_queue_waits_per_method(serve_batched, pool
     # declared at start, so a dashboard sees every batched method before its first call
     assert scrape.value(f"{size}_count", method="add") == 0
     assert scrape.get(f"{size}_count", -1, method="plain") == -1, "plain is not batched"
-    assert scrape.value("modelwire_requests_total", method="double", code="OK", protocol="grpc") == 4
+    assert (
+        scrape.value("modelwire_requests_total", method="double", code="OK", protocol="grpc") == 4
+    )
