@@ -4,7 +4,7 @@ The format (DESIGN.md "Broker and blueprints"):
 
     name: photo-advisor
     models:
-      faces:   {bundle: ../examples/build/face-detector}   # relative to this file
+      faces:   {bundle: ../examples/build/face-detector, replicas: 2}  # relative to this file
       smiles:  {catalog: smile-detector:1.0.0}
       advisor: {address: localhost:50070}
     methods:
@@ -42,6 +42,7 @@ class ModelRef:
     value: str
     location: Location
     path: Path | None = None  # a bundle's path, resolved against the blueprint's folder
+    replicas: int = 1  # copies the runner starts (`replicas: N`; bundle and catalog only)
 
 
 @dataclass(frozen=True, slots=True)

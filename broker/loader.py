@@ -76,11 +76,12 @@ class _Reader:
             return None
         kinds = [(k, kn, v) for k, kn, v in items if k in ("bundle", "catalog", "address")]
         for k, kn, _ in items:
-            if k not in ("bundle", "catalog", "address"):
+            if k not in ("bundle", "catalog", "address", "replicas"):
                 self.error(
                     kn,
                     f"unknown key {k!r} in model {name!r}",
-                    help="a model has exactly one of 'bundle', 'catalog' or 'address'",
+                    help="a model has exactly one of 'bundle', 'catalog' or 'address', "
+                    "and may have 'replicas'",
                 )
         if len(kinds) != 1:
             self.error(
@@ -100,11 +101,40 @@ class _Reader:
             if problem is not None:
                 self.error(vnode, f"'address' of model {name!r} is {value!r}: {problem}")
                 return None
+        replicas = 1
+        for k, kn, rnode in items:
+            if k == "replicas":
+                n = self.replicas(name, kind, kn, rnode)
+                if n is None:
+                    return None
+                replicas = n
         path = None
         if kind == "bundle":
             p = Path(value)
             path = p if p.is_absolute() else (self.base / p)
-        return ModelRef(name, kind, value, self.loc(key), path)
+        return ModelRef(name, kind, value, self.loc(key), path, replicas)
+
+    def replicas(self, name: str, kind: str, key: yaml.Node, node: yaml.Node) -> int | None:
+        """`replicas: N` of a model modelwire starts: a whole number from 1."""
+        if kind == "address":
+            self.error(
+                key,
+                f"'replicas' of model {name!r}: only models modelwire starts ('bundle' or "
+                "'catalog') have replicas",
+                help="scale the service at that address where it runs, and give the broker "
+                "an address like dns:///NAME:PORT that resolves to every replica",
+            )
+            return None
+        text = self.scalar(node, f"'replicas' of model {name!r}")
+        if text is None:
+            return None
+        if not text.isdigit() or int(text) < 1:
+            self.error(
+                node,
+                f"'replicas' of model {name!r} must be a whole number from 1, not {text!r}",
+            )
+            return None
+        return int(text)
 
     def ref(self, node: yaml.Node, what: str) -> Ref | None:
         text = self.scalar(node, what)
