@@ -4,6 +4,9 @@
 byte counters per step, and `modelwire_edges_total{method,step,mode}` where
 mode is `forwarded` (bytes passed on untouched) or `transcoded` (decoded and
 re-encoded by field name) -- the number that shows the forwarding path works.
+`modelwire_replica_requests_total{model,replica,code}` counts the calls sent to each
+replica of a model: `replica` is its number (1..N) for replicas the runner started,
+its `ip:port` for those found by resolving a `dns:///` address.
 Kept by prometheus-client, in a registry per broker; rendered by
 `modelwire.hosting.metrics.exposition`.
 """
@@ -71,6 +74,13 @@ class BrokerMetrics:
             ["method", "step", "mode"],
             registry=r,
         )
+        self._replica_calls = Counter(
+            "modelwire_replica_requests",
+            "Calls to model services, by model, replica and status.",
+            ["model", "replica", "code"],
+            registry=r,
+        )
+        self._replica_children: dict[tuple[str, str, str], Counter] = {}
         # label values -> children: `labels()` validates and locks on every lookup
         self._step_children: dict[tuple[str, str, str], tuple[Counter, Histogram, Counter, Counter]]
         self._step_children = {}
@@ -94,6 +104,24 @@ class BrokerMetrics:
         latency.observe(seconds)
         sent_bytes.inc(sent)
         received_bytes.inc(received)
+
+    def count_replica(self, model: str, replica: str, code: str) -> None:
+        """One call sent to replica `replica` of `model`, answered with `code`."""
+        key = (model, replica, code)
+        child = self._replica_children.get(key)
+        if child is None:
+            child = self._replica_children[key] = self._replica_calls.labels(*key)
+        child.inc()
+
+    def replica_calls(self, model: str) -> dict[str, int]:
+        """Calls sent to each replica of `model` so far (any status), by replica."""
+        out: dict[str, int] = {}
+        for m, replica, _, n in self._counts(
+            "modelwire_replica_requests_total", "model", "replica", "code"
+        ):
+            if m == model:
+                out[replica] = out.get(replica, 0) + n
+        return out
 
     def count_edges(self, method: str, step: str, forwarded: int, transcoded: int) -> None:
         self.count_call_edges(method, [(step, forwarded, transcoded)])
@@ -142,7 +170,7 @@ class BrokerMetrics:
     def snapshot(self) -> dict[str, Any]:
         """The counters as sorted rows: `calls` [method, step, code, n], `bytes` [method,
         step, [sent, received]], `edges` [method, step, mode, n], `solution_calls`
-        [method, code, n]."""
+        [method, code, n], `replicas` [model, replica, code, n]."""
         sent = self._counts("modelwire_step_sent_bytes_total", "method", "step")
         received = {
             (m, s): n
@@ -154,6 +182,9 @@ class BrokerMetrics:
             "bytes": [[m, s, [n, received.get((m, s), 0)]] for m, s, n in sent],
             "edges": self._counts("modelwire_edges_total", "method", "step", "mode"),
             "solution_calls": self._counts("modelwire_requests_total", "method", "code"),
+            "replicas": self._counts(
+                "modelwire_replica_requests_total", "model", "replica", "code"
+            ),
         }
 
     def exposition(self) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,12 +133,13 @@ def _handler(router: Router, method: str, metrics: BrokerMetrics, failures: Fail
 
 async def start_solution(
     plan: SolutionPlan,
-    addresses: dict[str, str],
+    addresses: Mapping[str, str | Sequence[str]],
     config: BrokerConfig,
     *,
     on_unresponsive: Callable[[str, str], None] | None = None,
 ) -> RunningSolution:
-    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port).
+    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port,
+    or a list of them: one per replica).
 
     `on_unresponsive(model, address)` is told when a model stops answering its health
     checks for `config.liveness_seconds` (its supervisor kills and restarts it).
