@@ -1,13 +1,16 @@
-"""Deployment text for a solution: a docker-compose file and Kubernetes manifests.
+"""Deployment text for a solution: a docker-compose file, a Swarm stack and Kubernetes
+manifests.
 
 Pure functions of a `Deployment` record; deterministic YAML (key order kept).
 Names come from the solution, so two solutions can share a namespace: model
 `scaler` of solution `iris-chain` is the service `iris-chain-scaler` on port
 50051, and the broker is the service `iris-chain` (the solution, as clients
-see it). The broker gets the blueprint with `address:` models pointing at those
-names; it waits for the models (compose `depends_on` health conditions; on
-Kubernetes `modelwire run` retries them up to `--startup-timeout`, and a startup
-probe gives it that long), and serves the solution on its port.
+see it). The broker gets the blueprint with `address: dns:///NAME:50051` models: it
+resolves each name to every replica behind it (a compose service's containers, a Swarm
+service's tasks, a headless Service's pods) and balances calls over them. It waits
+for the models (compose `depends_on` health conditions; on Swarm and Kubernetes
+`modelwire run` retries them up to `--startup-timeout`, and a startup probe gives it
+that long), and serves the solution on its port.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "model_host",
     "render_compose",
     "render_k8s",
+    "render_stack",
 ]
 
 STARTUP_SECONDS = 120  # what `modelwire run --startup-timeout` and the startup probes allow
@@ -51,6 +55,7 @@ class DeployedModel:
     context: str  # build context directory, relative to the export directory
     cpu: str = "250m"
     memory: str = "512Mi"
+    replicas: int = 1  # copies of it (`replicas: N`)
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,62 @@ def _health(port: int) -> dict[str, Any]:
     }
 
 
+def render_stack(d: Deployment) -> str:
+    """A Swarm stack file (compose format 3.8) that `docker stack deploy` takes as is.
+
+    Each model is a service of its replicas with `endpoint_mode: dnsrr`: its name
+    resolves to the address of every task, which the broker balances calls over (a
+    virtual IP would balance connections). Swarm restarts what ends and replaces what
+    fails its health check; the images are expected on the nodes (`modelwire build`;
+    `docker stack deploy --resolve-image never` on a single node).
+    """
+    network = d.broker_host
+    services: dict[str, Any] = {}
+    for m in d.models:
+        services[m.host] = {
+            "image": m.image,
+            "init": True,
+            "networks": [network],
+            "healthcheck": _health(MODEL_PORT),
+            "stop_grace_period": "15s",
+            "deploy": {
+                "replicas": m.replicas,
+                "endpoint_mode": "dnsrr",
+                "restart_policy": {"condition": "any", "delay": "1s"},
+                "update_config": {"parallelism": 1, "order": "start-first"},
+                "resources": {
+                    "reservations": {"cpus": _cpus(m.cpu), "memory": _bytes(m.memory)},
+                    "limits": {"memory": _bytes(m.memory)},
+                },
+            },
+        }
+    services[d.broker_host] = {
+        "image": d.broker_image,
+        "command": _broker_args(),
+        "init": True,
+        # published on the node itself: dnsrr services cannot use the routing mesh,
+        # and the broker is one task
+        "ports": [{"target": MODEL_PORT, "published": d.port, "protocol": "tcp", "mode": "host"}],
+        "networks": [network],
+        "healthcheck": _health(MODEL_PORT),
+        "stop_grace_period": "15s",
+        "deploy": {"replicas": 1, "restart_policy": {"condition": "any", "delay": "1s"}},
+    }
+    doc = {"version": "3.8", "services": services, "networks": {network: {"driver": "overlay"}}}
+    head = f"# {d.header}\n" if d.header else ""
+    return head + _dump(doc)
+
+
+def _cpus(k8s: str) -> str:
+    """`250m` -> `0.25` (a compose `cpus`)."""
+    return f"{int(k8s[:-1]) / 1000:g}" if k8s.endswith("m") else k8s
+
+
+def _bytes(k8s: str) -> str:
+    """`512Mi` -> `512M` (compose's units are binary)."""
+    return k8s[:-1] if k8s.endswith("i") else k8s
+
+
 def render_compose(d: Deployment) -> str:
     """A docker-compose file (format 2.4, run as is by docker-compose 1.29 and compose v2)."""
     network = d.broker_host
@@ -125,6 +186,9 @@ def render_compose(d: Deployment) -> str:
             "stop_grace_period": "15s",
             "restart": "unless-stopped",
         }
+        if m.replicas > 1:
+            # the service's name resolves to every container of it on the network
+            services[m.host]["scale"] = m.replicas
     services[d.broker_host] = {
         "image": d.broker_image,
         "build": {"context": d.broker_context, "network": "none"},
@@ -163,6 +227,7 @@ def _deployment(
     cpu: str,
     memory: str,
     extra: dict[str, Any] | None = None,
+    replicas: int = 1,
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
@@ -195,19 +260,24 @@ def _deployment(
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": {K8S_NAME: name}},
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
 
 
-def _service(name: str, solution: str, port: int) -> dict[str, Any]:
+def _service(name: str, solution: str, port: int, *, headless: bool = False) -> dict[str, Any]:
+    # a model's Service is headless: its name resolves to every ready pod, and the
+    # broker balances calls over them (a ClusterIP balances connections, and the broker
+    # holds one per address)
+    spec: dict[str, Any] = {"clusterIP": "None"} if headless else {}
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "labels": _labels(name, solution)},
         "spec": {
+            **spec,
             "selector": {K8S_NAME: name},
             "ports": [
                 {
@@ -222,15 +292,27 @@ def _service(name: str, solution: str, port: int) -> dict[str, Any]:
     }
 
 
+def _disruption_budget(name: str, solution: str) -> dict[str, Any]:
+    """At most one pod of a model away at a time for a voluntary disruption (a drain)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "labels": _labels(name, solution)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {K8S_NAME: name}}},
+    }
+
+
 def render_k8s(d: Deployment) -> dict[str, str]:
-    """Manifests by file name: a Deployment and a Service per model and for the broker,
-    and the blueprint in a ConfigMap mounted into the broker."""
+    """Manifests by file name: per model a Deployment of its replicas, a headless Service
+    and a PodDisruptionBudget; for the broker a Deployment and a Service, and the
+    blueprint in a ConfigMap mounted into it."""
     files: dict[str, str] = {}
     head = f"# {d.header}\n" if d.header else ""
     for m in d.models:
         docs = [
-            _deployment(m.host, m.image, d.solution, m.cpu, m.memory),
-            _service(m.host, d.solution, MODEL_PORT),
+            _deployment(m.host, m.image, d.solution, m.cpu, m.memory, replicas=m.replicas),
+            _service(m.host, d.solution, MODEL_PORT, headless=True),
+            _disruption_budget(m.host, d.solution),
         ]
         files[f"{m.host}.yaml"] = head + "---\n".join(_dump(x) for x in docs)
     broker = d.broker_host
