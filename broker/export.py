@@ -84,9 +84,16 @@ def _deployment(
         m = bundle.manifest
         image = default_tag(m.name, m.version, prefix)
         host = model_host(solution, key)
+        ref = bp.models[key]
+        scale = ref.autoscale
         models.append(
             DeployedModel(
-                key, host, image, f"models/{dns_name(key)}", replicas=bp.models[key].replicas
+                key,
+                host,
+                image,
+                f"models/{dns_name(key)}",
+                replicas=ref.replicas,
+                autoscale=(scale.min, scale.max, scale.cpu) if scale is not None else None,
             )
         )
     d = Deployment(

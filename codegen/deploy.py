@@ -33,6 +33,7 @@ __all__ = [
     "render_stack",
 ]
 
+STACK_METRICS_PORT = 9090  # where the broker of a Swarm stack serves /metrics
 STARTUP_SECONDS = 120  # what `modelwire run --startup-timeout` and the startup probes allow
 
 
@@ -56,6 +57,8 @@ class DeployedModel:
     cpu: str = "250m"
     memory: str = "512Mi"
     replicas: int = 1  # copies of it (`replicas: N`)
+    # (min, max, cpu percent): a HorizontalPodAutoscaler on Kubernetes (`autoscale:`)
+    autoscale: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ def render_stack(d: Deployment) -> str:
         }
     services[d.broker_host] = {
         "image": d.broker_image,
-        "command": _broker_args(),
+        # its metrics (calls per replica among them) for a scraper on the stack's network
+        "command": [*_broker_args(), "--metrics-port", str(STACK_METRICS_PORT)],
         "init": True,
         # published on the node itself: dnsrr services cannot use the routing mesh,
         # and the broker is one task
@@ -302,18 +306,47 @@ def _disruption_budget(name: str, solution: str) -> dict[str, Any]:
     }
 
 
+def _autoscaler(name: str, solution: str, bounds: tuple[int, int, int]) -> dict[str, Any]:
+    low, high, cpu = bounds
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "labels": _labels(name, solution)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": low,
+            "maxReplicas": high,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": cpu},
+                    },
+                }
+            ],
+        },
+    }
+
+
 def render_k8s(d: Deployment) -> dict[str, str]:
-    """Manifests by file name: per model a Deployment of its replicas, a headless Service
-    and a PodDisruptionBudget; for the broker a Deployment and a Service, and the
-    blueprint in a ConfigMap mounted into it."""
+    """Manifests by file name: per model a Deployment of its replicas, a headless Service,
+    a PodDisruptionBudget and, when it says `autoscale`, a HorizontalPodAutoscaler; for
+    the broker a Deployment and a Service, and the blueprint in a ConfigMap mounted
+    into it."""
     files: dict[str, str] = {}
     head = f"# {d.header}\n" if d.header else ""
     for m in d.models:
+        replicas = m.replicas
+        if m.autoscale is not None:  # the autoscaler's bounds hold from the start
+            replicas = min(max(replicas, m.autoscale[0]), m.autoscale[1])
         docs = [
-            _deployment(m.host, m.image, d.solution, m.cpu, m.memory, replicas=m.replicas),
+            _deployment(m.host, m.image, d.solution, m.cpu, m.memory, replicas=replicas),
             _service(m.host, d.solution, MODEL_PORT, headless=True),
             _disruption_budget(m.host, d.solution),
         ]
+        if m.autoscale is not None:
+            docs.append(_autoscaler(m.host, d.solution, m.autoscale))
         files[f"{m.host}.yaml"] = head + "---\n".join(_dump(x) for x in docs)
     broker = d.broker_host
     config_name = f"{broker}-blueprint"[:63]

@@ -210,11 +210,18 @@ def test_k8s_broker_reaches_models_by_service_name(manifests):
 @pytest.fixture
 def scaled(blueprint: Path) -> Path:
     """iris-chain with its classifier at 3 replicas, next to the original."""
-    text = blueprint.read_text().replace(
-        "classifier: {bundle: ../examples/build/iris-classifier}",
-        "classifier: {bundle: ../examples/build/iris-classifier, replicas: 3}",
+    text = (
+        blueprint.read_text()
+        .replace(
+            "classifier: {bundle: ../examples/build/iris-classifier}",
+            "classifier: {bundle: ../examples/build/iris-classifier, replicas: 3}",
+        )
+        .replace(
+            "labels:     {bundle: ../examples/build/iris-labels}",
+            "labels:     {bundle: ../examples/build/iris-labels, autoscale: {min: 2, max: 5}}",
+        )
     )
-    assert "replicas: 3" in text
+    assert "replicas: 3" in text and "autoscale" in text
     path = blueprint.with_name(f"scaled-{os.getpid()}.yaml")
     path.write_text(text)
     yield path
@@ -232,6 +239,20 @@ def test_k8s_runs_a_model_as_its_replicas_behind_a_headless_service(scaled, tmp_
         docs(out / "iris-chain-scaler.yaml")["Deployment/iris-chain-scaler"]["spec"]["replicas"]
         == 1
     )
+    assert "HorizontalPodAutoscaler/iris-chain-classifier" not in found
+    labels = docs(out / "iris-chain-labels.yaml")
+    assert labels["Deployment/iris-chain-labels"]["spec"]["replicas"] == 2  # its minimum
+    hpa = labels["HorizontalPodAutoscaler/iris-chain-labels"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 5)
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "iris-chain-labels",
+    }
+    assert hpa["metrics"][0]["resource"]["target"] == {
+        "type": "Utilization",
+        "averageUtilization": 80,
+    }
     proc = validate(sorted(out.glob("*.yaml")), "-k", "1.31.0")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
