@@ -4,7 +4,7 @@ The format (DESIGN.md "Broker and blueprints"):
 
     name: photo-advisor
     models:
-      faces:   {bundle: ../examples/build/face-detector}   # relative to this file
+      faces:   {bundle: ../examples/build/face-detector, replicas: 2}  # relative to this file
       smiles:  {catalog: smile-detector:1.0.0}
       advisor: {address: localhost:50070}
     methods:
@@ -28,9 +28,20 @@ from pathlib import Path
 
 from modelwire.diagnostics import Location
 
-__all__ = ["INPUT", "Blueprint", "ModelRef", "Ref", "SolutionMethod", "Step"]
+__all__ = ["INPUT", "Autoscale", "Blueprint", "ModelRef", "Ref", "SolutionMethod", "Step"]
 
 INPUT = "$input"  # the variable a reference to the solution's request starts with
+
+
+@dataclass(frozen=True, slots=True)
+class Autoscale:
+    """`autoscale: {min: 2, max: 8, cpu: 70}`: the Kubernetes export's
+    HorizontalPodAutoscaler keeps between `min` and `max` pods, aiming at `cpu` percent
+    of the pods' CPU requests."""
+
+    min: int
+    max: int
+    cpu: int = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,8 @@ class ModelRef:
     value: str
     location: Location
     path: Path | None = None  # a bundle's path, resolved against the blueprint's folder
+    replicas: int = 1  # copies the runner starts (`replicas: N`; bundle and catalog only)
+    autoscale: Autoscale | None = None  # opt-in bounds for the Kubernetes export
 
 
 @dataclass(frozen=True, slots=True)

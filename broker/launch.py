@@ -6,6 +6,10 @@ The embedded default (`modelwire.broker.local_models.LocalModels`) starts every
 answers HTTP itself); with `--docker` (`modelwire.containers.runner.DockerModels`) every
 bundle model runs as a container of its image on a Docker network made for this run.
 
+A model with `replicas: N` (or `--replicas MODEL=N`) runs as N processes or
+containers (`modelwire.broker.replicas`), each supervised on its own; the broker
+balances the calls over those that serve.
+
 Either way the models are supervised once the solution serves
 (`modelwire.hosting.supervisor`): a model that exits, is killed, or stops answering its
 health checks (the router's probes, `modelwire.broker.endpoints`) is logged once and
@@ -37,6 +41,7 @@ from modelwire.broker.check import check_blueprint, read_blueprint
 from modelwire.broker.local_models import LocalModels
 from modelwire.broker.model_logs import relay
 from modelwire.broker.plan import SolutionPlan
+from modelwire.broker.replicas import Replica, plan_replicas
 from modelwire.broker.resolve import CatalogResolver
 from modelwire.broker.service import LISTENING, start_solution
 from modelwire.config import BrokerConfig
@@ -79,6 +84,7 @@ def run(
     base: str = DEFAULT_BASE,
     image_prefix: str = DEFAULT_PREFIX,
     progress: Callable[[str], None] | None = None,
+    replicas: Mapping[str, int] | None = None,
 ) -> int:
     """Check `path`, start its models, serve the solution until SIGTERM/SIGINT; exit status.
 
@@ -86,10 +92,12 @@ def run(
         base: with `config.docker`, the base image of the models' images.
         image_prefix: with `config.docker`, the prefix of their tags.
         progress: with `config.docker`, where image builds report their steps.
+        replicas: model -> how many copies to start, over the blueprint's `replicas`.
 
     Raises:
         BlueprintError: the blueprint has errors (nothing was started).
-        ConfigError: the solution's port or metrics port is taken (nothing was started).
+        ConfigError: the solution's port or metrics port is taken, or `replicas` names
+            a model that has none (nothing was started).
         ServiceError: a model could not be started.
     """
     tune_malloc()  # large messages pass through the broker as they do through models
@@ -97,6 +105,8 @@ def run(
     if not diagnostics:
         wait_for_addresses(bp, config.startup_seconds)
     plan, bundles, addresses = check_blueprint(bp, diagnostics, catalog=catalog)
+    copies = plan_replicas(bp, bundles, replicas)
+    started = {r.key: bundles[r.model] for r in copies}
     # a busy port fails before any model is started, not after they all are
     check_port_free(config.host, config.port)
     if config.http_port:
@@ -106,7 +116,7 @@ def run(
     models: Models
     if config.docker:
         models = DockerModels(
-            bundles,
+            started,
             solution=plan.schema.name,
             base=base,
             image_prefix=image_prefix,
@@ -115,14 +125,20 @@ def run(
             relay=relay,
         )
     else:
-        models = LocalModels(bundles, max_message_mb=config.max_message_mb, relay=relay)
+        models = LocalModels(started, max_message_mb=config.max_message_mb, relay=relay)
     try:
         # A SIGTERM or Ctrl-C before the solution serves (and handles them) unwinds through
         # `finally`, which stops what was started: containers would outlive us otherwise,
         # and local models, which die with us anyway, would be cut off mid-load.
         with signals_to(interrupt):
-            addresses = {**addresses, **models.start(config.startup_seconds)}
-            return asyncio.run(_serve(plan, addresses, models, config, announce))
+            at = models.start(config.startup_seconds)
+            every: dict[str, str | list[str]] = dict(addresses)
+            for r in copies:
+                every.setdefault(r.model, [])
+                every_of = every[r.model]
+                assert isinstance(every_of, list)
+                every_of.append(at[r.key])
+            return asyncio.run(_serve(plan, every, copies, models, config, announce))
     except Interrupted as stop:
         logger.warning("%s received while the models were starting: stopping them", stop)
         return 128 + stop.signum
@@ -181,28 +197,42 @@ def wait_for_addresses(bp: Blueprint, seconds: float) -> None:
 
 async def _serve(
     plan: SolutionPlan,
-    addresses: dict[str, str],
+    addresses: dict[str, str | list[str]],
+    copies: list[Replica],
     models: Models,
     config: BrokerConfig,
     announce: Callable[[str], None] | None,
 ) -> int:
     supervisor: Supervisor | None = None
     because = f"stopped answering its health checks for {config.liveness_seconds:g} s"
+    replica = {r.key: r for r in copies}
+    keys: dict[str, list[str]] = {}
+    for r in copies:
+        keys.setdefault(r.model, []).append(r.key)
 
     def unresponsive(model: str, address: str) -> None:
         if supervisor is not None:  # `address:` models are nobody's to kill
-            supervisor.kill(model, address, because)
+            for key in keys.get(model, ()):  # only the replica at `address` is killed
+                supervisor.kill(key, address, because)
 
     running = await start_solution(plan, addresses, config, on_unresponsive=unresponsive)
+    endpoints = running.router.endpoints
+
+    def changed(key: str, address: str | None, why: str) -> None:
+        r = replica[key]
+        endpoints.replace_threadsafe(r.model, address, why, r.index)
+
     supervisor = Supervisor(
         "model",
         models.spawn,
         RestartPolicy(backoff=config.restart_backoff, max_restarts=config.max_restarts),
         config.startup_seconds,
-        running.router.endpoints.replace_threadsafe,
+        changed,
     )
-    for name, instance in models.instances.items():
-        supervisor.adopt(name, instance, addresses[name])
+    for key, instance in models.instances.items():
+        r = replica[key]
+        at = addresses[r.model]
+        supervisor.adopt(key, instance, at[r.index] if isinstance(at, list) else at)
     logger.info(
         "serving solution %s (%s) on %s",
         plan.schema.name,

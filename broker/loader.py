@@ -13,7 +13,16 @@ from pathlib import Path
 
 import yaml
 
-from modelwire.broker.blueprint import INPUT, Blueprint, ModelRef, Ref, SolutionMethod, Step
+from modelwire.broker.blueprint import (
+    INPUT,
+    Autoscale,
+    Blueprint,
+    ModelRef,
+    Ref,
+    SolutionMethod,
+    Step,
+)
+from modelwire.broker.yaml_nodes import NodeReader
 from modelwire.config import address_problem
 from modelwire.diagnostics import Diagnostic, Location
 
@@ -21,48 +30,9 @@ __all__ = ["load_blueprint", "parse_blueprint"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
-class _Reader:
-    def __init__(self, file: str, base: Path) -> None:
-        self.file = file
-        self.base = base
-        self.diags: list[Diagnostic] = []
-
-    def loc(self, node: yaml.Node) -> Location:
-        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-    def error(
-        self, node: yaml.Node | Location, message: str, help: str | None = None, code: str = "MW002"
-    ) -> None:
-        loc = node if isinstance(node, Location) else self.loc(node)
-        self.diags.append(Diagnostic(code, message, loc, help=help))
-
-    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{what} must be a mapping")
-            return None
-        out: list[tuple[str, yaml.Node, yaml.Node]] = []
-        seen: dict[str, yaml.Node] = {}
-        for k, v in node.value:
-            if not isinstance(k, yaml.ScalarNode):
-                self.error(k, f"keys of {what} must be plain names")
-                continue
-            if k.value in seen:
-                first = self.loc(seen[k.value])
-                self.error(k, f"duplicate key {k.value!r} in {what} (first at line {first.line})")
-                continue
-            seen[k.value] = k
-            out.append((k.value, k, v))
-        return out
-
-    def scalar(self, node: yaml.Node, what: str) -> str | None:
-        if not isinstance(node, yaml.ScalarNode):
-            self.error(node, f"{what} must be a single value")
-            return None
-        return str(node.value)
-
+class _Reader(NodeReader):
     # ------------------------------------------------------------ parts
 
     def model(self, name: str, key: yaml.Node, node: yaml.Node) -> ModelRef | None:
@@ -76,11 +46,12 @@ class _Reader:
             return None
         kinds = [(k, kn, v) for k, kn, v in items if k in ("bundle", "catalog", "address")]
         for k, kn, _ in items:
-            if k not in ("bundle", "catalog", "address"):
+            if k not in ("bundle", "catalog", "address", "replicas", "autoscale"):
                 self.error(
                     kn,
                     f"unknown key {k!r} in model {name!r}",
-                    help="a model has exactly one of 'bundle', 'catalog' or 'address'",
+                    help="a model has exactly one of 'bundle', 'catalog' or 'address', "
+                    "and may have 'replicas' and 'autoscale'",
                 )
         if len(kinds) != 1:
             self.error(
@@ -100,11 +71,72 @@ class _Reader:
             if problem is not None:
                 self.error(vnode, f"'address' of model {name!r} is {value!r}: {problem}")
                 return None
+        replicas = 1
+        autoscale = None
+        for k, kn, rnode in items:
+            if k == "replicas":
+                n = self.replicas(name, kind, kn, rnode)
+                if n is None:
+                    return None
+                replicas = n
+            elif k == "autoscale":
+                autoscale = self.autoscale(name, kind, kn, rnode)
+                if autoscale is None:
+                    return None
         path = None
         if kind == "bundle":
             p = Path(value)
             path = p if p.is_absolute() else (self.base / p)
-        return ModelRef(name, kind, value, self.loc(key), path)
+        return ModelRef(name, kind, value, self.loc(key), path, replicas, autoscale)
+
+    def _started_only(self, what: str, name: str, kind: str, key: yaml.Node) -> bool:
+        if kind != "address":
+            return True
+        self.error(
+            key,
+            f"'{what}' of model {name!r}: only models modelwire starts ('bundle' or "
+            "'catalog') have replicas",
+            help="scale the service at that address where it runs, and give the broker "
+            "an address like dns:///NAME:PORT that resolves to every replica",
+        )
+        return False
+
+    def replicas(self, name: str, kind: str, key: yaml.Node, node: yaml.Node) -> int | None:
+        """`replicas: N` of a model modelwire starts: a whole number from 1."""
+        if not self._started_only("replicas", name, kind, key):
+            return None
+        return self.count(node, f"'replicas' of model {name!r}", 1)
+
+    def autoscale(self, name: str, kind: str, key: yaml.Node, node: yaml.Node) -> Autoscale | None:
+        """`autoscale: {min: N, max: M, cpu: P}` (cpu optional) of a model modelwire starts."""
+        if not self._started_only("autoscale", name, kind, key):
+            return None
+        what = f"'autoscale' of model {name!r}"
+        items = self.mapping(node, what)
+        if items is None:
+            return None
+        got: dict[str, int] = {}
+        ok = True
+        for k, kn, v in items:
+            if k not in ("min", "max", "cpu"):
+                self.error(kn, f"unknown key {k!r} in {what}", help="it has 'min', 'max', 'cpu'")
+                ok = False
+                continue
+            n = self.count(v, f"'{k}' of {what}", 1, 100 if k == "cpu" else None)
+            if n is None:
+                ok = False
+            else:
+                got[k] = n
+        if not ok:
+            return None
+        missing = [k for k in ("min", "max") if k not in got]
+        if missing:
+            self.error(node, f"{what} needs 'min' and 'max' (e.g. {{min: 2, max: 8}})")
+            return None
+        if got["max"] < got["min"]:
+            self.error(node, f"{what}: 'max' ({got['max']}) is below 'min' ({got['min']})")
+            return None
+        return Autoscale(got["min"], got["max"], got.get("cpu", 80))
 
     def ref(self, node: yaml.Node, what: str) -> Ref | None:
         text = self.scalar(node, what)
@@ -132,19 +164,6 @@ class _Reader:
             )
             return None
         return Ref(head, path, text, self.loc(node))
-
-    def duration(self, node: yaml.Node, what: str) -> float | None:
-        text = self.scalar(node, what)
-        if text is None:
-            return None
-        m = _DURATION.match(text)
-        if not m or float(m.group(1)) <= 0:
-            self.error(
-                node, f"{what} must be a positive duration like 500ms, 2s or 1.5, not {text!r}"
-            )
-            return None
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
-        return float(m.group(1)) * scale
 
     def step(self, name: str, key: yaml.Node, node: yaml.Node, method: str) -> Step | None:
         what = f"step {name!r} of method {method!r}"

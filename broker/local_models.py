@@ -177,7 +177,11 @@ class LocalProcess:
 
 
 class LocalModels:
-    """Bundle models as local `modelwire serve` processes on free loopback ports."""
+    """Bundle models as local `modelwire serve` processes on free loopback ports.
+
+    `bundles` names what to run: each name is one process (the runner names the
+    replicas of a model `model#1`, `model#2`, ..., `modelwire.broker.replicas`).
+    """
 
     def __init__(
         self,

@@ -7,6 +7,9 @@ re-encoded by field name) -- the number that shows the forwarding path works.
 The solution's own calls are `modelwire_requests_total{method,code,protocol}` and
 `modelwire_request_duration_seconds{method,protocol}`, as a model server counts them
 (protocol: grpc, or connect and acumos for the HTTP face).
+`modelwire_replica_requests_total{model,replica,code}` counts the calls sent to each
+replica of a model: `replica` is its number (1..N) for replicas the runner started,
+its `ip:port` for those found by resolving a `dns:///` address.
 Kept by prometheus-client, in a registry per broker; rendered by
 `modelwire.hosting.metrics.exposition`.
 """
@@ -74,6 +77,13 @@ class BrokerMetrics:
             ["method", "step", "mode"],
             registry=r,
         )
+        self._replica_calls = Counter(
+            "modelwire_replica_requests",
+            "Calls to model services, by model, replica and status.",
+            ["model", "replica", "code"],
+            registry=r,
+        )
+        self._replica_children: dict[tuple[str, str, str], Counter] = {}
         # label values -> children: `labels()` validates and locks on every lookup
         self._step_children: dict[tuple[str, str, str], tuple[Counter, Histogram, Counter, Counter]]
         self._step_children = {}
@@ -97,6 +107,24 @@ class BrokerMetrics:
         latency.observe(seconds)
         sent_bytes.inc(sent)
         received_bytes.inc(received)
+
+    def count_replica(self, model: str, replica: str, code: str) -> None:
+        """One call sent to replica `replica` of `model`, answered with `code`."""
+        key = (model, replica, code)
+        child = self._replica_children.get(key)
+        if child is None:
+            child = self._replica_children[key] = self._replica_calls.labels(*key)
+        child.inc()
+
+    def replica_calls(self, model: str) -> dict[str, int]:
+        """Calls sent to each replica of `model` so far (any status), by replica."""
+        out: dict[str, int] = {}
+        for m, replica, _, n in self._counts(
+            "modelwire_replica_requests_total", "model", "replica", "code"
+        ):
+            if m == model:
+                out[replica] = out.get(replica, 0) + n
+        return out
 
     def count_edges(self, method: str, step: str, forwarded: int, transcoded: int) -> None:
         self.count_call_edges(method, [(step, forwarded, transcoded)])
@@ -146,7 +174,7 @@ class BrokerMetrics:
     def snapshot(self) -> dict[str, Any]:
         """The counters as sorted rows: `calls` [method, step, code, n], `bytes` [method,
         step, [sent, received]], `edges` [method, step, mode, n], `solution_calls`
-        [method, code, n] (summed over the protocols)."""
+        [method, code, n] (summed over the protocols), `replicas` [model, replica, code, n]."""
         sent = self._counts("modelwire_step_sent_bytes_total", "method", "step")
         received = {
             (m, s): n
@@ -158,6 +186,9 @@ class BrokerMetrics:
             "bytes": [[m, s, [n, received.get((m, s), 0)]] for m, s, n in sent],
             "edges": self._counts("modelwire_edges_total", "method", "step", "mode"),
             "solution_calls": _summed(self._counts("modelwire_requests_total", "method", "code")),
+            "replicas": self._counts(
+                "modelwire_replica_requests_total", "model", "replica", "code"
+            ),
         }
 
     def exposition(self) -> bytes:

@@ -11,8 +11,9 @@ only shorten it; `retry` re-sends on UNAVAILABLE. The first step to fail
 cancels its siblings, and the call fails with `modelwire.errors.StepFailed`,
 naming the step and the model -- never with an empty message passed on.
 
-Each step's call goes to an endpoint of its model picked by health
-(`modelwire.broker.endpoints`): while a model is down, restarting or not
+Each step's call goes to an endpoint of its model picked by health, round robin over
+its SERVING replicas (`modelwire.broker.endpoints`; a retry goes to the next one), and
+is counted per replica: while a model is down, restarting or not
 answering its health checks, its steps fail at once with UNAVAILABLE saying so
 (or wait and retry, as `retry` says), instead of hanging to the deadline.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -143,7 +144,8 @@ class Router:
 
     Args:
         plan: the checked blueprint.
-        addresses: model name -> `host:port` of its running service.
+        addresses: model name -> `host:port` of its running service (a list: of each
+            of its replicas).
         metrics: where to count step calls and forwarded/transcoded edges.
         max_message_bytes: the largest message sent to or accepted from a model.
         liveness: seconds a model may leave its health checks unanswered before
@@ -155,7 +157,7 @@ class Router:
     def __init__(
         self,
         plan: SolutionPlan,
-        addresses: Mapping[str, str],
+        addresses: Mapping[str, str | Sequence[str]],
         metrics: BrokerMetrics | None = None,
         *,
         max_message_bytes: int = 256 * 1024 * 1024,
@@ -270,6 +272,7 @@ class Router:
                 self.metrics.observe_step(
                     method, s.name, code.name, time.perf_counter() - t0, len(request), 0
                 )
+                self.metrics.count_replica(s.model, endpoint.replica, code.name)
                 if code is grpc.StatusCode.UNAVAILABLE and await self._pause_to_retry(
                     s, attempt, deadline
                 ):
@@ -289,10 +292,12 @@ class Router:
                 self.metrics.observe_step(
                     method, s.name, "CANCELLED", time.perf_counter() - t0, len(request), 0
                 )
+                self.metrics.count_replica(s.model, endpoint.replica, "CANCELLED")
                 raise
             self.metrics.observe_step(
                 method, s.name, "OK", time.perf_counter() - t0, len(request), len(reply)
             )
+            self.metrics.count_replica(s.model, endpoint.replica, "OK")
             results[s.name] = reply
             return
 

@@ -20,7 +20,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,13 +210,14 @@ def _http_face(
 
 async def start_solution(
     plan: SolutionPlan,
-    addresses: dict[str, str],
+    addresses: Mapping[str, str | Sequence[str]],
     config: BrokerConfig,
     *,
     on_unresponsive: Callable[[str, str], None] | None = None,
 ) -> RunningSolution:
-    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port),
-    over gRPC and (unless `config.http_port` is None) HTTP.
+    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port,
+    or a list of them: one per replica), over gRPC and (unless `config.http_port` is None)
+    HTTP.
 
     `on_unresponsive(model, address)` is told when a model stops answering its health
     checks for `config.liveness_seconds` (its supervisor kills and restarts it).

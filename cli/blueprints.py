@@ -30,6 +30,30 @@ __all__ = ["check", "graph", "run"]
 _BLUEPRINT = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+class _Replicas(click.ParamType[tuple[str, int]]):
+    """`MODEL=N`: how many copies of a model `run` starts."""
+
+    name = "MODEL=N"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value  # already converted
+        text = str(value)
+        model, eq, count = text.partition("=")
+        model, count = model.strip(), count.strip()
+        if not eq or not model:
+            self.fail(f"{text!r} is not MODEL=N, e.g. classifier=3", param, ctx)
+        if not count.isdigit() or int(count) < 1:
+            self.fail(
+                f"{text!r}: the number of replicas must be a whole number from 1, not {count!r}",
+                param,
+                ctx,
+            )
+        return model, int(count)
+
+
 @click.command()
 @click.argument("blueprint", type=_BLUEPRINT)
 @reports_errors
@@ -81,6 +105,13 @@ def check(blueprint: Path) -> None:
     help="Run the bundle models as containers on a private Docker network, not as processes.",
 )
 @click.option(
+    "--replicas",
+    "replica_counts",
+    type=_Replicas(),
+    multiple=True,
+    help="Start N copies of MODEL (over its 'replicas' in the blueprint); repeatable.",
+)
+@click.option(
     "--base",
     default=None,
     help="With --docker: the base image of the models' images [default: python:3.11-slim].",
@@ -107,6 +138,7 @@ def run(
     max_restarts: int,
     liveness_timeout: float,
     docker: bool,
+    replica_counts: tuple[tuple[str, int], ...],
     base: str | None,
     image_prefix: str,
     log_level: str,
@@ -121,6 +153,8 @@ def run(
     health checks, is restarted (with backoff when it keeps failing); meanwhile the
     methods that need it report NOT_SERVING. Ctrl-C or SIGTERM stops the solution and
     then every model, and removes the containers and the network.
+    A model with `replicas: N` (or --replicas MODEL=N) runs as N copies, and the
+    solution balances its calls over those that serve.
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
@@ -150,6 +184,7 @@ def run(
         catalog=catalog_resolver(),
         base=base or DEFAULT_BASE,
         image_prefix=image_prefix,
+        replicas=dict(replica_counts),
     )
     sys.exit(status)
 

@@ -118,6 +118,13 @@ def _summary(result: BuildResult) -> str:
     default=None,
     help="Write Kubernetes manifests here.",
 )
+@click.option(
+    "--swarm",
+    "swarm_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write a Docker Swarm stack file (docker-stack.yml) here.",
+)
 @PORT
 @HTTP_PORT
 @click.option("--base", default=None, help="Base image [default: python:3.11-slim].")
@@ -127,17 +134,19 @@ def export(
     blueprint: Path,
     compose_dir: Path | None,
     k8s_dir: Path | None,
+    swarm_dir: Path | None,
     port: int,
     http_port: int,
     base: str | None,
     image_prefix: str,
 ) -> None:
-    """Write deployment files for BLUEPRINT: docker-compose (--compose) or Kubernetes (--k8s).
+    """Write deployment files for BLUEPRINT: docker-compose (--compose), Kubernetes
+    (--k8s) or a Docker Swarm stack (--swarm).
 
     The solution is published on --port (gRPC) and --http-port (HTTP).
     """
-    if compose_dir is None and k8s_dir is None:
-        raise click.UsageError("say where: --compose DIR and/or --k8s DIR")
+    if compose_dir is None and k8s_dir is None and swarm_dir is None:
+        raise click.UsageError("say where: --compose DIR, --k8s DIR and/or --swarm DIR")
     for value, hint in ((port, "'--port'"), (http_port, "'--http-port'")):
         if value == 0:
             raise click.BadParameter(
@@ -148,7 +157,7 @@ def export(
         raise click.BadParameter(
             f"{port} is --port too; the two faces need a port each", param_hint="'--http-port'"
         )
-    from modelwire.broker.export import export_compose, export_k8s
+    from modelwire.broker.export import export_compose, export_k8s, export_swarm
     from modelwire.containers.images import DEFAULT_BASE
 
     if compose_dir is not None:
@@ -180,4 +189,12 @@ def export(
             f"wrote {len(files)} manifests to {k8s_dir} (images: modelwire build {blueprint} "
             f"--image-prefix {image_prefix}, pushed where the cluster pulls from; then "
             f"kubectl apply -f {k8s_dir})"
+        )
+    if swarm_dir is not None:
+        stack = export_swarm(
+            blueprint, swarm_dir, port=port, catalog=catalog_resolver(), prefix=image_prefix
+        )
+        click.echo(
+            f"wrote {stack} (images: modelwire build {blueprint} --image-prefix "
+            f"{image_prefix}; then docker stack deploy -c {stack} --resolve-image never NAME)"
         )

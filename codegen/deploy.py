@@ -1,16 +1,19 @@
-"""Deployment text for a solution: a docker-compose file and Kubernetes manifests.
+"""Deployment text for a solution: a docker-compose file, a Swarm stack and Kubernetes
+manifests.
 
 Pure functions of a `Deployment` record; deterministic YAML (key order kept).
 Names come from the solution, so two solutions can share a namespace: model
 `scaler` of solution `iris-chain` is the service `iris-chain-scaler` on port
 50051 (gRPC) and 8080 (HTTP), and the broker is the service `iris-chain` (the
-solution, as clients see it). The broker gets the blueprint with `address:` models
-pointing at those names; it waits for the models (compose `depends_on` health
-conditions; on Kubernetes `modelwire run` retries them up to `--startup-timeout`, and
-a startup probe gives it that long), and serves the solution on its two ports, both
-published. On Kubernetes readiness is the HTTP face's /readyz (not ready while
-draining) and liveness its /healthz (alive while draining, so a pod that drains is
-not killed for it); the startup probe stays gRPC health.
+solution, as clients see it). The broker gets the blueprint with
+`address: dns:///NAME:50051` models: it resolves each name to every replica behind it
+(a compose service's containers, a Swarm service's tasks, a headless Service's pods)
+and balances calls over them. It waits for the models (compose `depends_on` health
+conditions; on Swarm and Kubernetes `modelwire run` retries them up to
+`--startup-timeout`, and a startup probe gives it that long), and serves the solution
+on its two ports, both published. On Kubernetes readiness is the HTTP face's /readyz
+(not ready while draining) and liveness its /healthz (alive while draining, so a pod
+that drains is not killed for it); the startup probe stays gRPC health.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ __all__ = [
     "model_host",
     "render_compose",
     "render_k8s",
+    "render_stack",
 ]
 
+STACK_METRICS_PORT = 9090  # where the broker of a Swarm stack serves /metrics
 STARTUP_SECONDS = 120  # what `modelwire run --startup-timeout` and the startup probes allow
 
 
@@ -60,6 +65,9 @@ class DeployedModel:
     context: str  # build context directory, relative to the export directory
     cpu: str = "250m"
     memory: str = "512Mi"
+    replicas: int = 1  # copies of it (`replicas: N`)
+    # (min, max, cpu percent): a HorizontalPodAutoscaler on Kubernetes (`autoscale:`)
+    autoscale: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,63 @@ def _health(port: int) -> dict[str, Any]:
     }
 
 
+def render_stack(d: Deployment) -> str:
+    """A Swarm stack file (compose format 3.8) that `docker stack deploy` takes as is.
+
+    Each model is a service of its replicas with `endpoint_mode: dnsrr`: its name
+    resolves to the address of every task, which the broker balances calls over (a
+    virtual IP would balance connections). Swarm restarts what ends and replaces what
+    fails its health check; the images are expected on the nodes (`modelwire build`;
+    `docker stack deploy --resolve-image never` on a single node).
+    """
+    network = d.broker_host
+    services: dict[str, Any] = {}
+    for m in d.models:
+        services[m.host] = {
+            "image": m.image,
+            "init": True,
+            "networks": [network],
+            "healthcheck": _health(MODEL_PORT),
+            "stop_grace_period": "15s",
+            "deploy": {
+                "replicas": m.replicas,
+                "endpoint_mode": "dnsrr",
+                "restart_policy": {"condition": "any", "delay": "1s"},
+                "update_config": {"parallelism": 1, "order": "start-first"},
+                "resources": {
+                    "reservations": {"cpus": _cpus(m.cpu), "memory": _bytes(m.memory)},
+                    "limits": {"memory": _bytes(m.memory)},
+                },
+            },
+        }
+    services[d.broker_host] = {
+        "image": d.broker_image,
+        # its metrics (calls per replica among them) for a scraper on the stack's network
+        "command": [*_broker_args(), "--metrics-port", str(STACK_METRICS_PORT)],
+        "init": True,
+        # published on the node itself: dnsrr services cannot use the routing mesh,
+        # and the broker is one task
+        "ports": [{"target": MODEL_PORT, "published": d.port, "protocol": "tcp", "mode": "host"}],
+        "networks": [network],
+        "healthcheck": _health(MODEL_PORT),
+        "stop_grace_period": "15s",
+        "deploy": {"replicas": 1, "restart_policy": {"condition": "any", "delay": "1s"}},
+    }
+    doc = {"version": "3.8", "services": services, "networks": {network: {"driver": "overlay"}}}
+    head = f"# {d.header}\n" if d.header else ""
+    return head + _dump(doc)
+
+
+def _cpus(k8s: str) -> str:
+    """`250m` -> `0.25` (a compose `cpus`)."""
+    return f"{int(k8s[:-1]) / 1000:g}" if k8s.endswith("m") else k8s
+
+
+def _bytes(k8s: str) -> str:
+    """`512Mi` -> `512M` (compose's units are binary)."""
+    return k8s[:-1] if k8s.endswith("i") else k8s
+
+
 def render_compose(d: Deployment) -> str:
     """A docker-compose file (format 2.4, run as is by docker-compose 1.29 and compose v2)."""
     network = d.broker_host
@@ -137,6 +202,9 @@ def render_compose(d: Deployment) -> str:
             "stop_grace_period": "15s",
             "restart": "unless-stopped",
         }
+        if m.replicas > 1:
+            # the service's name resolves to every container of it on the network
+            services[m.host]["scale"] = m.replicas
     services[d.broker_host] = {
         "image": d.broker_image,
         "build": {"context": d.broker_context, "network": "none"},
@@ -174,6 +242,7 @@ def _deployment(
     cpu: str,
     memory: str,
     extra: dict[str, Any] | None = None,
+    replicas: int = 1,
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
@@ -209,14 +278,21 @@ def _deployment(
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": {K8S_NAME: name}},
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
 
 
-def _service(name: str, solution: str, port: int, http_port: int) -> dict[str, Any]:
+def _service(
+    name: str, solution: str, port: int, http_port: int, *, headless: bool = False
+) -> dict[str, Any]:
+    # a model's Service is headless: its name resolves to every ready pod, and the
+    # broker balances calls over them (a ClusterIP balances connections, and the broker
+    # holds one per address)
+    spec: dict[str, Any] = {"clusterIP": "None"} if headless else {}
+
     def published(kind: str, number: int) -> dict[str, Any]:
         return {
             "name": kind,
@@ -231,22 +307,64 @@ def _service(name: str, solution: str, port: int, http_port: int) -> dict[str, A
         "kind": "Service",
         "metadata": {"name": name, "labels": _labels(name, solution)},
         "spec": {
+            **spec,
             "selector": {K8S_NAME: name},
             "ports": [published("grpc", port), published("http", http_port)],
         },
     }
 
 
+def _disruption_budget(name: str, solution: str) -> dict[str, Any]:
+    """At most one pod of a model away at a time for a voluntary disruption (a drain)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name, "labels": _labels(name, solution)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {K8S_NAME: name}}},
+    }
+
+
+def _autoscaler(name: str, solution: str, bounds: tuple[int, int, int]) -> dict[str, Any]:
+    low, high, cpu = bounds
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "labels": _labels(name, solution)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": low,
+            "maxReplicas": high,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": cpu},
+                    },
+                }
+            ],
+        },
+    }
+
+
 def render_k8s(d: Deployment) -> dict[str, str]:
-    """Manifests by file name: a Deployment and a Service per model and for the broker,
-    and the blueprint in a ConfigMap mounted into the broker."""
+    """Manifests by file name: per model a Deployment of its replicas, a headless Service,
+    a PodDisruptionBudget and, when it says `autoscale`, a HorizontalPodAutoscaler; for
+    the broker a Deployment and a Service, and the blueprint in a ConfigMap mounted
+    into it."""
     files: dict[str, str] = {}
     head = f"# {d.header}\n" if d.header else ""
     for m in d.models:
+        replicas = m.replicas
+        if m.autoscale is not None:  # the autoscaler's bounds hold from the start
+            replicas = min(max(replicas, m.autoscale[0]), m.autoscale[1])
         docs = [
-            _deployment(m.host, m.image, d.solution, m.cpu, m.memory),
-            _service(m.host, d.solution, MODEL_PORT, MODEL_HTTP_PORT),
+            _deployment(m.host, m.image, d.solution, m.cpu, m.memory, replicas=replicas),
+            _service(m.host, d.solution, MODEL_PORT, MODEL_HTTP_PORT, headless=True),
+            _disruption_budget(m.host, d.solution),
         ]
+        if m.autoscale is not None:
+            docs.append(_autoscaler(m.host, d.solution, m.autoscale))
         files[f"{m.host}.yaml"] = head + "---\n".join(_dump(x) for x in docs)
     broker = d.broker_host
     config_name = f"{broker}-blueprint"[:63]

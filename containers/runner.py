@@ -184,7 +184,11 @@ class ModelContainer:
 
 
 class DockerModels:
-    """Bundle models as containers on a Docker network of their own (`run --docker`)."""
+    """Bundle models as containers on a Docker network of their own (`run --docker`).
+
+    `bundles` names what to run: each name is one container (the runner names the
+    replicas of a model `model#1`, `model#2`, ...; those of one bundle share its image).
+    """
 
     def __init__(
         self,
@@ -230,8 +234,12 @@ class DockerModels:
 
         self._client = client = docker_client()
         _remove_orphans(client)
+        made: dict[Path, Any] = {}  # the replicas of a model share its image
         for name, path in self.bundles.items():
-            ref = ensure_image(
+            if path in made:
+                self.images[name] = made[path].tag
+                continue
+            ref = made[path] = ensure_image(
                 path,
                 base=self.base,
                 prefix=self.image_prefix,

@@ -44,6 +44,7 @@ CASES = [
     pytest.param("typo-is-not-unused", 1, id="typo-is-not-unused"),
     pytest.param("several-methods", 1, id="several-methods"),
     pytest.param("load-and-type-errors", 1, id="load-and-type-errors"),
+    pytest.param("replicas", 1, id="replicas"),
 ]
 
 

@@ -167,7 +167,11 @@ def docs(path: Path) -> dict[str, dict[str, Any]]:
 def test_k8s_has_a_deployment_and_service_per_model_and_for_the_broker(manifests):
     for name in MODELS:
         found = docs(manifests / f"{name}.yaml")
-        assert sorted(found) == [f"Deployment/{name}", f"Service/{name}"]
+        assert sorted(found) == [
+            f"Deployment/{name}",
+            f"PodDisruptionBudget/{name}",
+            f"Service/{name}",
+        ]
         [container] = found[f"Deployment/{name}"]["spec"]["template"]["spec"]["containers"]
         # model `scaler` of iris-chain is the bundle iris-scaler, image modelwire/iris-scaler
         assert container["image"] == f"modelwire/{name.replace('iris-chain-', 'iris-')}:1.0.0"
@@ -186,6 +190,13 @@ def test_k8s_has_a_deployment_and_service_per_model_and_for_the_broker(manifests
             ("grpc", 50051, "grpc"),
             ("http", 8080, "http"),
         ]
+        # headless: the name resolves to every pod, and the broker balances calls over them
+        assert found[f"Service/{name}"]["spec"]["clusterIP"] == "None"
+        assert found[f"Deployment/{name}"]["spec"]["replicas"] == 1
+        assert found[f"PodDisruptionBudget/{name}"]["spec"] == {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+        }
     broker = docs(manifests / "iris-chain.yaml")
     assert sorted(broker) == [
         "ConfigMap/iris-chain-blueprint",
@@ -211,15 +222,83 @@ def test_k8s_has_a_deployment_and_service_per_model_and_for_the_broker(manifests
 
 
 def test_k8s_broker_reaches_models_by_service_name(manifests):
-    """The blueprint in the ConfigMap names the models' Services, on their port."""
+    """The blueprint in the ConfigMap names the models' Services, on their port, as
+    `dns:///` targets the broker resolves to every pod."""
     broker = docs(manifests / "iris-chain.yaml")
     text = broker["ConfigMap/iris-chain-blueprint"]["data"]["blueprint.yaml"]
     models = yaml.safe_load(text)["models"]
     assert models == {
-        "scaler": {"address": "iris-chain-scaler:50051"},
-        "classifier": {"address": "iris-chain-classifier:50051"},
-        "labels": {"address": "iris-chain-labels:50051"},
+        "scaler": {"address": "dns:///iris-chain-scaler:50051"},
+        "classifier": {"address": "dns:///iris-chain-classifier:50051"},
+        "labels": {"address": "dns:///iris-chain-labels:50051"},
     }
     for name in MODELS:
         service = docs(manifests / f"{name}.yaml")[f"Service/{name}"]
         assert service["spec"]["selector"] == {"app.kubernetes.io/name": name}
+
+
+@pytest.fixture
+def scaled(blueprint: Path) -> Path:
+    """iris-chain with its classifier at 3 replicas, next to the original."""
+    text = (
+        blueprint.read_text()
+        .replace(
+            "classifier: {bundle: ../examples/build/iris-classifier}",
+            "classifier: {bundle: ../examples/build/iris-classifier, replicas: 3}",
+        )
+        .replace(
+            "labels:     {bundle: ../examples/build/iris-labels}",
+            "labels:     {bundle: ../examples/build/iris-labels, autoscale: {min: 2, max: 5}}",
+        )
+    )
+    assert "replicas: 3" in text and "autoscale" in text
+    path = blueprint.with_name(f"scaled-{os.getpid()}.yaml")
+    path.write_text(text)
+    yield path
+    path.unlink()
+
+
+def test_k8s_runs_a_model_as_its_replicas_behind_a_headless_service(scaled, tmp_path):
+    out = tmp_path / "k8s"
+    proc = modelwire("export", str(scaled), "--k8s", str(out))
+    assert proc.returncode == 0, proc.stderr
+    found = docs(out / "iris-chain-classifier.yaml")
+    assert found["Deployment/iris-chain-classifier"]["spec"]["replicas"] == 3
+    assert found["Service/iris-chain-classifier"]["spec"]["clusterIP"] == "None"
+    assert (
+        docs(out / "iris-chain-scaler.yaml")["Deployment/iris-chain-scaler"]["spec"]["replicas"]
+        == 1
+    )
+    assert "HorizontalPodAutoscaler/iris-chain-classifier" not in found
+    labels = docs(out / "iris-chain-labels.yaml")
+    assert labels["Deployment/iris-chain-labels"]["spec"]["replicas"] == 2  # its minimum
+    hpa = labels["HorizontalPodAutoscaler/iris-chain-labels"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 5)
+    assert hpa["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "iris-chain-labels",
+    }
+    assert hpa["metrics"][0]["resource"]["target"] == {
+        "type": "Utilization",
+        "averageUtilization": 80,
+    }
+    proc = validate(sorted(out.glob("*.yaml")), "-k", "1.31.0")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_compose_and_swarm_exports_run_a_model_as_its_replicas(scaled, tmp_path):
+    proc = modelwire(
+        "export", str(scaled), "--compose", str(tmp_path / "c"), "--swarm", str(tmp_path / "s")
+    )
+    assert proc.returncode == 0, proc.stderr
+    compose_doc = yaml.safe_load((tmp_path / "c" / "docker-compose.yml").read_text())
+    assert compose_doc["services"]["iris-chain-classifier"]["scale"] == 3
+    assert "scale" not in compose_doc["services"]["iris-chain-scaler"]
+    stack = yaml.safe_load((tmp_path / "s" / "docker-stack.yml").read_text())
+    assert stack["version"] == "3.8"
+    deploy = stack["services"]["iris-chain-classifier"]["deploy"]
+    assert (deploy["replicas"], deploy["endpoint_mode"]) == (3, "dnsrr")
+    assert deploy["resources"]["reservations"] == {"cpus": "0.25", "memory": "512M"}
+    assert stack["services"]["iris-chain-scaler"]["deploy"]["replicas"] == 1
+    assert stack["networks"] == {"iris-chain": {"driver": "overlay"}}
