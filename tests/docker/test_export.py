@@ -260,7 +260,7 @@ def scaled(blueprint: Path) -> Path:
 
 def test_k8s_runs_a_model_as_its_replicas_behind_a_headless_service(scaled, tmp_path):
     out = tmp_path / "k8s"
-    proc = modelwire("export", str(scaled), "--k8s", str(out))
+    proc = modelwire("export", str(scaled), "--k8s", str(out), "--http-port", "8080")
     assert proc.returncode == 0, proc.stderr
     found = docs(out / "iris-chain-classifier.yaml")
     assert found["Deployment/iris-chain-classifier"]["spec"]["replicas"] == 3
@@ -289,7 +289,14 @@ def test_k8s_runs_a_model_as_its_replicas_behind_a_headless_service(scaled, tmp_
 
 def test_compose_and_swarm_exports_run_a_model_as_its_replicas(scaled, tmp_path):
     proc = modelwire(
-        "export", str(scaled), "--compose", str(tmp_path / "c"), "--swarm", str(tmp_path / "s")
+        "export",
+        str(scaled),
+        "--compose",
+        str(tmp_path / "c"),
+        "--swarm",
+        str(tmp_path / "s"),
+        "--http-port",
+        "8080",
     )
     assert proc.returncode == 0, proc.stderr
     compose_doc = yaml.safe_load((tmp_path / "c" / "docker-compose.yml").read_text())

@@ -136,6 +136,8 @@ def test_swarm_shares_calls_over_replicas_and_replaces_a_removed_one(
         str(out),
         "--port",
         str(port),
+        "--http-port",
+        str(free_port()),
         "--image-prefix",
         test_images,
     )
