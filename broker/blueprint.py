@@ -7,6 +7,7 @@ The format (DESIGN.md "Broker and blueprints"):
       faces:   {bundle: ../examples/build/face-detector}   # relative to this file
       smiles:  {catalog: smile-detector:1.0.0}
       advisor: {address: localhost:50070}
+    fuse: true            # optional: bundle models run inside the broker (also per model)
     methods:
       advise:
         steps:
@@ -42,6 +43,8 @@ class ModelRef:
     value: str
     location: Location
     path: Path | None = None  # a bundle's path, resolved against the blueprint's folder
+    fuse: bool | None = None  # `fuse:` of the model: None when it says nothing
+    isolate: bool = False  # `isolate: true`: always a process of its own, never fused
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class SolutionMethod:
     # steps the loader could not read at all (reported there): references to them are
     # not reported again as unknown steps
     unreadable: frozenset[str] = frozenset()
+    fuse: bool = False  # top-level `fuse: true`: fuse every bundle model that does not opt out
 
     @property
     def complete(self) -> bool:
@@ -105,3 +109,4 @@ class Blueprint:
     # models the loader could not read (reported there): steps calling them are not
     # reported again as calling unknown models
     unreadable: frozenset[str] = frozenset()
+    fuse: bool = False  # top-level `fuse: true`: fuse every bundle model that does not opt out

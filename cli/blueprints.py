@@ -28,19 +28,32 @@ __all__ = ["check", "graph", "run"]
 _BLUEPRINT = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+_FUSE = click.option(
+    "--fuse",
+    is_flag=True,
+    help="Fuse every bundle model that can share the broker's Python environment into the "
+    "broker's process (as the blueprint's 'fuse: true'); a model that cannot is an error "
+    "unless it says 'fuse: false'.",
+)
+
+
 @click.command()
 @click.argument("blueprint", type=_BLUEPRINT)
+@_FUSE
 @reports_errors
-def check(blueprint: Path) -> None:
+def check(blueprint: Path, fuse: bool) -> None:
     """Type-check BLUEPRINT before anything runs; print its methods and their types.
 
     Every problem is reported, compiler style, and the exit status is 1; on
-    success the solution's rpcs are printed and the exit status is 0.
+    success the solution's rpcs are printed and the exit status is 0. Where the
+    blueprint (or --fuse) asks for fusing, each bundle model's line says whether it
+    is fused into the broker, and if not, why.
     """
     from modelwire.broker.check import check_file
+    from modelwire.broker.fusing import fusing_asked
     from modelwire.codegen.compat import render_type
 
-    plan, _, _ = check_file(blueprint, catalog=catalog_resolver())
+    plan, _, _ = check_file(blueprint, catalog=catalog_resolver(), fuse=fuse)
     s = plan.schema
 
     def fields(message: str) -> str:
@@ -56,9 +69,13 @@ def check(blueprint: Path) -> None:
         )
         click.echo(f"    {fields(m.request)}")
         click.echo(f"    {fields(m.response)}")
+    fusing = fusing_asked(plan.blueprint, fuse)
     for ref in plan.blueprint.models.values():
         how = "running at" if ref.kind == "address" else ref.kind
         click.echo(f"  model {ref.name}: {how} {ref.value}")
+        verdict = plan.fusing.get(ref.name)
+        if fusing and verdict is not None:
+            click.echo(f"    {verdict.describe()}")
 
 
 @click.command()
@@ -77,6 +94,7 @@ def check(blueprint: Path) -> None:
     is_flag=True,
     help="Run the bundle models as containers on a private Docker network, not as processes.",
 )
+@_FUSE
 @click.option(
     "--base",
     default=None,
@@ -102,6 +120,7 @@ def run(
     max_restarts: int,
     liveness_timeout: float,
     docker: bool,
+    fuse: bool,
     base: str | None,
     image_prefix: str,
     log_level: str,
@@ -115,7 +134,8 @@ def run(
     answering its health checks, is restarted (with backoff when it keeps
     failing); meanwhile the methods that need it report NOT_SERVING. Ctrl-C or
     SIGTERM stops the solution and then every model, and removes the containers
-    and the network.
+    and the network. With --fuse (or 'fuse: true' in the blueprint) the models that
+    can are loaded into the broker's process instead and called directly.
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
@@ -133,6 +153,7 @@ def run(
         grace_seconds=grace,
         startup_seconds=startup_timeout,
         docker=docker,
+        fuse=fuse,
         restart_backoff=restart_backoff,
         max_restarts=max_restarts,
         liveness_seconds=liveness_timeout,
