@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ import grpc
 
 from modelwire import __version__
 from modelwire.broker.failures import FailureLog
+from modelwire.broker.fused import FusedModel
 from modelwire.broker.health import SolutionHealth
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import SolutionPlan
@@ -137,8 +138,10 @@ async def start_solution(
     config: BrokerConfig,
     *,
     on_unresponsive: Callable[[str, str], None] | None = None,
+    fused: Mapping[str, FusedModel] | None = None,
 ) -> RunningSolution:
-    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port).
+    """Serve a checked blueprint whose models run at `addresses` (model name -> host:port)
+    or are loaded into this process (`fused`, model name -> its loaded model).
 
     `on_unresponsive(model, address)` is told when a model stops answering its health
     checks for `config.liveness_seconds` (its supervisor kills and restarts it).
@@ -151,6 +154,7 @@ async def start_solution(
         max_message_bytes=config.max_message_bytes,
         liveness=config.liveness_seconds,
         on_unresponsive=on_unresponsive,
+        fused=fused,
     )
     await router.start()
     state = ServingState()
