@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from modelwire.broker.fused_values import NoValuePath, ValueRequest, value_request
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import MethodPlan, StepPlan
+from modelwire.bundle.manifest import CODE_DIR
 from modelwire.codegen.schema import Method
 from modelwire.codegen.values import ValueCodec
 from modelwire.errors import ModelwireError, ServiceError, StepFailed
@@ -63,6 +65,7 @@ class FusedModel:
         from modelwire.bundle import load
         from modelwire.runtime.service import ModelService
 
+        _join_packages(path)
         try:
             loaded = load(path)
         except ModelwireError as exc:
@@ -74,6 +77,27 @@ class FusedModel:
 
     def close(self) -> None:
         self.service.close()
+
+
+def _join_packages(path: Path) -> None:
+    """Let packages that another fused model's local code imported already find this
+    bundle's modules too.
+
+    Each bundle's code/ goes on `sys.path`, but a package (`tests/__init__.py`) is
+    imported once, from the first bundle that has it, and its `__path__` would hide the
+    modules only a later bundle ships. `modelwire.broker.fusing` made sure that files at
+    the same path hold the same source, so extending `__path__` only adds modules.
+    """
+    code = Path(path).resolve() / CODE_DIR
+    if not code.is_dir():
+        return  # a zipped bundle, or one without local code: nothing to join
+    for init in sorted(code.rglob("__init__.py")):
+        package = init.parent
+        dotted = ".".join(package.relative_to(code).parts)
+        module = sys.modules.get(dotted)
+        search = getattr(module, "__path__", None)
+        if isinstance(search, list) and str(package) not in search:
+            search.append(str(package))
 
 
 def load_fused(

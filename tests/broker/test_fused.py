@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,17 @@ from google.protobuf.json_format import MessageToDict
 
 from modelwire.broker.check import check_file
 from modelwire.errors import BlueprintError
-from tests.broker.helpers import InProcessSolution, RawClient, write_blueprint
+from modelwire.runtime.client import connect
+from tests.broker.helpers import (
+    BrokerProcess,
+    InProcessSolution,
+    RawClient,
+    children_of,
+    write_blueprint,
+)
 from tests.broker.test_router import FAN, WIDTHS
 from tests.broker.test_service import PHOTO
+from tests.runtime.serving import json_logs
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "blueprints"
 
@@ -435,3 +445,51 @@ def test_fuse_flags_are_read_strictly(model, message):
         "      s: {call: m.f, with: $input}\n    output: s\n"
     )
     assert [d.message for d in diags] == [message]
+
+
+# ---------------------------------------------------------------- modelwire run --fuse
+
+
+@pytest.fixture
+def run_blueprint(bundles_root: Path) -> Iterator[Path]:
+    """test_run.py's photo blueprint, in a folder of its own next to the bundles."""
+    from tests.broker.test_run import PHOTO as RUN_PHOTO
+
+    folder = bundles_root / f"fuse-{uuid.uuid4().hex[:12]}"
+    folder.mkdir()
+    path = folder / "photo.yaml"
+    path.write_text(RUN_PHOTO)
+    yield path
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [pytest.param("flag", id="run --fuse"), pytest.param("blueprint", id="fuse: true")],
+)
+def test_run_fuse_starts_no_model_process_and_answers(run_blueprint, servers, how):
+    from tests.broker.test_run import IMAGE as RUN_IMAGE
+
+    args = ["--metrics-port", "0"]
+    if how == "flag":
+        args.append("--fuse")
+    else:
+        run_blueprint.write_text("fuse: true\n" + run_blueprint.read_text())
+    broker = servers(BrokerProcess(run_blueprint, *args))
+    assert children_of(broker.proc.pid) == [], broker.stderr
+    with connect(broker.address) as client:
+        assert client.advise(RUN_IMAGE) == ("2 faces, 2 eyes", 4)
+    logs = json_logs(broker.stderr)
+    fused = sorted(r["model"] for r in logs if "fused into the broker" in r["message"])
+    assert fused == ["advisor", "faces"]
+    assert broker.signal(signal.SIGTERM) == 0, broker.stderr
+
+
+def test_run_docker_with_fused_models_is_refused_before_anything_starts(run_blueprint, cli):
+    result = cli("run", str(run_blueprint), "--fuse", "--docker", "--port", "0")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "error: --docker runs every model in a container of its own and cannot fuse models "
+        "(faces, advisor) into the broker yet; run without --docker, or without fusing "
+        "(no --fuse, no 'fuse: true')"
+    )
