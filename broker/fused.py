@@ -4,7 +4,7 @@ A fused model is another kind of endpoint for the router: where an unfused step 
 its request bytes over gRPC, a fused step calls the model's function directly, with
 the runtime's own call path (`modelwire.runtime.service.ModelService`: decoding,
 batching, encoding, and the errors a model service answers with), in a thread of the
-broker's pool, so a model that blocks never blocks the event loop and independent
+broker's pool, so a model that blocks does not block the event loop and independent
 steps run at once (truly at once for models that release the GIL: numpy, OpenCV, a
 sleep).
 
@@ -13,6 +13,11 @@ steps (`modelwire.broker.fused_values`), and of bytes otherwise (the solution's
 request, an unfused step's reply), decoded as a model service decodes them. Its
 reply stays a Python value for the fused steps after it, and is encoded only where
 bytes are needed: for an unfused step, or as the solution's reply.
+
+A step whose model has answered within 0.5 ms 16 times in a row runs on the event loop
+itself instead, where the hop to a thread would cost more than the call; the first
+call there that takes longer sends it back to threads for good. Batched methods and
+steps with a `timeout` always run in threads.
 
 A step that fails fails as it does over gRPC: the same status and message (the
 model service's, passed on by the router), naming the step and the model.
@@ -45,6 +50,14 @@ __all__ = ["FusedModel", "FusedStep", "compile_fused", "load_fused", "run_fused"
 logger = logging.getLogger(__name__)
 
 Inputs = Mapping[str | None, bytes]
+
+# A step runs on the event loop itself once its model answered this quickly _LEARN times
+# in a row (in threads): a hop to a thread and back costs ~0.15 ms on a loaded machine,
+# several times the call of a small model. The first call on the loop that takes longer
+# sends the step back to threads for good, so a model that blocks holds the loop at most
+# once, that long.
+_INLINE_SECONDS = 0.0005
+_LEARN = 16
 
 
 class FusedModel:
@@ -159,12 +172,34 @@ class FusedStep:
         self.encode = encode
         self.metrics = metrics
         self.where = f"step {step.name!r} ({step.model}.{step.method.name}, fused)"
+        # batched methods wait for their batch, and a step's own timeout needs a thread
+        self._may_inline = step.method.name not in model.service.batching and step.timeout is None
+        self._quick = 0  # calls in a row within _INLINE_SECONDS (-1: one took longer)
+
+    @property
+    def inline(self) -> bool:
+        """Whether to run on the event loop itself: the last _LEARN calls (in threads)
+        each took under _INLINE_SECONDS, less than a hop to a thread costs, and none on
+        the loop took longer."""
+        return self._quick >= _LEARN
+
+    def _learn(self, seconds: float) -> None:
+        if self._quick < 0:
+            return
+        if not self._may_inline:
+            self._quick = -1
+        elif seconds <= _INLINE_SECONDS:
+            self._quick += 1
+        elif self.inline:
+            self._quick = -1  # it held the loop: threads from now on, for good
+        else:
+            self._quick = 0  # in a thread, a wait for the GIL may be all it was
 
     def run(
         self, results: dict[str | None, bytes], values: dict[str, Any], deadline: float | None
     ) -> None:
-        """Call the model (from a worker thread): its value into `values`, and its reply
-        bytes into `results` where they are needed.
+        """Call the model (from a worker thread, or on the loop once `inline`): its value
+        into `values`, and its reply bytes into `results` where they are needed.
 
         Raises:
             StepFailed: the step failed, with the status its model service would answer.
@@ -209,7 +244,9 @@ class FusedStep:
                 status=code.name,
             ) from None
         values[s.name] = value
-        self.metrics.observe_step(method, s.name, "OK", time.perf_counter() - t0, sent, received)
+        seconds = time.perf_counter() - t0
+        self._learn(seconds)
+        self.metrics.observe_step(method, s.name, "OK", seconds, sent, received)
 
     def _unbuildable(self, exc: Exception) -> StepFailed:
         # a bug of ours, not the model's: the traceback stays in the broker's log
@@ -296,6 +333,12 @@ async def run_fused(
     Raises:
         StepFailed: a step failed, or did not finish in time.
     """
+
+    if all(f.inline for f in steps):
+        # quick every time so far: a hop to a thread would cost more than the calls
+        for f in steps:
+            f.run(results, values, deadline)
+        return
 
     def job() -> None:
         for f in steps:

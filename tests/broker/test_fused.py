@@ -239,6 +239,35 @@ def test_independent_fused_steps_run_at_once_off_the_event_loop(both):
     assert time.monotonic() - t0 < 1.4, "the naps ran one after another"
 
 
+def test_quick_fused_steps_run_on_the_loop_until_one_call_takes_longer(both):
+    """A hop to a thread costs more than a quick model's call: after 16 quick calls in a row
+    a step runs on the loop itself; the first slow call there sends it back to threads for
+    good."""
+    _, fused, solution = both(FAN)
+    steps = solution.running.router._fused["fan"]
+    for _ in range(200):
+        fused("fan", seconds=0.0, timeout=30)
+        if all(f.inline for f in steps.values()):
+            break
+    assert {name: f.inline for name, f in steps.items()} == {
+        "a": True,
+        "b": True,
+        "c": True,
+        "all": True,
+    }
+    # the one call that holds the loop: the naps run one after another
+    assert not fused("fan", seconds=0.2, timeout=30).overlapped
+    assert {name: f.inline for name, f in steps.items()} == {
+        "a": False,
+        "b": False,
+        "c": False,
+        "all": True,
+    }
+    for _ in range(20):
+        fused("fan", seconds=0.0, timeout=30)
+    assert fused("fan", seconds=0.2, timeout=30).overlapped
+
+
 def _without_where(details: str) -> str:
     return re.sub(r" at 127\.0\.0\.1:\d+\)|, fused\)", ")", details)
 
