@@ -1,5 +1,6 @@
 """Every blueprint in blueprints/: its bundles come from examples/build.py, it type-checks,
-it runs, answers, and SIGTERM stops it and every model process it started."""
+it runs, answers, and SIGTERM stops it and every model process it started; fused
+(`run --fuse`) it starts no model process and answers the same."""
 
 from __future__ import annotations
 
