@@ -18,6 +18,11 @@ calling the same models itself, side by side in one run.
     (assignable, not wire-identical: transcoded by name); and the direct 2-call
     sequence for reference. The broker's /metrics (modelwire_edges_total{mode})
     confirms which edges were forwarded and which transcoded.
+(f) the same blueprints with `modelwire run --fuse` (issue 17: the models run inside
+    the broker, Python values between steps), beside the unfused ones: the (a) chain
+    against ONE direct add1 call (goal p50 <= 1.15x), the (b) fan-in against one
+    branch (<= 1.1x), the (c) forwarded tensor chain against one direct scale64 call
+    (<= 1.2x). Run with the parts they belong to (a, b, c).
 
 Every server and every client is its own process; each scenario starts its servers
 afresh. Each repetition runs every scenario once, in a freshly shuffled order;
@@ -138,6 +143,8 @@ def spawn_broker(sc: Scenario, work: Path, group: ProcessGroup) -> Proc:
     argv = [PY, "-m", "modelwire", "run", str(work / sc.blueprint), "--port", "0"]
     argv += ["--http-port", "0"]  # the solution's HTTP face, on a free port
     argv += ["--metrics-port", "0", "--grace", "2", "--log-format", "json"]
+    if sc.fuse:
+        argv.append("--fuse")
     return group.spawn(argv, f"broker-{sc.name}")
 
 

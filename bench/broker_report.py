@@ -6,7 +6,7 @@ import statistics
 
 from _summary import Summary
 from _tables import fmt, fmt_range, table
-from broker_scenarios import CONC, GOAL_A, GOAL_B
+from broker_scenarios import CONC, GOAL_A, GOAL_B, GOAL_FUSED
 
 
 def ms(v: float) -> float:
@@ -213,10 +213,54 @@ def report(s: Summary, parts: set[str], labels: dict[str, str]) -> list[str]:
             f"{rcell(tx)}, forwarded/direct "
             f"{rcell(s.paired('tensor/broker-fwd', 'tensor/direct', 'lat_p50_us'))}"
         )
+    verdicts += _fused(s, parts, labels)
     if "a" in parts and s.has("chain/broker-seq"):
         ok, text = check_edges(s, "chain/broker-seq", "s2", "forwarded")
         print(
             f"\n  (a) chain edges from /metrics: s2 forwarded {text} -> "
             f"{'every edge forwarded' if ok else 'NOT all forwarded'}"
         )
+    return verdicts
+
+
+# (part, fused scenario, its unfused twin, the one direct call it is measured against)
+_FUSED_PAIRS = [
+    ("a", "chain/fused-seq", "chain/broker-seq", "add1/direct-seq", "3-step add1 chain"),
+    ("b", "fanin/fused", "fanin/broker", "branch/direct", "3 x 20 ms branches + fan-in"),
+    ("c", "tensor/fused-fwd", "tensor/broker-fwd", "tensor/direct-one", "4 MB tensor, 2 steps"),
+]
+
+
+def _fused(s: Summary, parts: set[str], labels: dict[str, str]) -> list[str]:
+    """(f): fused against unfused and against one direct call, paired per repetition."""
+    pairs = [p for p in _FUSED_PAIRS if p[0] in parts]
+    if not pairs:
+        return []
+    print(
+        "\n(f) fused (`modelwire run --fuse`: the models inside the broker) beside unfused; "
+        "1 call in flight, sync client"
+    )
+    names = [n for _, f, u, d, _ in pairs for n in (f, u, d)]
+    if "a" in parts:
+        names.append(f"chain/fused-c{CONC}")
+    print(metric_table(s, names, labels, "us"))
+    rows = []
+    verdicts = []
+    for part, fused, unfused, direct, what in pairs:
+        vs_direct = s.paired(fused, direct, "lat_p50_us")
+        rows.append([what, rcell(vs_direct), rcell(s.paired(fused, unfused, "lat_p50_us"))])
+        goal = GOAL_FUSED[part]
+        verdicts.append(
+            _at_most(
+                vs_direct,
+                goal,
+                f"Goal (f{part}) fused {what} <= {goal}x one direct call (p50)",
+                f"fused {fmt(s.med(fused, 'lat_p50_us'))} us vs direct "
+                f"{fmt(s.med(direct, 'lat_p50_us'))} us; unfused "
+                f"{fmt(s.med(unfused, 'lat_p50_us'))} us",
+                f"Goal (f{part}) fused {what} <= {goal}x: NOT MEASURED",
+            )
+        )
+    print("\n  ratios of p50 latency, paired per repetition (median [min-max]):")
+    print(table(["", "fused / one direct call", "fused / unfused"], rows, "lrr"))
     return verdicts

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 CONC = 16
 GOAL_A, GOAL_B = 1.6, 1.3
+# fused (issue 17): against ONE direct call of one model (a, c) or one branch (b)
+GOAL_FUSED = {"a": 1.15, "b": 1.1, "c": 1.2}
 
 
 def blueprint(
@@ -76,11 +78,23 @@ class Scenario:
     hops: int = 1  # model calls per call (broker: its steps)
     expect: int | None = None
     label: str = ""
+    fuse: bool = False  # `modelwire run --fuse`: the models run inside the broker
 
 
 def _chain(conc: int, tag: str) -> list[Scenario]:
     how = "sync client, 1 in flight" if conc == 1 else f"grpc.aio, {conc} in flight"
     return [
+        Scenario(
+            f"chain/fused-{tag}",
+            "a",
+            "chain",
+            conc,
+            "chain.yaml",
+            hops=3,
+            expect=4,
+            label=f"client -> broker --fuse -> 3 steps in its process; {how}",
+            fuse=True,
+        ),
         Scenario(
             f"chain/broker-{tag}",
             "a",
@@ -116,6 +130,17 @@ _FIXED: list[tuple[str, str, str, str | tuple[str, ...], int, int | None, str]] 
      "broker, 2 steps, s1 -> s2 transcoded (float -> double)"),
     ("tensor/direct", "c", "tensor", ("scale64", "take"), 2, None,
      "client -> scale64 -> take, reply bytes sent on"),
+    ("tensor/direct-one", "c", "tensor", ("scale64",), 1, None,
+     "client -> scale64: one direct call of one step"),
+]  # fmt: skip
+
+# fused (`modelwire run --fuse`), beside the unfused ones: (name, part, payload, blueprint,
+# hops, expect, label)
+_FUSED: list[tuple[str, str, str, str, int, int | None, str]] = [
+    ("fanin/fused", "b", "fanin", "fanin.yaml", 4, 6,
+     "broker --fuse: 3 x 20 ms in threads -> fan-in"),
+    ("tensor/fused-fwd", "c", "tensor", "tensor-fwd.yaml", 2, None,
+     "broker --fuse, 2 steps, the array passed as a value"),
 ]  # fmt: skip
 
 
@@ -123,8 +148,23 @@ def scenarios(parts: set[str]) -> list[Scenario]:
     out: list[Scenario] = []
     if "a" in parts:
         out += _chain(1, "seq") + _chain(CONC, f"c{CONC}")
+        out.append(
+            Scenario(
+                "add1/direct-seq",
+                "a",
+                "chain",
+                1,
+                bundles=("add1",),
+                hops=1,
+                expect=2,
+                label="client -> one add1 model; sync client, 1 in flight",
+            )
+        )
     for name, part, payload, via, hops, expect, label in _FIXED:
         if part in parts:
             bp, bundles = (via, ()) if isinstance(via, str) else (None, via)
             out.append(Scenario(name, part, payload, 1, bp, bundles, hops, expect, label))
+    for name, part, payload, bp, hops, expect, label in _FUSED:
+        if part in parts:
+            out.append(Scenario(name, part, payload, 1, bp, (), hops, expect, label, fuse=True))
     return out

@@ -7,6 +7,7 @@ The format (DESIGN.md "Broker and blueprints"):
       faces:   {bundle: ../examples/build/face-detector, replicas: 2}  # relative to this file
       smiles:  {catalog: smile-detector:1.0.0}
       advisor: {address: localhost:50070}
+    fuse: true            # optional: bundle models run inside the broker (also per model)
     methods:
       advise:
         steps:
@@ -55,6 +56,8 @@ class ModelRef:
     path: Path | None = None  # a bundle's path, resolved against the blueprint's folder
     replicas: int = 1  # copies the runner starts (`replicas: N`; bundle and catalog only)
     autoscale: Autoscale | None = None  # opt-in bounds for the Kubernetes export
+    fuse: bool | None = None  # `fuse:` of the model: None when it says nothing
+    isolate: bool = False  # `isolate: true`: always a process of its own, never fused
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ class SolutionMethod:
     # steps the loader could not read at all (reported there): references to them are
     # not reported again as unknown steps
     unreadable: frozenset[str] = frozenset()
+    fuse: bool = False  # top-level `fuse: true`: fuse every bundle model that does not opt out
 
     @property
     def complete(self) -> bool:
@@ -118,3 +122,4 @@ class Blueprint:
     # models the loader could not read (reported there): steps calling them are not
     # reported again as calling unknown models
     unreadable: frozenset[str] = frozenset()
+    fuse: bool = False  # top-level `fuse: true`: fuse every bundle model that does not opt out

@@ -8,9 +8,11 @@ is reported together. Nothing here starts a model: the process launcher
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from modelwire.broker.blueprint import Blueprint
+from modelwire.broker.fusing import decide_fusing
 from modelwire.broker.loader import load_blueprint
 from modelwire.broker.plan import SolutionPlan
 from modelwire.broker.resolve import CatalogResolver, resolve
@@ -35,13 +37,22 @@ def read_blueprint(path: str | Path) -> tuple[Blueprint, list[Diagnostic]]:
 
 
 def check_blueprint(
-    bp: Blueprint, diagnostics: list[Diagnostic], *, catalog: CatalogResolver | None = None
+    bp: Blueprint,
+    diagnostics: list[Diagnostic],
+    *,
+    catalog: CatalogResolver | None = None,
+    fuse: bool = False,
 ) -> tuple[SolutionPlan, dict[str, Path], dict[str, str]]:
-    """Resolve and type-check a blueprint read by `read_blueprint` (with its problems).
+    """Resolve and type-check a blueprint read by `read_blueprint` (with its problems),
+    and decide which of its models are fused into the broker (`plan.fusing`).
+
+    Args:
+        fuse: `run --fuse`: fuse every bundle model that does not opt out.
 
     Returns:
-        The plan, the bundles to start (model -> path), and the models already
-        running (model -> address).
+        The plan, the bundles (model -> path; those in `plan.fused` are loaded into
+        the broker, the others started), and the models already running (model ->
+        address).
 
     Raises:
         BlueprintError: the blueprint has errors (all of them, rendered).
@@ -50,14 +61,15 @@ def check_blueprint(
     # what the loader could not read
     resolved = resolve(bp, catalog=catalog)
     plan, more = check(bp, resolved.schemas)
-    diags = diagnostics + resolved.diagnostics + more
+    verdicts, unfusable = decide_fusing(bp, resolved.bundles, fuse)
+    diags = diagnostics + resolved.diagnostics + more + unfusable
     if plan is None or diags:
         raise BlueprintError.from_diagnostics(diags, bp.file)
-    return plan, resolved.bundles, resolved.addresses
+    return replace(plan, fusing=verdicts), resolved.bundles, resolved.addresses
 
 
 def check_file(
-    path: str | Path, *, catalog: CatalogResolver | None = None
+    path: str | Path, *, catalog: CatalogResolver | None = None, fuse: bool = False
 ) -> tuple[SolutionPlan, dict[str, Path], dict[str, str]]:
     """Read, resolve and type-check a blueprint file (`read_blueprint`, `check_blueprint`).
 
@@ -66,4 +78,4 @@ def check_file(
         OSError: the file cannot be read.
     """
     bp, diagnostics = read_blueprint(path)
-    return check_blueprint(bp, diagnostics, catalog=catalog)
+    return check_blueprint(bp, diagnostics, catalog=catalog, fuse=fuse)

@@ -7,7 +7,9 @@ method's name from reading as a nested service's). grpc.health.v1 reports each m
 under that name, and the server ('') and the solution's service as SERVING only while
 every method is; /readyz reads the same state. A method is not ready while a model it
 calls has no SERVING endpoint (`modelwire.broker.endpoints`): down, restarting, failed,
-or not answering its health checks. Each change is logged once, saying why.
+or not answering its health checks. A fused model (`modelwire.broker.fused`) runs in
+the broker's own process and serves as long as it does. Each change is logged once,
+saying why.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class SolutionHealth:
     def update(self) -> None:
         """Set every method's readiness from its models' endpoints; log what changed."""
         for method, (part, models) in self.needs.items():
-            down = [self.endpoints.models[m] for m in models]
+            # a fused model (in this process, not an endpoint) serves while the broker does
+            down = [self.endpoints.models[m] for m in models if m in self.endpoints.models]
             reasons = [m.why_not() for m in down if not m.serving]
             ready = not reasons
             if self.state.set_part(part, ready, "; ".join(reasons)):

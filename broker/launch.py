@@ -22,6 +22,10 @@ Ctrl-C and SIGTERM stop everything in order: the solution drains first, then the
 models; the models' logs are relayed into the broker's, each record naming its model.
 `address:` models are waited for (up to the startup timeout) before the blueprint is
 checked: on Kubernetes the broker may start before its models.
+
+With fusing (`run --fuse`, or `fuse:` in the blueprint) the models that can fuse are
+loaded into this process instead (`modelwire.broker.fused`); nobody supervises them:
+a crash of a fused model is a crash of the solution.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import grpc
 
 from modelwire.broker.blueprint import Blueprint
 from modelwire.broker.check import check_blueprint, read_blueprint
+from modelwire.broker.fused import FusedModel, load_fused
 from modelwire.broker.local_models import LocalModels
 from modelwire.broker.model_logs import relay
 from modelwire.broker.plan import SolutionPlan
@@ -47,7 +52,7 @@ from modelwire.broker.service import LISTENING, start_solution
 from modelwire.config import BrokerConfig
 from modelwire.containers.images import DEFAULT_BASE, DEFAULT_PREFIX
 from modelwire.containers.runner import DockerModels
-from modelwire.errors import ServiceError
+from modelwire.errors import ConfigError, ServiceError
 from modelwire.hosting.binding import check_port_free
 from modelwire.hosting.process import Interrupted, interrupt, signals_to, tune_malloc
 from modelwire.hosting.remote import wait_ready
@@ -96,15 +101,27 @@ def run(
 
     Raises:
         BlueprintError: the blueprint has errors (nothing was started).
-        ConfigError: the solution's port or metrics port is taken, or `replicas` names
-            a model that has none (nothing was started).
+        ConfigError: the solution's port or metrics port is taken, `replicas` names a
+            model that has none, or --docker is asked for with fused models (nothing was
+            started).
         ServiceError: a model could not be started.
     """
     tune_malloc()  # large messages pass through the broker as they do through models
     bp, diagnostics = read_blueprint(path)
     if not diagnostics:
         wait_for_addresses(bp, config.startup_seconds)
-    plan, bundles, addresses = check_blueprint(bp, diagnostics, catalog=catalog)
+    plan, bundles, addresses = check_blueprint(bp, diagnostics, catalog=catalog, fuse=config.fuse)
+    fusing = {name: path for name, path in bundles.items() if name in plan.fused}
+    if fusing and config.docker:
+        raise ConfigError(
+            "docker",
+            None,
+            "--docker runs every model in a container of its own and cannot fuse models "
+            f"({', '.join(fusing)}) into the broker yet; run without --docker, or without "
+            "fusing (no --fuse, no 'fuse: true')",
+            source="default",
+        )
+    bundles = {name: path for name, path in bundles.items() if name not in fusing}
     copies = plan_replicas(bp, bundles, replicas)
     started = {r.key: bundles[r.model] for r in copies}
     # a busy port fails before any model is started, not after they all are
@@ -126,11 +143,13 @@ def run(
         )
     else:
         models = LocalModels(started, max_message_mb=config.max_message_mb, relay=relay)
+    fused: dict[str, FusedModel] = {}
     try:
         # A SIGTERM or Ctrl-C before the solution serves (and handles them) unwinds through
         # `finally`, which stops what was started: containers would outlive us otherwise,
         # and local models, which die with us anyway, would be cut off mid-load.
         with signals_to(interrupt):
+            fused = load_fused(fusing, max_message_bytes=config.max_message_bytes)
             at = models.start(config.startup_seconds)
             every: dict[str, str | list[str]] = dict(addresses)
             for r in copies:
@@ -138,13 +157,15 @@ def run(
                 every_of = every[r.model]
                 assert isinstance(every_of, list)
                 every_of.append(at[r.key])
-            return asyncio.run(_serve(plan, every, copies, models, config, announce))
+            return asyncio.run(_serve(plan, every, copies, models, config, announce, fused))
     except Interrupted as stop:
         logger.warning("%s received while the models were starting: stopping them", stop)
         return 128 + stop.signum
     finally:
         with signals_to(_already_stopping):
             models.stop(config.grace_seconds)
+            for model in fused.values():
+                model.close()
         logger.info("stopped")
 
 
@@ -202,6 +223,7 @@ async def _serve(
     models: Models,
     config: BrokerConfig,
     announce: Callable[[str], None] | None,
+    fused: Mapping[str, FusedModel],
 ) -> int:
     supervisor: Supervisor | None = None
     because = f"stopped answering its health checks for {config.liveness_seconds:g} s"
@@ -215,7 +237,9 @@ async def _serve(
             for key in keys.get(model, ()):  # only the replica at `address` is killed
                 supervisor.kill(key, address, because)
 
-    running = await start_solution(plan, addresses, config, on_unresponsive=unresponsive)
+    running = await start_solution(
+        plan, addresses, config, on_unresponsive=unresponsive, fused=fused
+    )
     endpoints = running.router.endpoints
 
     def changed(key: str, address: str | None, why: str) -> None:

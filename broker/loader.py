@@ -45,13 +45,18 @@ class _Reader(NodeReader):
         if items is None:
             return None
         kinds = [(k, kn, v) for k, kn, v in items if k in ("bundle", "catalog", "address")]
-        for k, kn, _ in items:
-            if k not in ("bundle", "catalog", "address", "replicas", "autoscale"):
+        flags: dict[str, bool] = {}
+        for k, kn, v in items:
+            if k in ("fuse", "isolate"):
+                flag = self.flag(v, f"'{k}' of model {name!r}")
+                if flag is not None:
+                    flags[k] = flag
+            elif k not in ("bundle", "catalog", "address", "replicas", "autoscale"):
                 self.error(
                     kn,
                     f"unknown key {k!r} in model {name!r}",
                     help="a model has exactly one of 'bundle', 'catalog' or 'address', "
-                    "and may have 'replicas' and 'autoscale'",
+                    "and may have 'replicas', 'autoscale', 'fuse' and 'isolate'",
                 )
         if len(kinds) != 1:
             self.error(
@@ -87,7 +92,31 @@ class _Reader(NodeReader):
         if kind == "bundle":
             p = Path(value)
             path = p if p.is_absolute() else (self.base / p)
-        return ModelRef(name, kind, value, self.loc(key), path, replicas, autoscale)
+        fuse, isolate = flags.get("fuse"), flags.get("isolate", False)
+        if fuse and isolate:
+            self.error(
+                node,
+                f"model {name!r} says both 'fuse: true' and 'isolate: true'",
+                help="'isolate: true' keeps a model in a process of its own; drop one of them",
+            )
+            fuse = None
+        if fuse and kind == "address":
+            self.error(
+                node,
+                f"model {name!r} runs at an address and cannot be fused into the broker",
+                help="fusing loads a model from its bundle: use 'bundle:' or 'catalog:'",
+            )
+            fuse = None
+        return ModelRef(name, kind, value, self.loc(key), path, replicas, autoscale, fuse, isolate)
+
+    def flag(self, node: yaml.Node, what: str) -> bool | None:
+        text = self.scalar(node, what)
+        if text is None:
+            return None
+        if text.lower() not in ("true", "false"):
+            self.error(node, f"{what} must be true or false, not {text!r}")
+            return None
+        return text.lower() == "true"
 
     def _started_only(self, what: str, name: str, kind: str, key: yaml.Node) -> bool:
         if kind != "address":
@@ -279,12 +308,15 @@ class _Reader(NodeReader):
             return None
         values = {k: (kn, v) for k, kn, v in items}
         for k, (kn, _) in values.items():
-            if k not in ("name", "models", "methods", "description"):
+            if k not in ("name", "models", "methods", "description", "fuse"):
                 self.error(
                     kn,
                     f"unknown top-level key {k!r}",
                     help="a blueprint has 'name', 'models' and 'methods'",
                 )
+        fuse = False
+        if "fuse" in values:
+            fuse = bool(self.flag(values["fuse"][1], "'fuse'"))
         name = ""
         if "name" in values:
             name = self.scalar(values["name"][1], "'name'") or ""
@@ -315,7 +347,7 @@ class _Reader(NodeReader):
                 if meth is not None:
                     methods[mname] = meth
         return Blueprint(
-            name, self.file, models, methods, self.loc(root), frozenset(unreadable_models)
+            name, self.file, models, methods, self.loc(root), frozenset(unreadable_models), fuse
         )
 
 

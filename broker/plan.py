@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from modelwire.broker.blueprint import Blueprint
+from modelwire.broker.fusing import Verdict
 from modelwire.broker.splice import EnumMaps
 from modelwire.codegen.compat import Typed
 from modelwire.codegen.descriptors import MessageClass
@@ -152,6 +153,14 @@ class SolutionPlan:
     # the enum maps of the plan's transcoded edges, made on first use; they live with the
     # plan, like the message classes whose descriptors they are keyed by
     enum_maps: EnumMaps = field(default_factory=EnumMaps, compare=False)
+    # per bundle model, whether it is fused into the broker (`modelwire.broker.fusing`);
+    # set by `modelwire.broker.check.check_blueprint`, empty for a plan compiled alone
+    fusing: Mapping[str, Verdict] = field(default_factory=dict, compare=False)
+
+    @property
+    def fused(self) -> frozenset[str]:
+        """The models that run inside the broker."""
+        return frozenset(name for name, v in self.fusing.items() if v.fused)
 
     def summary(self) -> list[str]:
         """`advise(AdviseRequest) returns (AdviseResponse)` per method."""

@@ -11,13 +11,15 @@ only shorten it; `retry` re-sends on UNAVAILABLE. The first step to fail
 cancels its siblings, and the call fails with `modelwire.errors.StepFailed`,
 naming the step and the model -- never with an empty message passed on.
 
-Each step's call goes to an endpoint of its model picked by health, round robin over
-its SERVING replicas (`modelwire.broker.endpoints`; a retry goes to the next one), and
-is counted per replica: while a model is down, restarting or not
-answering its health checks, its steps fail at once with UNAVAILABLE saying so
-(or wait and retry, as `retry` says), instead of hanging to the deadline.
+Each step's call goes to an endpoint of its model picked by health, round robin over its
+SERVING replicas (`modelwire.broker.endpoints`; a retry goes to the next one), counted
+per replica: while a model is down, restarting or not answering its health checks, its
+steps fail at once with UNAVAILABLE (or retry, as `retry` says), never hang.
 
-The router reaches models only over gRPC (grpc.aio channels, raw bytes).
+The router reaches models over gRPC (grpc.aio channels, raw bytes), except fused
+models (`modelwire.broker.fused`), loaded into this process: their steps run in the
+router's thread pool, with Python values between them, and the same plan, metrics
+and error statuses. Consecutive fused steps of a chain run in one hop to the pool.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -33,6 +36,7 @@ from google.protobuf.message import DecodeError as PbDecodeError
 from google.protobuf.message import Message as PbMessage
 
 from modelwire.broker.endpoints import Endpoints
+from modelwire.broker.fused import FusedModel, FusedStep, compile_fused, run_fused
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import Piece, SolutionPlan, Splice, StepPlan
 from modelwire.broker.splice import (
@@ -53,6 +57,7 @@ __all__ = ["Router"]
 logger = logging.getLogger(__name__)
 
 _RETRY_BACKOFF = 0.05  # seconds, doubled per attempt
+_FUSED_THREADS = 64  # fused steps in flight at once (models that sleep or release the GIL)
 Parts = list[bytes | memoryview]
 Inputs = Mapping[str | None, bytes]  # the solution's request (None) and the replies so far
 
@@ -152,6 +157,7 @@ class Router:
             `on_unresponsive` is told.
         on_unresponsive: told (model, address) when a model stops answering (its
             supervisor kills and restarts it); None where nobody supervises the models.
+        fused: the models loaded into this process, by name (not in `addresses`).
     """
 
     def __init__(
@@ -163,6 +169,7 @@ class Router:
         max_message_bytes: int = 256 * 1024 * 1024,
         liveness: float = 3.0,
         on_unresponsive: Callable[[str, str], None] | None = None,
+        fused: Mapping[str, FusedModel] | None = None,
     ) -> None:
         self.plan = plan
         self.endpoints = Endpoints(
@@ -181,6 +188,19 @@ class Router:
             name: [(s.name, s.forwarded, s.transcoded) for s in m.steps.values()]
             for name, m in plan.methods.items()
         }
+        self.fused = dict(fused or {})
+        self._fused: dict[str, dict[str, FusedStep]] = {
+            name: compile_fused(m, self.fused, self.metrics, self._builder(name))
+            for name, m in plan.methods.items()
+        }
+        self._pool = (
+            ThreadPoolExecutor(_FUSED_THREADS, thread_name_prefix="modelwire-fused")
+            if self.fused
+            else None
+        )
+
+    def _builder(self, method: str) -> Callable[[StepPlan, Inputs], bytes]:
+        return lambda s, results: self._build(method, s, results)
 
     async def start(self) -> None:
         """Open one channel per model service, and start watching their health."""
@@ -188,11 +208,16 @@ class Router:
 
     async def close(self) -> None:
         await self.endpoints.close()
+        if self._pool is not None:
+            # a fused call still running cannot be interrupted; it ends on its own
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------ one call
 
     def _where(self, s: StepPlan) -> str:
         """`step 's' (m.method at ADDRESS)`: the step, its model, where that runs now."""
+        if s.model in self.fused:
+            return f"step {s.name!r} ({s.model}.{s.method.name}, fused)"
         endpoints = self.endpoints.models[s.model].endpoints
         at = f" at {endpoints[0].address}" if endpoints else ""
         return f"step {s.name!r} ({s.model}.{s.method.name}{at})"
@@ -312,6 +337,16 @@ class Router:
         await asyncio.sleep(pause)
         return True
 
+    async def _run_fused(
+        self,
+        steps: list[FusedStep],
+        results: dict[str | None, bytes],
+        values: dict[str, Any],
+        deadline: float | None,
+    ) -> None:
+        assert self._pool is not None
+        await run_fused(self._pool, steps, results, values, deadline)
+
     async def execute(self, method: str, request: bytes, deadline: float | None) -> bytes:
         """Run one call of `method`.
 
@@ -321,10 +356,26 @@ class Router:
         """
         plan = self.plan.methods[method]
         results: dict[str | None, bytes] = {None: request}
+        values: dict[str, Any] = {}  # the fused steps' return values
+        fused = self._fused[method]
         if plan.chain:
-            # one step after another: no concurrency to gain, so no tasks to pay for
+            # one step after another: no concurrency to gain, so no tasks to pay for;
+            # consecutive fused steps (without a timeout of their own) share one hop
+            group: list[FusedStep] = []
             for s in plan.steps.values():
-                await self._run_step(method, s, results, deadline)
+                f = fused.get(s.name)
+                if f is not None and s.timeout is None:
+                    group.append(f)
+                    continue
+                if group:
+                    await self._run_fused(group, results, values, deadline)
+                    group = []
+                if f is not None:
+                    await self._run_fused([f], results, values, deadline)
+                else:
+                    await self._run_step(method, s, results, deadline)
+            if group:
+                await self._run_fused(group, results, values, deadline)
             self.metrics.count_call_edges(method, self._edges[method])
             return self._replies[method](results)
         tasks: dict[str, asyncio.Task[None]] = {}
@@ -332,7 +383,11 @@ class Router:
         async def run(s: StepPlan) -> None:
             if s.deps:
                 await asyncio.gather(*(tasks[d] for d in s.deps))
-            await self._run_step(method, s, results, deadline)
+            f = fused.get(s.name)
+            if f is not None:
+                await self._run_fused([f], results, values, deadline)
+            else:
+                await self._run_step(method, s, results, deadline)
 
         for name, s in plan.steps.items():  # topological order: dependencies exist first
             tasks[name] = asyncio.ensure_future(run(s))

@@ -28,6 +28,7 @@ import grpc
 
 from modelwire import __version__
 from modelwire.broker.failures import FailureLog
+from modelwire.broker.fused import FusedModel
 from modelwire.broker.health import SolutionHealth
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.plan import SolutionPlan
@@ -214,10 +215,11 @@ async def start_solution(
     config: BrokerConfig,
     *,
     on_unresponsive: Callable[[str, str], None] | None = None,
+    fused: Mapping[str, FusedModel] | None = None,
 ) -> RunningSolution:
     """Serve a checked blueprint whose models run at `addresses` (model name -> host:port,
-    or a list of them: one per replica), over gRPC and (unless `config.http_port` is None)
-    HTTP.
+    or a list of them: one per replica) or are loaded into this process (`fused`, model
+    name -> its loaded model), over gRPC and (unless `config.http_port` is None) HTTP.
 
     `on_unresponsive(model, address)` is told when a model stops answering its health
     checks for `config.liveness_seconds` (its supervisor kills and restarts it).
@@ -230,6 +232,7 @@ async def start_solution(
         max_message_bytes=config.max_message_bytes,
         liveness=config.liveness_seconds,
         on_unresponsive=on_unresponsive,
+        fused=fused,
     )
     await router.start()
     state = ServingState()

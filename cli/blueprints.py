@@ -54,19 +54,32 @@ class _Replicas(click.ParamType[tuple[str, int]]):
         return model, int(count)
 
 
+_FUSE = click.option(
+    "--fuse",
+    is_flag=True,
+    help="Fuse every bundle model that can share the broker's Python environment into the "
+    "broker's process (as the blueprint's 'fuse: true'); a model that cannot is an error "
+    "unless it says 'fuse: false'.",
+)
+
+
 @click.command()
 @click.argument("blueprint", type=_BLUEPRINT)
+@_FUSE
 @reports_errors
-def check(blueprint: Path) -> None:
+def check(blueprint: Path, fuse: bool) -> None:
     """Type-check BLUEPRINT before anything runs; print its methods and their types.
 
     Every problem is reported, compiler style, and the exit status is 1; on
-    success the solution's rpcs are printed and the exit status is 0.
+    success the solution's rpcs are printed and the exit status is 0. Where the
+    blueprint (or --fuse) asks for fusing, each bundle model's line says whether it
+    is fused into the broker, and if not, why.
     """
     from modelwire.broker.check import check_file
+    from modelwire.broker.fusing import fusing_asked
     from modelwire.codegen.compat import render_type
 
-    plan, _, _ = check_file(blueprint, catalog=catalog_resolver())
+    plan, _, _ = check_file(blueprint, catalog=catalog_resolver(), fuse=fuse)
     s = plan.schema
 
     def fields(message: str) -> str:
@@ -82,9 +95,13 @@ def check(blueprint: Path) -> None:
         )
         click.echo(f"    {fields(m.request)}")
         click.echo(f"    {fields(m.response)}")
+    fusing = fusing_asked(plan.blueprint, fuse)
     for ref in plan.blueprint.models.values():
         how = "running at" if ref.kind == "address" else ref.kind
         click.echo(f"  model {ref.name}: {how} {ref.value}")
+        verdict = plan.fusing.get(ref.name)
+        if fusing and verdict is not None:
+            click.echo(f"    {verdict.describe()}")
 
 
 @click.command()
@@ -104,6 +121,7 @@ def check(blueprint: Path) -> None:
     is_flag=True,
     help="Run the bundle models as containers on a private Docker network, not as processes.",
 )
+@_FUSE
 @click.option(
     "--replicas",
     "replica_counts",
@@ -139,6 +157,7 @@ def run(
     liveness_timeout: float,
     docker: bool,
     replica_counts: tuple[tuple[str, int], ...],
+    fuse: bool,
     base: str | None,
     image_prefix: str,
     log_level: str,
@@ -155,6 +174,8 @@ def run(
     then every model, and removes the containers and the network.
     A model with `replicas: N` (or --replicas MODEL=N) runs as N copies, and the
     solution balances its calls over those that serve.
+    With --fuse (or 'fuse: true' in the blueprint) the models that can are loaded into
+    the broker's process instead and called directly.
     """
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
@@ -173,6 +194,7 @@ def run(
         grace_seconds=grace,
         startup_seconds=startup_timeout,
         docker=docker,
+        fuse=fuse,
         restart_backoff=restart_backoff,
         max_restarts=max_restarts,
         liveness_seconds=liveness_timeout,

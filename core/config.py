@@ -186,6 +186,8 @@ class BrokerConfig:
         grace_seconds: how long SIGTERM waits for in-flight calls.
         startup_seconds: how long to wait for the models to report SERVING.
         docker: start bundle models as containers instead of local processes.
+        fuse: run every bundle model that can be fused inside the broker (`run --fuse`),
+            as a blueprint's `fuse: true` does.
         restart_backoff: seconds before the second restart of a model in a row (the
             first after a good run is at once), doubled for each further one.
         max_restarts: failed restarts of a model in a row before it is reported failed;
@@ -208,6 +210,7 @@ class BrokerConfig:
     max_restarts: int = DEFAULT_MAX_RESTARTS
     liveness_seconds: float = DEFAULT_LIVENESS
     failure_log_seconds: float = 10.0
+    fuse: bool = False
 
     def __post_init__(self) -> None:
         _check_ports(self.port, self.http_port, self.metrics_port)

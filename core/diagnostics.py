@@ -35,6 +35,7 @@ CODES: Mapping[str, str] = {
     "MW301": "cycle between steps",
     "MW302": "unused step",
     "MW303": "output is not a step",
+    "MW401": "the model cannot be fused into the broker",
 }
 
 

@@ -145,6 +145,53 @@ class ModelService:
         has; a batched one waits for its batch without blocking the loop."""
         return await self._call_async(self._method(method), request, deadline, state)
 
+    def call_values(
+        self,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deadline: float | None = None,
+    ) -> Any:
+        """`call` with the request already decoded and the reply left unencoded: what
+        the model's function returns (a fused step's call, `modelwire.broker.fused`).
+
+        Raises:
+            NotFound, ModelFailed, DeadlineExceeded, Cancelled: as `call`.
+        """
+        rpc = self._method(method)
+        if rpc.batcher is not None:
+            item = args[0] if rpc.codec.method.params is None else kwargs
+            return rpc.batcher.call(item, deadline, None)
+        try:
+            return rpc.fn(*args, **kwargs)
+        except (Exception, SystemExit) as exc:
+            raise ModelFailed(rpc.name, exc) from exc
+
+    def decode_request(self, method: str, request: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Request bytes of `method` -> the arguments of its function.
+
+        Raises:
+            NotFound: no such method. InvalidRequest: the bytes do not fit.
+        """
+        rpc = self._method(method)
+        try:
+            return rpc.codec.decode_request(request)
+        except DecodeError as exc:
+            raise InvalidRequest(f"{rpc.name}: invalid request: {exc}", subject=rpc.name) from exc
+
+    def encode_reply(self, method: str, value: Any) -> bytes:
+        """What `method`'s function returned -> reply bytes.
+
+        Raises:
+            NotFound: no such method. BadResult, TooLarge: as `call`.
+        """
+        return self._encode(self._method(method), value)
+
+    def failed(self, method: str, exc: BaseException) -> tuple[grpc.StatusCode, str]:
+        """The status a call of `method` that raised `exc` is answered with; the
+        traceback of an internal failure is logged here, once."""
+        return self._failed(self._method(method), exc)
+
     def _method(self, method: str) -> _Rpc:
         try:
             return self._by_name[method]

@@ -21,6 +21,7 @@ import grpc
 from google.protobuf.message import Message as PbMessage
 
 from modelwire.broker.check import check_file
+from modelwire.broker.fused import load_fused
 from modelwire.broker.launch import LISTENING
 from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.service import RunningSolution, start_solution
@@ -114,19 +115,21 @@ def write_blueprint(path: Path, text: str, **addresses: str) -> Path:
 
 
 class InProcessSolution:
-    """A blueprint whose models all run already (`address:`), checked and served by
-    `start_solution` on an event loop of its own, in a daemon thread."""
+    """A blueprint whose models all run already (`address:`) or are fused (with `fuse`, or
+    the blueprint's own `fuse:`), checked and served by `start_solution` on an event loop
+    of its own, in a daemon thread."""
 
-    def __init__(self, blueprint: Path, **config: Any) -> None:
-        plan, bundles, addresses = check_file(blueprint)
-        assert not bundles, "start the models first and give their addresses"
+    def __init__(self, blueprint: Path, *, fuse: bool = False, **config: Any) -> None:
+        plan, bundles, addresses = check_file(blueprint, fuse=fuse)
+        self.fused = load_fused({m: p for m, p in bundles.items() if m in plan.fused})
+        assert set(bundles) == set(self.fused), "start the models first and give their addresses"
         self.plan = plan
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         cfg = BrokerConfig(**{"port": 0, "http_port": 0, **config})
         self.running: RunningSolution = asyncio.run_coroutine_threadsafe(
-            start_solution(plan, addresses, cfg), self.loop
+            start_solution(plan, addresses, cfg, fused=self.fused), self.loop
         ).result(30)
         self._stopped = False
 
@@ -151,6 +154,8 @@ class InProcessSolution:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self.loop.close()
+        for model in self.fused.values():
+            model.close()
 
 
 def children_of(pid: int) -> list[int]:

@@ -80,13 +80,15 @@ def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
 
 
 class Solution:
-    """`python -m modelwire run BLUEPRINT --port 0 --metrics-port 0` until stopped.
+    """`python -m modelwire run BLUEPRINT --port 0 --metrics-port 0 [ARGS]` until stopped.
 
     Waits for the broker's listening line (stdout) and its metrics address (the
     JSON log on stderr); every failure message includes the broker's stderr.
     """
 
-    def __init__(self, blueprint: Path, *, timeout: float = 60.0, grace: float = 5.0) -> None:
+    def __init__(
+        self, blueprint: Path, *args: str, timeout: float = 60.0, grace: float = 5.0
+    ) -> None:
         self.blueprint = blueprint
         self.proc = modelwire_popen(
             "run",
@@ -99,6 +101,7 @@ class Solution:
             str(grace),
             "--log-format",
             "json",
+            *args,
             env=clean_env(),
         )
         self.stdout_lines: list[str] = []

@@ -1,8 +1,10 @@
 """Every blueprint in blueprints/: its bundles come from examples/build.py, it type-checks,
-it runs, answers, and SIGTERM stops it and every model process it started."""
+it runs, answers, and SIGTERM stops it and every model process it started; fused
+(`run --fuse`) it starts no model process and answers the same."""
 
 from __future__ import annotations
 
+import enum
 import subprocess
 import sys
 import time
@@ -22,16 +24,21 @@ from tests.servers import clean_env
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
-def _advise_on_astronaut(solution: Any) -> None:
-    assert len(solution.advise(data.astronaut()).faces) == 1
+def _advise_on_astronaut(solution: Any) -> Any:
+    advice = solution.advise(data.astronaut())
+    assert len(advice.faces) == 1
+    return advice
 
 
-def _classify_one_setosa(solution: Any) -> None:
-    assert solution.classify([5.1], [3.5], [1.4], [0.2]).species == ["setosa"]
+def _classify_one_setosa(solution: Any) -> Any:
+    reply = solution.classify([5.1], [3.5], [1.4], [0.2])
+    assert reply.species == ["setosa"]
+    return reply
 
 
-# One quick real call per blueprint; a new blueprint fails below until it has one here.
-SAMPLE_CALLS: dict[str, Callable[[Any], None]] = {
+# One quick real call per blueprint (it returns the answer); a new blueprint fails below
+# until it has one here.
+SAMPLE_CALLS: dict[str, Callable[[Any], Any]] = {
     "photo-advisor": _advise_on_astronaut,
     "iris-chain": _classify_one_setosa,
 }
@@ -113,3 +120,32 @@ def test_runs_answers_and_sigterm_stops_every_model(layout: Path, blueprint: Pat
         time.sleep(0.05)
     left = [p for p in models if p.alive()]
     assert not left, f"model processes {left} outlived `modelwire run`:\n{solution.stderr}"
+
+
+@by_name
+def test_answers_the_same_fused(layout: Path, blueprint: Path):
+    """`run --fuse` loads every model into the broker: no model process, the same answer."""
+    answers = []
+    for args in ((), ("--fuse",)):
+        solution = Solution(layout / "blueprints" / blueprint.name, *args)
+        try:
+            if args:
+                assert solution.descendants() == [], solution.stderr
+            with modelwire.connect(solution.address, timeout=30) as client:
+                answers.append(SAMPLE_CALLS[blueprint.stem](client))
+            assert solution.terminate() == 0, solution.stderr
+        finally:
+            solution.kill()
+    unfused, fused = answers
+    assert _plain(fused) == _plain(unfused)
+
+
+def _plain(value: Any) -> Any:
+    """An answer as plain data: two clients' enum classes differ, their members' names not."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
