@@ -165,12 +165,13 @@ def export_swarm(
     dest: Path,
     *,
     port: int = MODEL_PORT,
+    http_port: int = MODEL_HTTP_PORT,
     catalog: CatalogResolver | None = None,
     prefix: str = DEFAULT_PREFIX,
 ) -> Path:
     """Write `dest/docker-stack.yml`, which `docker stack deploy -c` takes as is (the
     images are `modelwire build BLUEPRINT`'s, under the same prefix)."""
-    d, _ = _deployment(path, port, catalog, prefix)
+    d, _ = _deployment(path, port, catalog, prefix, http_port)
     dest.mkdir(parents=True, exist_ok=True)
     stack = dest / "docker-stack.yml"
     stack.write_text(render_stack(d))

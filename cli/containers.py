@@ -192,7 +192,12 @@ def export(
         )
     if swarm_dir is not None:
         stack = export_swarm(
-            blueprint, swarm_dir, port=port, catalog=catalog_resolver(), prefix=image_prefix
+            blueprint,
+            swarm_dir,
+            port=port,
+            http_port=http_port,
+            catalog=catalog_resolver(),
+            prefix=image_prefix,
         )
         click.echo(
             f"wrote {stack} (images: modelwire build {blueprint} --image-prefix "

@@ -166,7 +166,15 @@ def render_stack(d: Deployment) -> str:
         "init": True,
         # published on the node itself: dnsrr services cannot use the routing mesh,
         # and the broker is one task
-        "ports": [{"target": MODEL_PORT, "published": d.port, "protocol": "tcp", "mode": "host"}],
+        "ports": [
+            {"target": MODEL_PORT, "published": d.port, "protocol": "tcp", "mode": "host"},
+            {
+                "target": MODEL_HTTP_PORT,
+                "published": d.http_port,
+                "protocol": "tcp",
+                "mode": "host",
+            },
+        ],
         "networks": [network],
         "healthcheck": _health(MODEL_PORT),
         "stop_grace_period": "15s",

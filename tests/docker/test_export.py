@@ -309,3 +309,6 @@ def test_compose_and_swarm_exports_run_a_model_as_its_replicas(scaled, tmp_path)
     assert deploy["resources"]["reservations"] == {"cpus": "0.25", "memory": "512M"}
     assert stack["services"]["iris-chain-scaler"]["deploy"]["replicas"] == 1
     assert stack["networks"] == {"iris-chain": {"driver": "overlay"}}
+    # the solution publishes both faces, gRPC and HTTP, on the node
+    published = [(p["target"], p["published"]) for p in stack["services"]["iris-chain"]["ports"]]
+    assert published == [(50051, 50051), (8080, 8080)]
