@@ -1,19 +1,23 @@
 """Run a pulled bundle as a service the way its user would, and call it through generated stubs.
 
-`Service.local(bundle)` runs `modelwire serve BUNDLE --port 0` (a local process);
-`Service.docker(bundle, image)` runs `modelwire build BUNDLE -t IMAGE` and `docker run`.
-Either waits until the service reports SERVING over grpc.health.v1 and stops it on
-close (SIGTERM for the process, `docker rm -f` for the container). `Stubs` imports the
-modules `modelwire stubs` wrote and calls the model's rpc with them: grpcio and
-protobuf only, as any application would.
+`Service.local(bundle)` runs `modelwire serve BUNDLE --port 0 --http-port 0` (a local
+process); `Service.docker(bundle, image)` runs `modelwire build BUNDLE -t IMAGE` and
+`docker run`, both ports published on loopback. Either waits until the service reports
+SERVING over grpc.health.v1 and stops it on close (SIGTERM for the process, `docker rm
+-f` for the container). `Stubs` imports the modules `modelwire stubs` wrote and calls
+the model's rpc with them: grpcio and protobuf only, as any application would;
+`score_http` makes the same calls over the HTTP face (Connect, JSON), with the standard
+library only.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -22,9 +26,10 @@ from typing import Any, TextIO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["Service", "ServiceError", "Stubs", "modelwire", "shown"]
+__all__ = ["Service", "ServiceError", "Stubs", "modelwire", "score_http", "shown"]
 
 LISTENING = "modelwire runtime listening on "  # the line `modelwire serve` announces itself by
+HTTP_LISTENING = "modelwire runtime http on "  # and the one before it, for its HTTP face
 STARTUP = 300.0  # seconds a service may take to report SERVING (a cold image build is apart)
 
 
@@ -76,15 +81,17 @@ def _serving(address: str) -> bool:
 class Service:
     """A running model service at `address` (host:port); `close()` stops it."""
 
-    def __init__(self, address: str, stop: Callable[[], None], what: str) -> None:
+    def __init__(self, address: str, stop: Callable[[], None], what: str, http: str) -> None:
         self.address = address
+        self.http = http  # host:port of its HTTP face
         self._stop = stop
         self.what = what
 
     @classmethod
     def local(cls, bundle: Path, log: Path) -> Service:
-        """`modelwire serve BUNDLE --port 0`, its stderr (the server's log) into `log`."""
-        argv = ["serve", str(bundle), "--port", "0", "--log-format", "json"]
+        """`modelwire serve BUNDLE --port 0 --http-port 0`, its stderr (the server's log)
+        into `log`."""
+        argv = ["serve", str(bundle), "--port", "0", "--http-port", "0", "--log-format", "json"]
         print(f"$ modelwire {' '.join(argv)} &", flush=True)
         with log.open("w") as err:
             proc = subprocess.Popen(
@@ -94,7 +101,7 @@ class Service:
                 text=True,
             )
         assert proc.stdout is not None
-        address = _announced(proc.stdout)
+        address, http = _announced(proc.stdout)
 
         def stop() -> None:
             if proc.poll() is None:
@@ -107,12 +114,12 @@ class Service:
             assert proc.stdout is not None
             proc.stdout.close()
 
-        if address is None:
+        if address is None or http is None:
             stop()
             raise ServiceError(
                 f"'modelwire serve' exited before listening: {_tail(log.read_text())}"
             )
-        service = cls(address, stop, "a local 'modelwire serve' process")
+        service = cls(address, stop, "a local 'modelwire serve' process", http)
         service._wait(lambda: proc.poll() is None, lambda: _tail(log.read_text()))
         return service
 
@@ -120,7 +127,7 @@ class Service:
     def docker(cls, bundle: Path, image: str, base: str | None = None) -> Service:
         """`modelwire build BUNDLE -t IMAGE`, then the image run with its port on loopback."""
         modelwire("build", str(bundle), "-t", image, *(["--base", base] if base else []))
-        run = ["docker", "run", "-d", "-p", "127.0.0.1::50051", image]
+        run = ["docker", "run", "-d", "-p", "127.0.0.1::50051", "-p", "127.0.0.1::8080", image]
         print(f"$ {' '.join(run)}", flush=True)
         container = _docker(run).strip()
 
@@ -130,7 +137,8 @@ class Service:
         try:
             # "127.0.0.1:32768" (one line per address family the port is published on)
             published = _docker(["docker", "port", container, "50051/tcp"]).split()[0]
-            service = cls(published, stop, f"container {container[:12]} of {image}")
+            http = _docker(["docker", "port", container, "8080/tcp"]).split()[0]
+            service = cls(published, stop, f"container {container[:12]} of {image}", http)
             service._wait(
                 lambda: (
                     _docker(["docker", "inspect", "-f", "{{.State.Running}}", container])
@@ -169,11 +177,15 @@ class Service:
         self.close()
 
 
-def _announced(stdout: TextIO) -> str | None:
+def _announced(stdout: TextIO) -> tuple[str | None, str | None]:
+    """The gRPC and HTTP addresses `modelwire serve` announced (HTTP's line comes first)."""
+    http = None
     for line in stdout:
-        if line.startswith(LISTENING):
-            return line[len(LISTENING) :].strip()
-    return None
+        if line.startswith(HTTP_LISTENING):
+            http = line[len(HTTP_LISTENING) :].strip()
+        elif line.startswith(LISTENING):
+            return line[len(LISTENING) :].strip(), http
+    return None, http
 
 
 def _docker(argv: list[str], stderr: bool = False) -> str:
@@ -207,3 +219,18 @@ class Stubs:
                 request = self.messages.ScoreRequest(texts=list(texts[i : i + batch]))
                 out.extend(stub.Score(request, timeout=300).value)
         return out
+
+
+def score_http(address: str, service: str, texts: Sequence[str], batch: int = 100) -> list[float]:
+    """The same `Score` calls as `Stubs.score`, over the HTTP face at `address` (host:port):
+    Connect's unary call, `POST /<package>.<Service>/Score` with a JSON body."""
+    out: list[float] = []
+    url = f"http://{address}/{service}/Score"
+    for i in range(0, len(texts), batch):
+        body = json.dumps({"texts": list(texts[i : i + batch])}).encode()
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=300) as reply:
+            out.extend(float(v) for v in json.loads(reply.read())["value"])
+    return out

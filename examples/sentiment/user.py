@@ -5,9 +5,10 @@
 
 With the catalog: she searches it for a sentiment model, pulls the bundle, writes its
 stubs, serves it (`modelwire serve`, or its image with --docker) and scores `--test`
-random Amazon sentences through the generated stubs; the AUC comes from those answers.
-It also loads the same bundle in-process (`modelwire.load`) to check that the service
-answers exactly what the model computes.
+random Amazon sentences through the generated stubs, and again over its HTTP face
+(Connect, JSON); the AUC comes from those answers. It also loads the same bundle
+in-process (`modelwire.load`) to check that the service answers exactly what the model
+computes.
 
 Without it: she labels n of her own Amazon sentences (the test sentences held out) and
 trains the same model family the same way (training.py), `--runs` draws per n, each
@@ -26,7 +27,7 @@ import click
 import corpora
 import numpy as np
 from sentiment_model import MiniLMEncoder
-from serving import Service, ServiceError, Stubs
+from serving import Service, ServiceError, Stubs, score_http
 from serving import modelwire as run_modelwire
 from training import C_GRID, auc, fit_head
 
@@ -81,9 +82,13 @@ def shared_model(args: argparse.Namespace, test: list[corpora.Sentence]) -> dict
         start = time.perf_counter()
         served = np.array(stubs.score(service.address, texts))
         service_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        over_http = np.array(score_http(service.http, model["service"], texts))
+        http_seconds = time.perf_counter() - start
     print(
         f"scored {len(texts):,} Amazon sentences through the service in {service_seconds:.1f} s: "
-        f"{len(texts) / service_seconds:.1f} sentences/s"
+        f"{len(texts) / service_seconds:.1f} sentences/s over gRPC; "
+        f"{len(texts) / http_seconds:.1f} sentences/s over HTTP (JSON, {service.http})"
     )
     loaded = modelwire.load(bundle)
     start = time.perf_counter()
@@ -94,14 +99,18 @@ def shared_model(args: argparse.Namespace, test: list[corpora.Sentence]) -> dict
         "served_by": "docker" if args.docker else "process",
         "n_test": len(texts),
         "auc_service": auc(labels, served),
+        "auc_http": auc(labels, over_http),
         "auc_in_process": auc(labels, local),
+        "max_abs_difference_http": (float(np.max(np.abs(over_http - served))) if texts else 0.0),
         "max_abs_difference": float(np.max(np.abs(served - local))) if texts else 0.0,
         "service_per_second": len(texts) / service_seconds,
+        "http_per_second": len(texts) / http_seconds,
         "in_process_per_second": len(texts) / local_seconds,
     }
     print(
         f"AUC of {ref} on {len(texts):,} Amazon sentences: {result['auc_service']:.4f} through "
-        f"the service, {result['auc_in_process']:.4f} in-process (modelwire.load; largest "
+        f"the service ({result['auc_http']:.4f} over HTTP), "
+        f"{result['auc_in_process']:.4f} in-process (modelwire.load; largest "
         f"difference of a probability {result['max_abs_difference']:.1e}; "
         f"{result['in_process_per_second']:.1f} sentences/s)"
     )

@@ -60,6 +60,12 @@ def test_the_service_answers_exactly_what_the_model_computes_in_process(local: R
     assert local.shared["max_abs_difference"] == 0.0
 
 
+def test_the_http_face_answers_what_grpc_answers(local: Run):
+    # JSON carries each float32 probability as a decimal: equal to ~1e-7, the same ranking
+    assert local.shared["max_abs_difference_http"] < 1e-6
+    assert local.shared["auc_http"] == local.shared["auc_service"]
+
+
 def test_the_shared_model_transfers_from_movies_to_amazon_reviews(local: Run):
     assert local.shared["auc_service"] > 0.75
 
@@ -118,6 +124,7 @@ def test_she_can_serve_the_models_image_instead(tmp_path: Path):
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True, check=False)
     assert run.shared["served_by"] == "docker"
     assert run.shared["auc_service"] == run.shared["auc_in_process"]
+    assert run.shared["auc_http"] == run.shared["auc_service"]  # its published HTTP port
     assert run.shared["auc_service"] > 0.75
     assert run.results["own"] == []
     assert f"$ modelwire build {run.bundle()} -t {image}" in run.proc.stdout
