@@ -50,6 +50,7 @@ class _Server:
     def __init__(self, bundle: Path, memory: int | None = None) -> None:
         argv = [sys.executable, "-m", "modelwire", "serve", str(bundle)]
         argv += ["--host", "127.0.0.1", "--port", "0", "--log-format", "json"]
+        argv += ["--no-http"]  # replay calls gRPC; a fixed HTTP port (8080) may be taken
         env = {k: v for k, v in os.environ.items() if not k.startswith("MODELWIRE_")}
         env[ENV_PARENT_PID] = str(os.getpid())  # the server dies with us
         self.started = time.monotonic()
