@@ -74,6 +74,79 @@ def sync_loop(fn: Callable[[], Any], warmup: float, duration: float) -> dict[str
     return out
 
 
+def threaded_windows(
+    callers: Sequence[Callable[[], Any]],
+    warmup: float,
+    duration: float,
+    failures: tuple[type[BaseException], ...],
+) -> dict[str, Any]:
+    """One thread per caller, each calling it in a loop: a warm-up window, then the
+    measured one, both started together (barriers). A call raising one of `failures` is
+    counted, its first error kept, and the thread goes on. Returns lat_summary of the
+    measured calls, this process's CPU per call, `errors` and `first_error` (if any)."""
+    import threading
+
+    n = len(callers)
+    lats: list[list[int]] = [[] for _ in range(n)]
+    errors = [0] * n
+    n_warm = [0] * n
+    first_error: list[str] = []
+    warm_end = [0.0]
+    window = [0.0, 0.0]  # start, end of the measured window
+    cpu0 = [0.0]
+    pc = time.perf_counter_ns
+
+    def start_warmup() -> None:
+        warm_end[0] = time.perf_counter() + warmup
+
+    def start_window() -> None:
+        cpu0[0] = time.process_time()
+        window[0] = time.perf_counter()
+        window[1] = window[0] + duration
+
+    # barrier actions run once all threads arrive, before any of them goes on
+    warm_gate = threading.Barrier(n, action=start_warmup)
+    window_gate = threading.Barrier(n, action=start_window)
+
+    def failed(i: int, exc: BaseException) -> None:
+        errors[i] += 1
+        if not first_error:
+            first_error.append(repr(exc))
+
+    def worker(i: int) -> None:
+        call, mine = callers[i], lats[i]
+        warm_gate.wait()
+        while time.perf_counter() < warm_end[0]:
+            try:
+                call()
+            except failures as exc:
+                failed(i, exc)
+            n_warm[i] += 1
+        window_gate.wait()
+        while time.perf_counter() < window[1]:
+            s = pc()
+            try:
+                call()
+            except failures as exc:
+                failed(i, exc)
+                continue
+            mine.append(pc() - s)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - window[0]
+    cpu = time.process_time() - cpu0[0]
+    out = lat_summary([x for lst in lats for x in lst], elapsed, sum(n_warm))
+    out["cpu_us_per_call"] = cpu / max(1, out["n"]) * 1e6
+    out["errors"] = sum(errors)
+    if first_error:
+        out["first_error"] = first_error[0]
+    return out
+
+
 async def aio_windows(
     callers: Sequence[Callable[[], Awaitable[Any]]], warmup: float, duration: float
 ) -> tuple[list[int], float, float, int]:

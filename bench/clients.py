@@ -26,13 +26,11 @@ import asyncio
 import functools
 import http.client
 import sys
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from _common import aio_windows, emit, lat_summary, sync_loop
+from _common import aio_windows, emit, lat_summary, sync_loop, threaded_windows
 
 ROW = (5.1, 3.5, 1.4, 0.2)
 N_ELEMENTS = 1_000_000
@@ -254,63 +252,13 @@ def http_run(a: argparse.Namespace, threads: int) -> dict[str, Any]:
     host, port, path = u.hostname or "127.0.0.1", u.port or 80, u.path
     body = iris_request_pb()
     assert _iris_type(_http_call(host, port, path, body)) == [EXPECTED_CLASS]
-    lats: list[list[int]] = [[] for _ in range(threads)]
-    errors = [0] * threads
-    n_warm = [0] * threads
-    first_error: list[str] = []
-    warm_end = [0.0]
-    window = [0.0, 0.0]  # start, end of the measured window
-    cpu0 = [0.0]
-    pc = time.perf_counter_ns
-
-    def start_warmup() -> None:
-        warm_end[0] = time.perf_counter() + a.warmup
-
-    def start_window() -> None:
-        cpu0[0] = time.process_time()
-        window[0] = time.perf_counter()
-        window[1] = window[0] + a.duration
-
-    # barrier actions run once all threads arrive, before any of them goes on
-    warm_gate = threading.Barrier(threads, action=start_warmup)
-    window_gate = threading.Barrier(threads, action=start_window)
-
-    def worker(i: int) -> None:
-        mine = lats[i]
-        warm_gate.wait()
-        while time.perf_counter() < warm_end[0]:
-            try:
-                _http_call(host, port, path, body)
-            except (OSError, RuntimeError, http.client.HTTPException) as exc:
-                errors[i] += 1
-                if not first_error:
-                    first_error.append(repr(exc))
-            n_warm[i] += 1
-        window_gate.wait()
-        while time.perf_counter() < window[1]:
-            s = pc()
-            try:
-                _http_call(host, port, path, body)
-            except (OSError, RuntimeError, http.client.HTTPException) as exc:
-                errors[i] += 1
-                if not first_error:
-                    first_error.append(repr(exc))
-                continue
-            mine.append(pc() - s)
-
-    ts = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    elapsed = time.perf_counter() - window[0]
-    cpu = time.process_time() - cpu0[0]
-    out = lat_summary([x for lst in lats for x in lst], elapsed, sum(n_warm))
-    out["cpu_us_per_call"] = cpu / max(1, out["n"]) * 1e6
-    out["errors"] = sum(errors)
-    if first_error:
-        out["first_error"] = first_error[0]
-    return out
+    call = functools.partial(_http_call, host, port, path, body)
+    return threaded_windows(
+        [call] * threads,
+        a.warmup,
+        a.duration,
+        (OSError, RuntimeError, http.client.HTTPException),
+    )
 
 
 # ---------------------------------------------------------------- main

@@ -17,15 +17,13 @@ import argparse
 import http.client
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, lat_summary
+from _common import emit, threaded_windows
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -75,63 +73,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     body = Path(a.body).read_bytes()
     callers = [Caller(host, port, path, body) for _ in range(a.conc)]
     check(callers[0](), a.rows)
-    lats: list[list[int]] = [[] for _ in callers]
-    errors = [0] * a.conc
-    n_warm = [0] * a.conc
-    first_error: list[str] = []
-    warm_end = [0.0]
-    window = [0.0, 0.0]
-    cpu0 = [0.0]
-    pc = time.perf_counter_ns
-
-    def start_warmup() -> None:
-        warm_end[0] = time.perf_counter() + a.warmup
-
-    def start_window() -> None:
-        cpu0[0] = time.process_time()
-        window[0] = time.perf_counter()
-        window[1] = window[0] + a.duration
-
-    warm_gate = threading.Barrier(a.conc, action=start_warmup)
-    window_gate = threading.Barrier(a.conc, action=start_window)
-
-    def failed(i: int, exc: BaseException) -> None:
-        errors[i] += 1
-        if not first_error:
-            first_error.append(repr(exc))
-
-    def worker(i: int) -> None:
-        call, mine = callers[i], lats[i]
-        warm_gate.wait()
-        while time.perf_counter() < warm_end[0]:
-            try:
-                call()
-            except (OSError, RuntimeError, http.client.HTTPException) as exc:
-                failed(i, exc)
-            n_warm[i] += 1
-        window_gate.wait()
-        while time.perf_counter() < window[1]:
-            s = pc()
-            try:
-                call()
-            except (OSError, RuntimeError, http.client.HTTPException) as exc:
-                failed(i, exc)
-                continue
-            mine.append(pc() - s)
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(a.conc)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - window[0]
-    cpu = time.process_time() - cpu0[0]
-    out = lat_summary([x for lst in lats for x in lst], elapsed, sum(n_warm))
-    out["cpu_us_per_call"] = cpu / max(1, out["n"]) * 1e6
-    out["errors"] = sum(errors)
+    out = threaded_windows(
+        callers, a.warmup, a.duration, (OSError, RuntimeError, http.client.HTTPException)
+    )
     out["connections"] = sum(c.opened for c in callers)
-    if first_error:
-        out["first_error"] = first_error[0]
     for c in callers:
         c.close()
     return out

@@ -39,7 +39,7 @@ from modelwire.errors import StepFailed
 from modelwire.hosting.host import AioServiceHost, HostSpec, Info, Listen, Service, ServingState
 from modelwire.hosting.http_face import HttpFace
 from modelwire.hosting.http_host import AioHttpListener, HttpListen
-from modelwire.hosting.status import status_of
+from modelwire.hosting.status import Status, status_of
 
 __all__ = [
     "HTTP_LISTENING",
@@ -146,8 +146,7 @@ def _handler(router: Router, method: str, metrics: BrokerMetrics, failures: Fail
             if status.internal:
                 logger.exception("%s: internal error", method, extra={"rpc": method})
             else:
-                step = exc.step if isinstance(exc, StepFailed) else ""
-                failures.failed(method, status.code.name, step, status.message)
+                _log_failed(failures, method, status, exc)
             metrics.observe_call(method, status.code.name, time.perf_counter() - t0)
             await context.abort(status.code, status.message)
         metrics.observe_call(method, "OK", time.perf_counter() - t0)
@@ -166,9 +165,14 @@ async def _http_call(
     except Exception as exc:
         status = status_of(exc, method)
         if not status.internal:
-            step = exc.step if isinstance(exc, StepFailed) else ""
-            failures.failed(method, status.code.name, step, status.message)
+            _log_failed(failures, method, status, exc)
         raise
+
+
+def _log_failed(failures: FailureLog, method: str, status: Status, exc: Exception) -> None:
+    """A call that failed in a step (not a bug of the broker's), into the bounded log."""
+    step = exc.step if isinstance(exc, StepFailed) else ""
+    failures.failed(method, status.code.name, step, status.message)
 
 
 def _http_face(

@@ -166,13 +166,8 @@ class CatalogClient(CatalogChannel):
 
     def show(self, ref: str) -> tuple[ModelInfo, str, dict[str, Any], list[str]]:
         """(model, proto text, manifest, visible versions) of NAME[:VERSION]."""
-        reply = self._get(ref)
-        return (
-            ModelInfo.from_pb(reply.model),
-            reply.proto,
-            json.loads(reply.manifest_json),
-            list(reply.versions),
-        )
+        model, proto, manifest, versions, _ = self.details(ref)
+        return model, proto, manifest, versions
 
     def validation(self, ref: str) -> tuple[ModelInfo, ValidationInfo]:
         """NAME[:VERSION] and its validation (status, report, what a pending one waits for)."""

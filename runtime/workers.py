@@ -42,6 +42,7 @@ from modelwire.hosting.metrics_http import MetricsServer
 from modelwire.hosting.probe import HealthProbe, Probed
 from modelwire.hosting.process import follow_parent, stop_on_signal
 from modelwire.hosting.supervisor import RestartPolicy, StartFailed, Supervisor
+from modelwire.runtime.server import HTTP_LISTENING, LISTENING
 from modelwire.runtime.worker_process import WorkerProcess
 
 __all__ = ["supervise"]
@@ -213,8 +214,8 @@ def supervise(
                 workers.probe(name, addresses[name])
             if announce is not None:
                 if http_port is not None:
-                    announce(f"modelwire runtime http on {host}:{http_port}")
-                announce(f"modelwire runtime listening on {host}:{port}")
+                    announce(f"{HTTP_LISTENING} {host}:{http_port}")
+                announce(f"{LISTENING} {host}:{port}")
             while not stop.wait(0.5):
                 if len(supervisor.failed()) == len(names):
                     logger.error("every worker has failed: stopping")

@@ -12,7 +12,6 @@ import signal
 import urllib.request
 import uuid
 
-import numpy as np
 import pytest
 
 from modelwire.broker.endpoints import Endpoints
@@ -21,6 +20,7 @@ from modelwire.broker.replicas import plan_replicas
 from modelwire.errors import ConfigError
 from modelwire.hosting.remote import health_status
 from modelwire.runtime.client import connect
+from tests.broker import test_run
 from tests.broker.helpers import (
     BrokerProcess,
     HandlerServer,
@@ -35,20 +35,12 @@ from tests.runtime.serving import json_logs, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
-PHOTO = """
-name: photo
-models:
-  faces: {bundle: ../_bundles/detector, replicas: 3}
-  advisor: {bundle: ../_bundles/advisor}
-methods:
-  advise:
-    steps:
-      face_boxes: {call: faces.detect, with: $input}
-      eye_boxes: {call: faces.detect, with: $input}
-      advice: {call: advisor.recommend, with: {faces: face_boxes, eyes: eye_boxes.boxes}}
-    output: advice
-"""
-IMAGE = np.array([[1, 2, 4], [3, 3, 3]], dtype=np.uint8)
+# test_run's photo blueprint, its detector at 3 replicas
+PHOTO = test_run.PHOTO.replace(
+    "{bundle: ../_bundles/detector}", "{bundle: ../_bundles/detector, replicas: 3}"
+)
+assert "replicas: 3" in PHOTO
+IMAGE = test_run.IMAGE
 
 
 @pytest.fixture

@@ -23,10 +23,12 @@ from tests.broker.helpers import (
     children_of,
     write_blueprint,
 )
-from tests.broker.test_service import IMAGE, PHOTO, SERVICE
+from tests.broker.test_service import IMAGE, SERVICE, photo
 from tests.fixtures.models import sleeper
 from tests.hosting.client import Client
 from tests.runtime.prometheus import parse
+
+__all__ = ["photo"]  # the fixture, shared with test_service.py
 
 ADVISE = f"/{SERVICE}/Advise"
 NAPS = """
@@ -39,17 +41,6 @@ methods:
       n: {call: napper.nap, with: $input}
     output: n
 """
-
-
-@pytest.fixture
-def photo(tmp_path, servers, model_server):
-    path = write_blueprint(
-        tmp_path / "photo.yaml",
-        PHOTO,
-        detector=model_server("detector").address,
-        advisor=model_server("advisor").address,
-    )
-    return servers(InProcessSolution(path, metrics_port=0))
 
 
 @pytest.fixture

@@ -115,7 +115,8 @@ def test_without_json_every_field_has_its_default_and_dash_reads_stdin(cli, echo
     assert (piped.exit_code, piped.stdout) == (0, '{\n  "value": 3.0\n}\n'), piped.stderr
 
 
-@pytest.mark.parametrize(
+# a model's error, as both faces report it: (method, rpc, status, details)
+SERVER_ERRORS = pytest.mark.parametrize(
     ("method", "rpc", "status", "details"),
     [
         pytest.param(
@@ -134,6 +135,9 @@ def test_without_json_every_field_has_its_default_and_dash_reads_stdin(cli, echo
         ),
     ],
 )
+
+
+@SERVER_ERRORS
 def test_server_error_is_one_error_line(cli, echo_address, method, rpc, status, details):
     """Where, which rpc, the status and its details: the client side's one form."""
     result = cli("call", echo_address, method, '{"x": 0}')
@@ -253,25 +257,7 @@ def test_call_over_http_counts_as_a_connect_call(cli, echo_server, echo_url):
     assert count(after) == count(before) + 1
 
 
-@pytest.mark.parametrize(
-    ("method", "rpc", "status", "details"),
-    [
-        pytest.param(
-            "fail",
-            "Fail",
-            "INTERNAL",
-            "fail: the model raised RuntimeError; the traceback is in the server's log",
-            id="internal",
-        ),
-        pytest.param(
-            "reject",
-            "Reject",
-            "INVALID_ARGUMENT",
-            "reject: the model rejected the request: ValueError: x must be positive, got 0.0",
-            id="invalid-argument",
-        ),
-    ],
-)
+@SERVER_ERRORS
 def test_a_server_error_over_http_is_the_same_one_line(cli, echo_url, method, rpc, status, details):
     result = cli("call", "--http", echo_url, method, '{"x": 0}')
     assert (result.exit_code, result.stdout, result.stderr) == (
