@@ -306,6 +306,8 @@ class Endpoints:
             return
         before = entry.serving
         first = state.serving and not endpoint.served
+        if state.serving and endpoint.health is Probed.UNREACHABLE:
+            self._reconnect(endpoint)
         if state.serving:
             endpoint.served = True
         endpoint.health = state
@@ -319,6 +321,17 @@ class Endpoints:
         )
         if entry.serving != before:
             self._changed()
+
+    def _reconnect(self, endpoint: Endpoint) -> None:
+        # back after refusing connections: the probe reached it on a channel of its own,
+        # while the router's may sit in reconnect backoff (up to 2 s) failing every call
+        # at once; a fresh channel reaches it now (calls on the old one finish or fail)
+        old = endpoint.channel
+        endpoint.channel = grpc.aio.insecure_channel(endpoint.address, options=self._options)
+        endpoint._calls.clear()
+        task = asyncio.ensure_future(old.close(grace=_DRAIN_SECONDS))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _unresponsive(self, endpoint: Endpoint) -> None:
         if self.on_unresponsive is not None:
