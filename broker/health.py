@@ -9,7 +9,7 @@ every method is; /readyz reads the same state. A method is not ready while a mod
 calls has no SERVING endpoint (`modelwire.broker.endpoints`): down, restarting, failed,
 or not answering its health checks. A fused model (`modelwire.broker.fused`) runs in
 the broker's own process and serves as long as it does. Each change is logged once,
-saying why.
+saying why, and again when the reason changes while it is down.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class SolutionHealth:
             )
             for name, m in plan.methods.items()
         }
+        self.why: dict[str, str] = {}  # method -> why it is not ready, as last logged
         for part, _ in self.needs.values():
             state.set_part(part, True)
         endpoints.subscribe(self.update)
@@ -57,13 +58,17 @@ class SolutionHealth:
             down = [self.endpoints.models[m] for m in models if m in self.endpoints.models]
             reasons = [m.why_not() for m in down if not m.serving]
             ready = not reasons
-            if self.state.set_part(part, ready, "; ".join(reasons)):
+            why = "; ".join(reasons)
+            if self.state.set_part(part, ready, why):
                 if ready:
                     logger.info("method %s is SERVING again", method, extra={"rpc": method})
                 else:
                     logger.warning(
-                        "method %s is NOT_SERVING: %s",
-                        method,
-                        "; ".join(reasons),
-                        extra={"rpc": method},
+                        "method %s is NOT_SERVING: %s", method, why, extra={"rpc": method}
                     )
+            elif not ready and why != self.why.get(method):
+                # e.g. its probe found the model unreachable, then its supervisor saw it die
+                logger.warning(
+                    "method %s is still NOT_SERVING: %s", method, why, extra={"rpc": method}
+                )
+            self.why[method] = why

@@ -171,6 +171,11 @@ def test_sigkill_of_each_model_in_turn(fragile_root, control):
         again = [r for r in logs if r["message"].startswith(f"model {model} serving again at ")]
         assert len(again) == 1
     health = [r["message"] for r in logs if r["logger"] == "modelwire.broker.health"]
+    # a model's health probe may see its connection drop before its supervisor sees it
+    # die: then the method goes NOT_SERVING as unreachable first, and the reason changes
+    early = re.compile(r"method \w+ is NOT_SERVING: model '\w' at [\d.:]+ is unreachable$")
+    health = [m.replace("is still NOT_SERVING", "is NOT_SERVING") for m in health]
+    health = [m for m in health if not early.match(m)]
     assert sorted(health) == sorted(
         [
             *["method chain is NOT_SERVING: model 'a' is restarting (it was killed by SIGKILL)"],
