@@ -68,13 +68,13 @@ class Store:
     """
 
     def __init__(self, data: str | os.PathLike[str], *, create: bool = False) -> None:
-        self.data = Path(data)
+        self.data = Path(data).absolute()  # validators run in folders of their own
         self.blobs = self.data / "blobs"
         self.uploads = self.data / "uploads"
         self.db_path = self.data / "catalog.db"
         self.created = not self.db_path.exists()
         if self.created and not create:
-            raise ConfigError("data", str(data), no_catalog(self.data))
+            raise ConfigError("data", str(data), no_catalog(Path(data)))
         try:
             for d in (self.data, self.blobs, self.uploads):
                 d.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import grpc
 import pytest
 from click.testing import Result
 
+from modelwire.catalog.store import Store
 from tests.catalog.helpers import PB, CatalogProcess, raw_unary
 from tests.servers import clean_env
 
@@ -121,3 +122,13 @@ def test_a_token_for_nobody_is_one_error_line(tmp_path: Path, cli: Callable[...,
         "",
         "error: no user 'bob' in this catalog (modelwire catalog user add bob makes one)\n",
     )
+
+
+def test_a_relative_data_directory_names_blobs_the_validator_can_open(tmp_path, monkeypatch):
+    """The validator runs in a folder of its own: a blob path relative to the catalog's
+    working directory (`--data catalog-data`, as in the README) was not found there."""
+    monkeypatch.chdir(tmp_path)
+    store = Store("catalog-data", create=True)
+    blob = store.blob_path("ab" * 32)
+    assert blob.is_absolute()
+    assert blob == tmp_path / "catalog-data" / "blobs" / "ab" / ("ab" * 31)
