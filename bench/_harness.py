@@ -31,7 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from _common import ProcessGroup, loadavg, machine_cpu_s, median, run_client
+from _common import loadavg, machine_cpu_s, median
+from _procs import ProcessGroup, run_client
 from _summary import Summary
 
 NOISY_CORES = 0.25  # "other load" above this: a neighbour was busy (grpc-limits.md)

@@ -47,7 +47,8 @@ sys.path.insert(0, str(HERE))
 
 import _harness  # noqa: E402
 import acumos_env  # noqa: E402
-from _common import MW_LISTENING, Proc, ProcessGroup, machine_cpu_s  # noqa: E402
+from _common import MW_LISTENING, machine_cpu_s  # noqa: E402
+from _procs import Proc, ProcessGroup  # noqa: E402
 from batching_report import report  # noqa: E402
 
 PY = sys.executable

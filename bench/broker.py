@@ -47,7 +47,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import _harness  # noqa: E402
-from _common import MW_LISTENING, Proc, ProcessGroup, proc_cpu_s  # noqa: E402
+from _common import MW_LISTENING, proc_cpu_s  # noqa: E402
+from _procs import Proc, ProcessGroup  # noqa: E402
 from broker_report import report  # noqa: E402
 from broker_scenarios import BLUEPRINTS, Scenario, scenarios  # noqa: E402
 

@@ -47,7 +47,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import _harness  # noqa: E402
-from _common import PORT_LINE, Proc, ProcessGroup, run_client  # noqa: E402
+from _common import PORT_LINE  # noqa: E402
+from _procs import Proc, ProcessGroup, run_client  # noqa: E402
 from catalog_report import TRANSFERS, report  # noqa: E402
 
 PY = sys.executable

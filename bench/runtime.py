@@ -41,7 +41,8 @@ sys.path.insert(0, str(HERE))
 
 import _harness  # noqa: E402
 import acumos_env  # noqa: E402
-from _common import MW_LISTENING, PORT_LINE, Proc, ProcessGroup  # noqa: E402
+from _common import MW_LISTENING, PORT_LINE  # noqa: E402
+from _procs import Proc, ProcessGroup  # noqa: E402
 from runtime_report import report  # noqa: E402
 from runtime_scenarios import Scenario, scenarios, split_key  # noqa: E402
 

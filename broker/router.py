@@ -11,15 +11,13 @@ only shorten it; `retry` re-sends on UNAVAILABLE. The first step to fail
 cancels its siblings, and the call fails with `modelwire.errors.StepFailed`,
 naming the step and the model -- never with an empty message passed on.
 
-Each step's call goes to an endpoint of its model picked by health, round robin over its
-SERVING replicas (`modelwire.broker.endpoints`; a retry goes to the next one), counted
-per replica: while a model is down, restarting or not answering its health checks, its
-steps fail at once with UNAVAILABLE (or retry, as `retry` says), never hang.
+Each step's call goes to an endpoint picked by health, round robin over the model's
+SERVING replicas (`modelwire.broker.endpoints`; a retry goes to the next one): while a
+model is down or not answering its health checks, its steps fail at once with
+UNAVAILABLE (or retry, as `retry` says), never hang.
 
-The router reaches models over gRPC (grpc.aio channels, raw bytes), except fused
-models (`modelwire.broker.fused`), loaded into this process: their steps run in the
-router's thread pool, with Python values between them, and the same plan, metrics
-and error statuses. Consecutive fused steps of a chain run in one hop to the pool.
+Models are reached over gRPC (grpc.aio, raw bytes), except fused ones (`.fused`): run in
+this process with Python values between steps, the same plan, metrics and statuses.
 """
 
 from __future__ import annotations

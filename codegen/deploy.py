@@ -1,19 +1,15 @@
 """Deployment text for a solution: a docker-compose file, a Swarm stack and Kubernetes
-manifests.
+manifests, as pure functions of a `Deployment` (deterministic YAML, key order kept).
 
-Pure functions of a `Deployment` record; deterministic YAML (key order kept).
-Names come from the solution, so two solutions can share a namespace: model
-`scaler` of solution `iris-chain` is the service `iris-chain-scaler` on port
-50051 (gRPC) and 8080 (HTTP), and the broker is the service `iris-chain` (the
-solution, as clients see it). The broker gets the blueprint with
+Names come from the solution, so two solutions can share a namespace: model `scaler` of
+solution `iris-chain` is the service `iris-chain-scaler` on ports 50051 (gRPC) and 8080
+(HTTP); the broker is the service `iris-chain`. The broker gets the blueprint with
 `address: dns:///NAME:50051` models: it resolves each name to every replica behind it
 (a compose service's containers, a Swarm service's tasks, a headless Service's pods)
-and balances calls over them. It waits for the models (compose `depends_on` health
-conditions; on Swarm and Kubernetes `modelwire run` retries them up to
-`--startup-timeout`, and a startup probe gives it that long), and serves the solution
-on its two ports, both published. On Kubernetes readiness is the HTTP face's /readyz
-(not ready while draining) and liveness its /healthz (alive while draining, so a pod
-that drains is not killed for it); the startup probe stays gRPC health.
+and balances calls over them. It waits for the models (compose `depends_on` health;
+on Swarm and Kubernetes `run` retries up to `--startup-timeout`, as long as a startup
+probe gives it) and serves on its two ports, published. On Kubernetes readiness is /readyz
+(not ready while draining), liveness /healthz (alive while draining); startup is gRPC health.
 """
 
 from __future__ import annotations
