@@ -23,11 +23,12 @@ Before each command the script echoes ``@@readme:LINE``, so a failure names its 
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from dataclasses import dataclass
 
-__all__ = ["Block", "blocks", "script"]
+__all__ = ["Block", "blocks", "script", "server_ports"]
 
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _MARKER = re.compile(r"^<!--\s*readme-test:\s*(\w+)\s*(.*?)\s*-->\s*$")
@@ -121,6 +122,32 @@ def _strip_comment(command: str) -> str:
         elif ch == "#" and (i == 0 or command[i - 1].isspace()):
             return command[:i].rstrip()
     return command
+
+
+def server_ports(markdown: str) -> list[tuple[int, int]]:
+    """(README line, port) of every port the README's servers listen on: their `--port`,
+    `--http-port` and `--metrics-port` (the defaults where not given: 50051 and 8080 of
+    `serve` and `run`, 50060 of `catalog serve`), a `docker run`'s `-p HOST:...`. The walk
+    keeps every server running to its end, so no two may share one."""
+    found: list[tuple[int, int]] = []
+    for block in blocks(markdown):
+        if block.language not in ("sh", "bash", "shell") or block.marker is not None:
+            continue
+        for line, command in _commands(block):
+            if _server(command) is None:
+                continue
+            words = shlex.split(command, comments=True)
+            given = {w: words[i + 1] for i, w in enumerate(words[:-1]) if w.startswith("--")}
+            ports = [int(p.split(":")[0]) for w, p in itertools.pairwise(words) if w == "-p"]
+            if words[0] != "docker":
+                catalog = "catalog" in words[:3]
+                ports.append(int(given.get("--port", 50060 if catalog else 50051)))
+                if not catalog and "--no-http" not in words:
+                    ports.append(int(given.get("--http-port", 8080)))
+                if "--metrics-port" in given:
+                    ports.append(int(given["--metrics-port"]))
+            found += [(line, port) for port in ports if port != 0]
+    return found
 
 
 def _server(command: str) -> str | None:

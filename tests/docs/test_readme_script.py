@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.readme_script import Block, blocks, script
+from tests.docs.readme_script import Block, blocks, script, server_ports
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DOC = """# t
 
@@ -124,3 +126,13 @@ def test_a_server_is_waited_for_and_stopped_at_the_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "1"
     assert (tmp_path / "stopped").read_text() == "stopped\n"
+
+
+def test_the_servers_the_readme_leaves_running_never_share_a_port() -> None:
+    ports = server_ports((ROOT / "README.md").read_text())
+    assert len(ports) >= 10  # the walk found the servers at all
+    first: dict[int, int] = {}
+    for line, port in ports:
+        assert port not in first, f"README line {line} listens on {port}, as line {first[port]}"
+        first[port] = line
+    assert server_ports(DOC) == [(16, 5), (16, 8080), (18, 1)]
