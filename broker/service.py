@@ -208,7 +208,11 @@ def _http_face(
     )
     assert config.http_port is not None
     listen = HttpListen(
-        config.host, config.http_port, grace=config.grace_seconds, listening=HTTP_LISTENING
+        config.host,
+        config.http_port,
+        grace=config.grace_seconds,
+        listening=HTTP_LISTENING,
+        tls=config.tls,
     )
     return AioHttpListener(app, listen)
 
@@ -255,7 +259,7 @@ async def start_solution(
     spec = HostSpec(
         listening=LISTENING,
         services=(Service(full, rpcs, file_descriptor(s)),),
-        listen=Listen(config.host, config.port, config.max_message_bytes),
+        listen=Listen(config.host, config.port, config.max_message_bytes, tls=config.tls),
         info=Info(s.name, "1.0.0", manifest),
         metrics=metrics.exposition,
         metrics_port=config.metrics_port,

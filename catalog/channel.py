@@ -13,8 +13,9 @@ import grpc
 
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes
 from modelwire.config import CatalogSettings
-from modelwire.errors import ServiceError
+from modelwire.errors import ConfigError, ServiceError
 from modelwire.hosting.remote import rpc_error
+from modelwire.hosting.tls import explain, is_loopback, open_channel
 
 __all__ = ["MAX_MESSAGE", "CatalogChannel"]
 
@@ -25,8 +26,12 @@ class CatalogChannel:
     """A channel to one catalog, and the metadata that carries the user's token.
 
     Args:
-        settings: the catalog's address and the token (`CatalogSettings.resolve()`).
+        settings: the catalog's address, the token and TLS (`CatalogSettings.resolve()`).
         timeout: deadline of metadata calls, in seconds; pushes and pulls have none.
+
+    Raises:
+        ConfigError: no TLS to an address that is not loopback, without `insecure`: the
+            token would cross the network in plaintext.
     """
 
     def __init__(self, settings: CatalogSettings, *, timeout: float = 60.0) -> None:
@@ -34,9 +39,18 @@ class CatalogChannel:
         self.address = settings.address
         self.timeout = timeout
         self.pb = catalog_classes()
-        self.channel = grpc.insecure_channel(
+        if settings.tls is None and not settings.insecure and not is_loopback(settings.address):
+            raise ConfigError(
+                "catalog",
+                settings.address,
+                "not a loopback address, and the token would cross the network in plaintext: "
+                "connect with TLS (--tls, and --ca FILE for a private CA), or pass --insecure "
+                "on a network you trust",
+            )
+        self.channel = open_channel(
             settings.address,
-            options=[
+            settings.tls,
+            [
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
                 ("grpc.max_send_message_length", MAX_MESSAGE),
             ],
@@ -55,6 +69,14 @@ class CatalogChannel:
         error = rpc_error(self.address, rpc, exc)
         if error.status != "UNAVAILABLE":
             return error
+        why = explain(self.address, self.settings.tls, error.details or "")
+        if why is not None:
+            return ServiceError(
+                f"cannot reach the catalog at {self.address}: {why}",
+                target=self.address,
+                status=error.status,
+                details=error.details,
+            )
         return ServiceError(
             f"cannot reach the catalog at {self.address} ({error.details}); "
             "is 'modelwire catalog serve' running there?",

@@ -23,9 +23,10 @@ from modelwire.catalog.validation_jobs import Validator, choose_mode
 from modelwire.codegen.descriptors import build_file
 from modelwire.codegen.lowering import lower
 from modelwire.config import CatalogConfig
-from modelwire.hosting.binding import check_port_free
+from modelwire.hosting.binding import check_port_free, format_host
 from modelwire.hosting.host import HostSpec, Listen, Service, ServiceHost
 from modelwire.hosting.process import tune_malloc
+from modelwire.hosting.tls import is_loopback
 
 __all__ = ["LISTENING", "RunningCatalog", "serve", "start"]
 
@@ -111,9 +112,17 @@ def start(config: CatalogConfig) -> RunningCatalog:
                 build_file(lower(CATALOG_SCHEMA), CATALOG_FILE),
             ),
         ),
-        listen=Listen(config.host, config.port, _MAX_MESSAGE, threads=config.threads),
+        listen=Listen(
+            config.host, config.port, _MAX_MESSAGE, threads=config.threads, tls=config.tls
+        ),
         grace=config.grace_seconds,
     )
+    if config.tls is None and not is_loopback(f"{format_host(config.host)}:{config.port}"):
+        logger.warning(
+            "serving the catalog on %s without TLS: tokens cross the network in plaintext; "
+            "give --tls-cert and --tls-key",
+            config.host,
+        )
     running = RunningCatalog(ServiceHost(spec).start(), store, validator)
     announce_validation()
     if validator is not None:

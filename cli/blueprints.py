@@ -22,8 +22,16 @@ from modelwire.cli.options import (
     http_options,
     http_port_of,
     logging_options,
+    server_tls_of,
+    tls_server_options,
 )
-from modelwire.config import ENV_METRICS_PORT, BrokerConfig
+from modelwire.config import (
+    ENV_METRICS_PORT,
+    ENV_TLS_CERT,
+    ENV_TLS_CLIENT_CA,
+    ENV_TLS_KEY,
+    BrokerConfig,
+)
 
 __all__ = ["check", "graph", "run"]
 
@@ -140,6 +148,7 @@ def check(blueprint: Path, fuse: bool) -> None:
     show_default=True,
     help="With --docker: images are PREFIX/<model>:<version>-<bundle digest>.",
 )
+@tls_server_options
 @logging_options
 @reports_errors
 def run(
@@ -160,6 +169,9 @@ def run(
     fuse: bool,
     base: str | None,
     image_prefix: str,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_client_ca: str | None,
     log_level: str,
     log_format: str | None,
 ) -> None:
@@ -180,9 +192,10 @@ def run(
     setup_logging(log_level, log_format)
     from modelwire.broker.launch import run as run_blueprint
 
-    # MODELWIRE_METRICS_PORT set the solution's metrics port; the `modelwire serve` models
-    # inherit this environment and would each try to bind it too
-    os.environ.pop(ENV_METRICS_PORT, None)
+    # MODELWIRE_METRICS_PORT set the solution's metrics port, MODELWIRE_TLS_* its TLS; the
+    # `modelwire serve` models inherit this environment and would each take them too
+    for name in (ENV_METRICS_PORT, ENV_TLS_CERT, ENV_TLS_KEY, ENV_TLS_CLIENT_CA):
+        os.environ.pop(name, None)
     from modelwire.containers.images import DEFAULT_BASE
 
     config = BrokerConfig(
@@ -198,6 +211,7 @@ def run(
         restart_backoff=restart_backoff,
         max_restarts=max_restarts,
         liveness_seconds=liveness_timeout,
+        tls=server_tls_of(tls_cert, tls_key, tls_client_ca),
     )
     status = run_blueprint(
         blueprint,

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from modelwire.cli._kit import reports_errors
+from modelwire.cli.options import client_tls_of, tls_client_options
+
+if TYPE_CHECKING:
+    from modelwire.config import ClientTls
 
 __all__ = ["call", "health"]
 
@@ -55,11 +59,23 @@ def _check_address(address: str) -> None:
     "--http",
     "over_http",
     is_flag=True,
-    help="ADDRESS is the URL of the service's HTTP face (http://HOST:PORT); call it there "
-    "with the Connect protocol.",
+    help="ADDRESS is the URL of the service's HTTP face (http://HOST:PORT, or https://); "
+    "call it there with the Connect protocol.",
 )
+@tls_client_options
 @reports_errors
-def call(address: str, method: str, request_json: str, timeout: float, over_http: bool) -> None:
+def call(
+    address: str,
+    method: str,
+    request_json: str,
+    timeout: float,
+    over_http: bool,
+    tls: bool,
+    ca: str | None,
+    cert: str | None,
+    key: str | None,
+    server_name: str | None,
+) -> None:
     """Call METHOD on the service at ADDRESS with a JSON request; print the JSON reply.
 
     The request's fields are given by name, e.g. '{"sepal_length": [5.1]}'; JSON is
@@ -74,7 +90,8 @@ def call(address: str, method: str, request_json: str, timeout: float, over_http
     else:
         _check_address(address)
     payload = _payload(sys.stdin.read() if request_json == "-" else request_json)
-    reply = (_call_http if over_http else _call_grpc)(address, method, payload, timeout)
+    settings = client_tls_of(tls, ca, cert, key, server_name)
+    reply = (_call_http if over_http else _call_grpc)(address, method, payload, timeout, settings)
     click.echo(json.dumps(_reply_json(reply), indent=2))
 
 
@@ -128,14 +145,17 @@ def _request(fdp: Any, service: str, method: str, payload: dict[str, Any]) -> tu
     return str(rpc.name), request, resp_cls
 
 
-def _call_grpc(address: str, method: str, payload: dict[str, Any], timeout: float) -> Any:
+def _call_grpc(
+    address: str, method: str, payload: dict[str, Any], timeout: float, tls: ClientTls | None
+) -> Any:
     import grpc
 
     from modelwire.hosting.remote import reflect, rpc_error, wait_ready
+    from modelwire.hosting.tls import open_channel
 
-    channel = grpc.insecure_channel(address)
+    channel = open_channel(address, tls)
     try:
-        wait_ready(channel, address, min(timeout, 10))
+        wait_ready(channel, address, min(timeout, 10), tls=tls)
         found = reflect(channel, address)
         rpc, request, resp_cls = _request(found.file, found.service, method, payload)
         stub: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
@@ -151,14 +171,16 @@ def _call_grpc(address: str, method: str, payload: dict[str, Any], timeout: floa
         channel.close()
 
 
-def _call_http(url: str, method: str, payload: dict[str, Any], timeout: float) -> Any:
+def _call_http(
+    url: str, method: str, payload: dict[str, Any], timeout: float, tls: ClientTls | None
+) -> Any:
     from modelwire.codegen.descriptors import file_descriptor
     from modelwire.codegen.schema import ModelSchema
     from modelwire.errors import ServiceError
     from modelwire.hosting.http_client import HttpTarget, fetch_manifest, unary_call
 
     try:
-        target = HttpTarget.parse(url)
+        target = HttpTarget.parse(url, tls)
     except ServiceError as exc:
         raise click.BadParameter(str(exc), param_hint="'ADDRESS'") from None
     manifest = fetch_manifest(target, min(timeout, 10))
@@ -191,8 +213,18 @@ def _call_http(url: str, method: str, payload: dict[str, Any], timeout: float) -
     show_default=True,
     help="Seconds to wait for an answer.",
 )
+@tls_client_options
 @reports_errors
-def health(address: str, service: str, timeout: float) -> None:
+def health(
+    address: str,
+    service: str,
+    timeout: float,
+    tls: bool,
+    ca: str | None,
+    cert: str | None,
+    key: str | None,
+    server_name: str | None,
+) -> None:
     """Exit 0 if the server at ADDRESS reports SERVING over grpc.health.v1, else 1.
 
     Prints the status; container HEALTHCHECKs and scripts use it.
@@ -200,6 +232,7 @@ def health(address: str, service: str, timeout: float) -> None:
     from modelwire.hosting.remote import health_status
 
     _check_address(address)
-    status = health_status(address, service, timeout=timeout)
+    settings = client_tls_of(tls, ca, cert, key, server_name)
+    status = health_status(address, service, timeout=timeout, tls=settings)
     click.echo(status)
     sys.exit(0 if status == "SERVING" else 1)

@@ -1,42 +1,66 @@
-"""CLI commands for the catalog: push, pull, publish, search, show, and `catalog ...` admin."""
+"""CLI commands of a catalog's clients: push, pull, publish, search, show (the admin's
+`catalog ...` commands are `modelwire.cli.catalog_admin`'s)."""
 
 from __future__ import annotations
 
+import functools
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from modelwire.cli._kit import reports_errors, setup_logging
-from modelwire.cli.catalog_validation import (
-    render_validation,
-    validation_config,
-    validation_options,
-)
-from modelwire.cli.options import CATALOG_PORT, GRACE, HOST, logging_options
+from modelwire.cli._kit import reports_errors
+from modelwire.cli.catalog_validation import render_validation
+from modelwire.cli.options import client_tls_of, tls_client_options
 from modelwire.cli.progress import transfer
-from modelwire.config import ENV_CATALOG, ENV_TOKEN, CatalogSettings
+from modelwire.config import ENV_CATALOG, ENV_CATALOG_INSECURE, ENV_TOKEN, CatalogSettings
 
-__all__ = ["catalog", "publish", "pull", "push", "search", "show"]
+__all__ = ["publish", "pull", "push", "search", "show"]
+
+
+_TLS_PARAMS = ("tls", "ca", "cert", "key", "server_name", "insecure")
 
 
 def _catalog_options(fn: Callable[..., object]) -> Callable[..., object]:
-    fn = click.option("--token", default=None, help=f"Bearer token [env {ENV_TOKEN}].")(fn)
+    """--catalog, --token, the client TLS options and --insecure; the TLS ones are kept in
+    the click context for `_client`, so commands take only (address, token)."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> object:
+        ctx = click.get_current_context()
+        ctx.meta["catalog_tls"] = {k: kwargs.pop(k) for k in _TLS_PARAMS}
+        return fn(*args, **kwargs)
+
+    wrapped: Callable[..., object] = click.option(
+        "--insecure",
+        is_flag=True,
+        help="Send the token in plaintext to a catalog that is not on loopback (a network "
+        f"you trust) [env {ENV_CATALOG_INSECURE}].",
+    )(tls_client_options(command))
+    wrapped = click.option("--token", default=None, help=f"Bearer token [env {ENV_TOKEN}].")(
+        wrapped
+    )
     return click.option(
         "--catalog",
         "address",
         default=None,
         metavar="HOST:PORT",
         help=f"The catalog's address [env {ENV_CATALOG}, or the config file].",
-    )(fn)
+    )(wrapped)
 
 
 def _client(address: str | None, token: str | None) -> object:
     from modelwire.catalog.client import CatalogClient
 
-    return CatalogClient(CatalogSettings.resolve(address, token))
+    options = click.get_current_context().meta["catalog_tls"]
+    tls = client_tls_of(
+        options["tls"], options["ca"], options["cert"], options["key"], options["server_name"]
+    )
+    return CatalogClient(
+        CatalogSettings.resolve(address, token, tls=tls, insecure=options["insecure"])
+    )
 
 
 def _checked_ref(ref: str, hint: str, *, need_version: bool = False) -> str:
@@ -281,119 +305,3 @@ def show(ref: str, address: str | None, token: str | None) -> None:
         click.echo(render_report(report_from_json(validation.report)))
     click.echo("")
     click.echo(proto, nl=False)
-
-
-# ---------------------------------------------------------------- admin: `modelwire catalog`
-
-
-@click.group()
-def catalog() -> None:
-    """Run a catalog and manage its users."""
-
-
-def _data_option(help: str) -> Callable[[Callable[..., object]], Callable[..., object]]:
-    return click.option(
-        "--data", type=click.Path(file_okay=False, path_type=Path), required=True, help=help
-    )
-
-
-@catalog.command("init")
-@_data_option("The data directory to create (the SQLite database and the bundle blobs).")
-@reports_errors
-def catalog_init(data: Path) -> None:
-    """Create a new, empty catalog in DATA (nothing changes if it holds one)."""
-    from modelwire.catalog.store import Store
-
-    store = Store(data, create=True)
-    click.echo(f"created a new catalog in {data}" if store.created else f"{data} holds a catalog")
-
-
-@catalog.command("serve")
-@_data_option("Data directory: the SQLite database and the bundle blobs.")
-@click.option(
-    "--init",
-    is_flag=True,
-    help="Create a new catalog in DATA if it holds none (else that is an error).",
-)
-@HOST
-@CATALOG_PORT
-@click.option(
-    "--max-upload-mb",
-    type=click.IntRange(1),
-    default=4096,
-    show_default=True,
-    help="The largest bundle a push may upload.",
-)
-@GRACE
-@validation_options
-@logging_options
-@reports_errors
-def catalog_serve(
-    data: Path,
-    init: bool,
-    host: str,
-    port: int,
-    max_upload_mb: int,
-    grace: float,
-    log_level: str,
-    log_format: str | None,
-) -> None:
-    """Serve the catalog in DATA until SIGTERM (a new one only with --init), validating
-    every pushed version."""
-    setup_logging(log_level, log_format)
-    from modelwire.catalog.server import serve
-    from modelwire.config import CatalogConfig
-
-    config = CatalogConfig(
-        data=str(data),
-        host=host,
-        port=port,
-        max_upload_mb=max_upload_mb,
-        grace_seconds=grace,
-        init=init,
-        validation=validation_config(),
-    )
-    sys.exit(serve(config, announce=click.echo))
-
-
-@catalog.group("user")
-def catalog_user() -> None:
-    """Manage the catalog's users."""
-
-
-@catalog_user.command("add")
-@click.argument("name")
-@_data_option("The catalog's data directory (a new catalog is made there if it holds none).")
-@reports_errors
-def user_add(name: str, data: Path) -> None:
-    """Create user NAME; prints its bearer token as the last line (shown only once).
-
-    The first user of a new catalog is made this way, so DATA is created if it holds
-    no catalog (and stderr says so: a mistyped DATA shows at once).
-    """
-    from modelwire.catalog.store import Store
-    from modelwire.catalog.users import check_user_name
-
-    check_user_name(name)  # before a new catalog is made for it
-    store = Store(data, create=True)
-    token = store.add_user(name)
-    if store.created:
-        click.echo(f"created a new catalog in {data}", err=True)
-    click.echo(f"created user {name}; its token (stored only as a hash, shown once):")
-    click.echo(token)
-
-
-@catalog_user.command("token")
-@click.argument("name")
-@_data_option("The catalog's data directory.")
-@reports_errors
-def user_token(name: str, data: Path) -> None:
-    """Issue a new bearer token for user NAME (last line); the old token stops working."""
-    from modelwire.catalog.store import Store
-
-    token = Store(data).reissue_token(name)
-    click.echo(
-        f"new token for user {name}; the old one no longer works (stored only as a hash, "
-        "shown once):"
-    )
-    click.echo(token)

@@ -13,7 +13,8 @@ from modelwire import __version__
 from modelwire.cli.blueprints import check, graph, run
 from modelwire.cli.bundles import dump, stubs
 from modelwire.cli.calls import call, health
-from modelwire.cli.catalog import catalog, publish, pull, push, search, show
+from modelwire.cli.catalog import publish, pull, push, search, show
+from modelwire.cli.catalog_admin import catalog
 from modelwire.cli.containers import build, export
 from modelwire.cli.serving import serve
 from modelwire.cli.validate import validate

@@ -38,6 +38,16 @@ from modelwire.config import (
     ENV_PORT,
     ENV_RESTART_BACKOFF,
     ENV_STARTUP_TIMEOUT,
+    ENV_TLS,
+    ENV_TLS_CA,
+    ENV_TLS_CERT,
+    ENV_TLS_CLIENT_CA,
+    ENV_TLS_CLIENT_CERT,
+    ENV_TLS_CLIENT_KEY,
+    ENV_TLS_KEY,
+    ENV_TLS_SERVER_NAME,
+    ClientTls,
+    ServerTls,
 )
 
 __all__ = [
@@ -56,12 +66,19 @@ __all__ = [
     "RESTART_BACKOFF",
     "SHARED",
     "STARTUP_TIMEOUT",
+    "TLS_CERT",
+    "TLS_CLIENT_CA",
+    "TLS_KEY",
     "EnvOption",
     "SharedOption",
     "SharedOptionSpec",
+    "client_tls_of",
     "http_options",
     "http_port_of",
     "logging_options",
+    "server_tls_of",
+    "tls_client_options",
+    "tls_server_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -248,6 +265,32 @@ LOG_FORMAT = SharedOptionSpec(
     None,
     "Log format [default: console on a terminal, else json].",
 )
+_PEM = click.Path(exists=True, dir_okay=False, path_type=str)
+TLS_CERT = SharedOptionSpec(
+    "tls-cert",
+    ("--tls-cert",),
+    ENV_TLS_CERT,
+    _PEM,
+    None,
+    "Serve TLS on every port with this PEM certificate chain (with --tls-key); a changed "
+    "file serves new connections without a restart.",
+)
+TLS_KEY = SharedOptionSpec(
+    "tls-key",
+    ("--tls-key",),
+    ENV_TLS_KEY,
+    _PEM,
+    None,
+    "The PEM private key of --tls-cert.",
+)
+TLS_CLIENT_CA = SharedOptionSpec(
+    "tls-client-ca",
+    ("--tls-client-ca",),
+    ENV_TLS_CLIENT_CA,
+    _PEM,
+    None,
+    "Mutual TLS: every client must present a certificate signed by a CA in this PEM file.",
+)
 
 SHARED: tuple[SharedOptionSpec, ...] = (
     HOST,
@@ -264,6 +307,9 @@ SHARED: tuple[SharedOptionSpec, ...] = (
     LIVENESS_TIMEOUT,
     LOG_LEVEL,
     LOG_FORMAT,
+    TLS_CERT,
+    TLS_KEY,
+    TLS_CLIENT_CA,
 )
 """Every shared declaration."""
 
@@ -281,3 +327,64 @@ def http_port_of(http_port: int, no_http: bool) -> int | None:
 def logging_options(fn: F) -> F:
     """`--log-level` and `--log-format`, as every command that logs takes them."""
     return LOG_LEVEL(LOG_FORMAT(fn))
+
+
+def tls_server_options(fn: F) -> F:
+    """`--tls-cert`, `--tls-key` and `--tls-client-ca`, as every command that serves takes
+    them."""
+    return TLS_CERT(TLS_KEY(TLS_CLIENT_CA(fn)))
+
+
+def server_tls_of(
+    tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None
+) -> ServerTls | None:
+    """The server's TLS settings of those options; None: plaintext."""
+    return ServerTls.from_options(tls_cert, tls_key, tls_client_ca)
+
+
+def tls_client_options(fn: F) -> F:
+    """`--tls`, `--ca`, `--cert`, `--key` and `--server-name`, as every client command
+    takes them; `client_tls_of` adds their variables and the config file's `[tls]`."""
+    options = [
+        click.option(
+            "--tls",
+            is_flag=True,
+            help=f"Connect with TLS, trusting the system's CAs unless --ca says [env {ENV_TLS}].",
+        ),
+        click.option(
+            "--ca",
+            type=_PEM,
+            default=None,
+            help=f"Trust the CAs in this PEM file (implies --tls) [env {ENV_TLS_CA}].",
+        ),
+        click.option(
+            "--cert",
+            type=_PEM,
+            default=None,
+            help="Present this PEM certificate, for a server that asks for one (mutual TLS) "
+            f"[env {ENV_TLS_CLIENT_CERT}].",
+        ),
+        click.option(
+            "--key",
+            type=_PEM,
+            default=None,
+            help=f"The PEM private key of --cert [env {ENV_TLS_CLIENT_KEY}].",
+        ),
+        click.option(
+            "--server-name",
+            default=None,
+            help="The name the server's certificate must carry, when it is not the host "
+            f"dialled [env {ENV_TLS_SERVER_NAME}].",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def client_tls_of(
+    tls: bool, ca: str | None, cert: str | None, key: str | None, server_name: str | None
+) -> ClientTls | None:
+    """A client's TLS settings: these flags, else MODELWIRE_TLS_*, else the config file's
+    `[tls]` table; None: plaintext."""
+    return ClientTls.resolve(tls, ca=ca, cert=cert, key=key, server_name=server_name)

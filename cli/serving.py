@@ -20,6 +20,8 @@ from modelwire.cli.options import (
     http_options,
     http_port_of,
     logging_options,
+    server_tls_of,
+    tls_server_options,
 )
 from modelwire.config import ENV_SERVER, ENV_WORKERS, RuntimeConfig
 
@@ -68,6 +70,7 @@ __all__ = ["serve"]
 @click.option(
     "--access-log/--no-access-log", default=False, show_default=True, help="Log one line per call."
 )
+@tls_server_options
 @logging_options
 @reports_errors
 def serve(
@@ -86,6 +89,9 @@ def serve(
     max_restarts: int,
     liveness_timeout: float,
     access_log: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    tls_client_ca: str | None,
     log_level: str,
     log_format: str | None,
 ) -> None:
@@ -119,5 +125,6 @@ def serve(
         restart_backoff=restart_backoff,
         max_restarts=max_restarts,
         liveness_seconds=liveness_timeout,
+        tls=server_tls_of(tls_cert, tls_key, tls_client_ca),
     )
     sys.exit(run(bundle, config, announce=click.echo))

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 from modelwire.addresses import DEFAULT_CATALOG_PORT, parse_address
 from modelwire.errors import ConfigError
+from modelwire.tls_config import ClientTls
 
-__all__ = ["ENV_CATALOG", "ENV_CONFIG", "ENV_TOKEN", "CatalogSettings"]
+__all__ = ["ENV_CATALOG", "ENV_CATALOG_INSECURE", "ENV_CONFIG", "ENV_TOKEN", "CatalogSettings"]
 
 ENV_CATALOG = "MODELWIRE_CATALOG"
 ENV_TOKEN = "MODELWIRE_TOKEN"
 ENV_CONFIG = "MODELWIRE_CONFIG"
+ENV_CATALOG_INSECURE = "MODELWIRE_CATALOG_INSECURE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,8 @@ class CatalogSettings:
     address: str
     token: str
     source: str = "default"
+    tls: ClientTls | None = None
+    insecure: bool = False
 
     @classmethod
     def resolve(
@@ -35,8 +39,15 @@ class CatalogSettings:
         address: str | None = None,
         token: str | None = None,
         environ: dict[str, str] | None = None,
+        *,
+        tls: ClientTls | None = None,
+        insecure: bool = False,
     ) -> CatalogSettings:
         """Fill what was not given from the environment, then the config file.
+
+        TLS: `tls` if given, else `ClientTls.resolve()` (MODELWIRE_TLS_*, the config
+        file's [tls]). `insecure` (or MODELWIRE_CATALOG_INSECURE=1) allows the token to
+        go in plaintext to an address that is not loopback.
 
         Raises:
             ConfigError: no catalog address or no token could be found, or the
@@ -101,7 +112,10 @@ class CatalogSettings:
             )
         key = {"flag": "--catalog", "env": ENV_CATALOG}.get(source, "[catalog] address")
         _check_address(str(address), key, source)
-        return cls(str(address), str(token), source or "default")
+        if tls is None:
+            tls = ClientTls.resolve(environ=env)
+        insecure = insecure or env.get(ENV_CATALOG_INSECURE, "").lower() in ("1", "true", "yes")
+        return cls(str(address), str(token), source or "default", tls, insecure)
 
 
 def _check_address(address: str, key: str, source: str) -> None:

@@ -17,14 +17,33 @@ from modelwire.addresses import (
     address_problem,
     parse_address,
 )
-from modelwire.client_config import ENV_CATALOG, ENV_CONFIG, ENV_TOKEN, CatalogSettings
+from modelwire.client_config import (
+    ENV_CATALOG,
+    ENV_CATALOG_INSECURE,
+    ENV_CONFIG,
+    ENV_TOKEN,
+    CatalogSettings,
+)
 from modelwire.errors import ConfigError
+from modelwire.tls_config import (
+    ENV_TLS,
+    ENV_TLS_CA,
+    ENV_TLS_CERT,
+    ENV_TLS_CLIENT_CA,
+    ENV_TLS_CLIENT_CERT,
+    ENV_TLS_CLIENT_KEY,
+    ENV_TLS_KEY,
+    ENV_TLS_SERVER_NAME,
+    ClientTls,
+    ServerTls,
+)
 
 __all__ = [
     "DEFAULT_CATALOG_PORT",
     "DEFAULT_HTTP_PORT",
     "DEFAULT_PORT",
     "ENV_CATALOG",
+    "ENV_CATALOG_INSECURE",
     "ENV_CATALOG_PORT",
     "ENV_CONFIG",
     "ENV_GRACE",
@@ -41,13 +60,23 @@ __all__ = [
     "ENV_RESTART_BACKOFF",
     "ENV_SERVER",
     "ENV_STARTUP_TIMEOUT",
+    "ENV_TLS",
+    "ENV_TLS_CA",
+    "ENV_TLS_CERT",
+    "ENV_TLS_CLIENT_CA",
+    "ENV_TLS_CLIENT_CERT",
+    "ENV_TLS_CLIENT_KEY",
+    "ENV_TLS_KEY",
+    "ENV_TLS_SERVER_NAME",
     "ENV_TOKEN",
     "ENV_WORKERS",
     "VALIDATION_MODES",
     "Address",
     "BrokerConfig",
     "CatalogSettings",
+    "ClientTls",
     "RuntimeConfig",
+    "ServerTls",
     "ValidationConfig",
     "address_problem",
     "parse_address",
@@ -131,6 +160,7 @@ class RuntimeConfig:
             it; 0 never restarts a worker.
         liveness_seconds: how long a worker may leave its health checks unanswered
             before it is killed and replaced.
+        tls: the certificate both faces (and metrics) present; None: plaintext.
     """
 
     host: str = "127.0.0.1"
@@ -146,8 +176,11 @@ class RuntimeConfig:
     restart_backoff: float = DEFAULT_RESTART_BACKOFF
     max_restarts: int = DEFAULT_MAX_RESTARTS
     liveness_seconds: float = DEFAULT_LIVENESS
+    tls: ServerTls | None = None
 
     def __post_init__(self) -> None:
+        # a worker gets its config as JSON (dataclasses.asdict): the TLS table is a dict
+        object.__setattr__(self, "tls", ServerTls.coerce(self.tls))
         _check_ports(self.port, self.http_port, self.metrics_port)
         if not isinstance(self.workers, int) or not 1 <= self.workers <= 256:
             raise ConfigError("workers", self.workers, "expected an integer from 1 to 256")
@@ -196,6 +229,7 @@ class BrokerConfig:
             before it is killed and restarted.
         failure_log_seconds: a failure that repeats is logged once per this interval,
             with its count.
+        tls: the certificate the solution's faces present; None: plaintext.
     """
 
     host: str = "127.0.0.1"
@@ -211,6 +245,7 @@ class BrokerConfig:
     liveness_seconds: float = DEFAULT_LIVENESS
     failure_log_seconds: float = 10.0
     fuse: bool = False
+    tls: ServerTls | None = None
 
     def __post_init__(self) -> None:
         _check_ports(self.port, self.http_port, self.metrics_port)
@@ -304,6 +339,7 @@ class CatalogConfig:
         grace_seconds: how long SIGTERM waits for in-flight calls.
         init: create a new catalog in `data` if it holds none (else that is an error).
         validation: how pushed versions are validated (off unless told).
+        tls: the certificate the catalog presents; None: plaintext.
     """
 
     data: str
@@ -314,6 +350,7 @@ class CatalogConfig:
     grace_seconds: float = 10.0
     init: bool = False
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    tls: ServerTls | None = None
 
     def __post_init__(self) -> None:
         _check_port("port", self.port)

@@ -69,10 +69,14 @@ def check_port_free(host: str, port: int, key: str = "port") -> None:
             ) from exc
 
 
-def bind(server: Any, address: str) -> int:
-    """`add_insecure_port` with a clear error; returns the bound port."""
+def bind(server: Any, address: str, credentials: Any = None) -> int:
+    """`add_insecure_port` (or `add_secure_port`, with `credentials`) with a clear error;
+    returns the bound port."""
     try:
-        port = server.add_insecure_port(address)
+        if credentials is not None:
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
     except RuntimeError as exc:
         raise ConfigError(
             "address", address, f"cannot listen there ({exc}); is the port in use?"

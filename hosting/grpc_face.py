@@ -26,6 +26,7 @@ from modelwire.hosting.faces import Serving, ServingState
 from modelwire.hosting.health import AioHealthServicer, HealthServicer
 from modelwire.hosting.info import info_handler
 from modelwire.hosting.reflection import enable_reflection
+from modelwire.hosting.tls import server_certs
 
 if TYPE_CHECKING:
     from modelwire.hosting.host import HostSpec
@@ -60,6 +61,13 @@ def _register(server: Any, health: Any, spec: HostSpec, *, aio: bool) -> None:
     server.add_generic_rpc_handlers(handlers)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     enable_reflection(server, [s.name for s in spec.services], [s.file for s in spec.services])
+
+
+def _credentials(spec: HostSpec) -> grpc.ServerCredentials | None:
+    """The port's TLS credentials (None: plaintext); a worker's own loopback port (`also`)
+    stays plaintext, for its supervisor's health checks."""
+    tls = spec.listen.tls
+    return server_certs(tls).grpc_credentials() if tls is not None else None
 
 
 def _bind_address(spec: HostSpec) -> str:
@@ -112,7 +120,7 @@ class GrpcFace:
             options=grpc_options(listen.max_message_bytes, reuse_port=listen.reuse_port),
         )
         _register(server, self.health, self.spec, aio=False)
-        self.port = bind(server, address)
+        self.port = bind(server, address, _credentials(self.spec))
         self.also_ports = [bind(server, a) for a in listen.also]
         server.start()
         self.server = server
@@ -189,7 +197,7 @@ class AioGrpcFace:
             options=grpc_options(listen.max_message_bytes, reuse_port=listen.reuse_port)
         )
         _register(server, self.health, self.spec, aio=True)
-        self.port = bind(server, address)
+        self.port = bind(server, address, _credentials(self.spec))
         self.also_ports = [bind(server, a) for a in listen.also]
         await server.start()
         self.server = server

@@ -34,6 +34,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pb2
 
+from modelwire.config import ServerTls
 from modelwire.errors import ConfigError
 from modelwire.hosting.binding import connect_host, format_host
 from modelwire.hosting.faces import AioFace, Face, Serving, ServingState
@@ -89,7 +90,10 @@ class Listen:
         threads: request threads of the sync server.
         also: more `host:port` addresses the same server listens on, e.g. a worker's
             own loopback port, where its supervisor checks the health of that one
-            worker (the shared port reaches whichever worker the kernel picks).
+            worker (the shared port reaches whichever worker the kernel picks); these
+            are plaintext, for loopback addresses only.
+        tls: the certificate the port (and the HTTP face, metrics) presents; None:
+            plaintext.
     """
 
     host: str = "127.0.0.1"
@@ -98,6 +102,7 @@ class Listen:
     reuse_port: bool = False
     threads: int = 8
     also: tuple[str, ...] = ()
+    tls: ServerTls | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,9 @@ class _Common:
         spec = self.spec
         if spec.metrics_port is None or spec.metrics is None:
             return
-        self.metrics_server = MetricsServer(spec.listen.host, spec.metrics_port, spec.metrics)
+        self.metrics_server = MetricsServer(
+            spec.listen.host, spec.metrics_port, spec.metrics, tls=spec.listen.tls
+        )
 
     def _stop_metrics(self) -> None:
         if self.metrics_server is not None:

@@ -14,11 +14,14 @@ import http.client
 import json
 import math
 import socket
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from modelwire.config import ClientTls
 from modelwire.errors import ServiceError
+from modelwire.hosting.tls import client_ssl_context
 
 __all__ = ["HttpTarget", "fetch_manifest", "unary_call"]
 
@@ -34,16 +37,19 @@ class HttpTarget:
     host: str
     port: int
     prefix: str
+    context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def parse(cls, url: str) -> HttpTarget:
-        """`http://localhost:8080`, `https://host/base`, or `localhost:8080` (http).
+    def parse(cls, url: str, tls: ClientTls | None = None) -> HttpTarget:
+        """`http://localhost:8080`, `https://host/base`, or `localhost:8080` (http, or
+        https with `tls`: its CA and client certificate are used for https).
 
         Raises:
             ServiceError: not an http(s) URL with a host.
         """
         text = url.strip()
-        parts = urlsplit(text if "://" in text else f"http://{text}")
+        default = "https" if tls is not None else "http"
+        parts = urlsplit(text if "://" in text else f"{default}://{text}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ServiceError(
                 f"{url!r} is not an HTTP address; write http://HOST:PORT, e.g. "
@@ -55,11 +61,16 @@ class HttpTarget:
         except ValueError:
             raise ServiceError(f"{url!r} has no valid port (1-65535)", target=url) from None
         base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        return cls(base, parts.scheme == "https", parts.hostname, port, parts.path.rstrip("/"))
+        https = parts.scheme == "https"
+        context = client_ssl_context(tls) if https and tls is not None else None
+        return cls(base, https, parts.hostname, port, parts.path.rstrip("/"), context)
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        return kind(self.host, self.port, timeout=timeout)
+        if self.https:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=self.context
+            )
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def request(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float
@@ -75,7 +86,10 @@ class HttpTarget:
             reply = conn.getresponse()
             return reply.status, reply.getheader("content-type", ""), reply.read()
         except (OSError, http.client.HTTPException) as exc:
-            reason = "no answer in time" if isinstance(exc, socket.timeout) else str(exc)
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                reason = f"the server's certificate does not verify: {exc.verify_message}"
+            else:
+                reason = "no answer in time" if isinstance(exc, socket.timeout) else str(exc)
             raise ServiceError(f"cannot reach {self.url}: {reason or type(exc).__name__}") from None
         finally:
             conn.close()

@@ -22,11 +22,14 @@ Example:
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 
+from modelwire.config import ServerTls
 from modelwire.hosting.binding import connect_host, format_host
 from modelwire.hosting.http_face import HttpFace
 from modelwire.hosting.http_server import AioHttpServer, HttpServer
+from modelwire.hosting.tls import server_certs
 
 __all__ = ["AioHttpListener", "HttpListen", "HttpListener"]
 
@@ -43,6 +46,7 @@ class HttpListen:
         reuse_port: share the port with sibling workers (SO_REUSEPORT).
         grace: seconds a stop lets requests in flight finish, unless the host says.
         listening: the stable line's prefix (`modelwire runtime http on`); '' for none.
+        tls: serve HTTPS with this certificate (the gRPC face's); None: plain HTTP.
     """
 
     host: str = "127.0.0.1"
@@ -50,6 +54,10 @@ class HttpListen:
     reuse_port: bool = False
     grace: float = 10.0
     listening: str = ""
+    tls: ServerTls | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return server_certs(self.tls).ssl_context() if self.tls is not None else None
 
 
 class _Listener:
@@ -64,8 +72,10 @@ class _Listener:
 
     @property
     def url(self) -> str:
-        """Where a client on this machine reaches the face (`http://host:port`)."""
-        return f"http://{format_host(connect_host(self.listen.host))}:{self.port}"
+        """Where a client on this machine reaches the face (`http://host:port`, or
+        `https://` with TLS)."""
+        scheme = "https" if self.listen.tls is not None else "http"
+        return f"{scheme}://{format_host(connect_host(self.listen.host))}:{self.port}"
 
     def _serving(self, serving: bool) -> None:
         # said once every face is up: a face that fails after this one started says nothing
@@ -92,7 +102,12 @@ class HttpListener(_Listener):
         """Bind and serve (ConfigError `http_port=...` if the port cannot be bound)."""
         listen = self.listen
         self.server = HttpServer(
-            self.app, listen.host, listen.port, reuse_port=listen.reuse_port, grace=listen.grace
+            self.app,
+            listen.host,
+            listen.port,
+            reuse_port=listen.reuse_port,
+            grace=listen.grace,
+            ssl_context=listen.ssl_context(),
         )
         self.port = self.server.port
 
@@ -121,7 +136,12 @@ class AioHttpListener(_Listener):
     async def start(self) -> None:
         listen = self.listen
         server = AioHttpServer(
-            self.app, listen.host, listen.port, reuse_port=listen.reuse_port, grace=listen.grace
+            self.app,
+            listen.host,
+            listen.port,
+            reuse_port=listen.reuse_port,
+            grace=listen.grace,
+            ssl_context=listen.ssl_context(),
         )
         await server.start()
         self.server = server

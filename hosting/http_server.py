@@ -16,6 +16,7 @@ import asyncio
 import errno
 import math
 import socket
+import ssl
 import threading
 import time
 from typing import Any
@@ -53,8 +54,9 @@ def _bind(host: str, port: int, reuse_port: bool, backlog: int) -> socket.socket
     return sock
 
 
-def _server(app: Any, grace: float, backlog: int) -> Any:
-    """A uvicorn.Server of `app`, configured as both variants serve it."""
+def _server(app: Any, grace: float, backlog: int, ssl_context: ssl.SSLContext | None) -> Any:
+    """A uvicorn.Server of `app`, configured as both variants serve it (HTTPS with
+    `ssl_context`)."""
     import uvicorn
 
     config = uvicorn.Config(
@@ -68,6 +70,7 @@ def _server(app: Any, grace: float, backlog: int) -> Any:
         server_header=False,
         timeout_graceful_shutdown=math.ceil(grace),
         backlog=backlog,
+        ssl_context_factory=(lambda _config, _default: ssl_context) if ssl_context else None,
     )
     return uvicorn.Server(config)
 
@@ -82,13 +85,20 @@ class _Bound:
     _server: Any
 
     def _setup(
-        self, app: Any, host: str, port: int, reuse_port: bool, grace: float, backlog: int
+        self,
+        app: Any,
+        host: str,
+        port: int,
+        reuse_port: bool,
+        grace: float,
+        backlog: int,
+        ssl_context: ssl.SSLContext | None,
     ) -> None:
         self.host = host
         self._sock = _bind(host, port, reuse_port, backlog)
         self.port = int(self._sock.getsockname()[1])
         self.grace = grace
-        self._server = _server(app, grace, backlog)
+        self._server = _server(app, grace, backlog, ssl_context)
 
     @property
     def address(self) -> str:
@@ -110,6 +120,7 @@ class HttpServer(_Bound):
         reuse_port: set SO_REUSEPORT, for several processes on one port.
         grace: seconds `stop()` lets requests in flight finish.
         backlog: the listen queue length.
+        ssl_context: serve HTTPS with it (`modelwire.hosting.tls`); None: plain HTTP.
 
     Raises:
         ConfigError: the address cannot be bound (in use, unknown host), or uvicorn did
@@ -125,8 +136,9 @@ class HttpServer(_Bound):
         reuse_port: bool = False,
         grace: float = 10.0,
         backlog: int = 1024,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._setup(app, host, port, reuse_port, grace, backlog)
+        self._setup(app, host, port, reuse_port, grace, backlog, ssl_context)
         self._failed: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, name="modelwire-http", daemon=True)
         self._thread.start()
@@ -173,8 +185,9 @@ class AioHttpServer(_Bound):
         reuse_port: bool = False,
         grace: float = 10.0,
         backlog: int = 1024,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._setup(app, host, port, reuse_port, grace, backlog)
+        self._setup(app, host, port, reuse_port, grace, backlog, ssl_context)
         self._ticks: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from modelwire.config import ServerTls
 from modelwire.errors import ConfigError
 from modelwire.hosting.binding import format_host
 from modelwire.hosting.metrics import CONTENT_TYPE
+from modelwire.hosting.tls import server_certs
 
 __all__ = ["MetricsServer"]
 
@@ -27,7 +29,9 @@ class MetricsServer:
         ConfigError: the address cannot be bound (port in use, unknown host).
     """
 
-    def __init__(self, host: str, port: int, render: Callable[[], bytes]) -> None:
+    def __init__(
+        self, host: str, port: int, render: Callable[[], bytes], *, tls: ServerTls | None = None
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path != "/metrics":
@@ -54,6 +58,14 @@ class MetricsServer:
                 port,
                 f"cannot serve metrics on {format_host(host)}:{port} ({exc.strerror or exc})",
             ) from exc
+        if tls is not None:
+            # the handshake happens on the request's own thread, at its first read
+            self._httpd.socket = (
+                server_certs(tls)
+                .ssl_context()
+                .wrap_socket(self._httpd.socket, server_side=True, do_handshake_on_connect=False)
+            )
+        self.scheme = "https" if tls is not None else "http"
         self._httpd.daemon_threads = True
         self.host = host
         self.port: int = self._httpd.server_address[1]
@@ -69,7 +81,7 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        return f"http://{format_host(self.host)}:{self.port}/metrics"
+        return f"{self.scheme}://{format_host(self.host)}:{self.port}/metrics"
 
     def close(self) -> None:
         self._httpd.shutdown()

@@ -30,7 +30,9 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health_pb2
 
+from modelwire.config import ClientTls
 from modelwire.hosting.health import HEALTH_SERVICE
+from modelwire.hosting.tls import open_channel
 
 __all__ = ["HealthProbe", "Probed"]
 
@@ -72,6 +74,7 @@ class HealthProbe:
         timeout: the deadline of one check.
         ready_after: seconds without an answer before the server counts as unresponsive.
         liveness: seconds without an answer before `on_unresponsive`.
+        tls: how to reach a TLS server; None: plaintext.
     """
 
     def __init__(
@@ -84,8 +87,10 @@ class HealthProbe:
         timeout: float = 1.0,
         ready_after: float = 1.0,
         liveness: float = 3.0,
+        tls: ClientTls | None = None,
     ) -> None:
         self.address = address
+        self.tls = tls
         self.on_change = on_change
         self.on_unresponsive = on_unresponsive
         self.interval = interval
@@ -113,7 +118,7 @@ class HealthProbe:
         request = health_pb2.HealthCheckRequest().SerializeToString()
         last_answer = time.monotonic()
         told = False  # on_unresponsive was called for this silence
-        with grpc.insecure_channel(self.address, options=_FAST_RECONNECT) as channel:
+        with open_channel(self.address, self.tls, _FAST_RECONNECT) as channel:
             check: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
                 f"/{HEALTH_SERVICE}/Check"
             )

@@ -20,10 +20,11 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health_pb2
 
 from modelwire.codegen.descriptors import message_classes
-from modelwire.config import address_problem, parse_address
+from modelwire.config import ClientTls, address_problem, parse_address
 from modelwire.errors import ConfigError, ModelwireError, ServiceError
 from modelwire.hosting.health import HEALTH_SERVICE
 from modelwire.hosting.info import INFO_SERVICE, info_file
+from modelwire.hosting.tls import explain, open_channel
 
 __all__ = [
     "Reflected",
@@ -69,7 +70,9 @@ def rpc_error(
     return ServiceError(text, target=target, rpc=rpc, status=status, details=details)
 
 
-def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
+def wait_ready(
+    channel: grpc.Channel, address: str, timeout: float, *, tls: ClientTls | None = None
+) -> None:
     """Wait until a server answers on `channel`.
 
     A HOST:PORT where nothing listens (the connection is refused) or whose host
@@ -78,9 +81,14 @@ def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
     but it polls connectivity every 200 ms.) Any answer, even UNIMPLEMENTED from a
     server without health checks, proves the server is there.
 
+    Something listens, so the first call does not wait for a connection: if that fails
+    for a reason of TLS (`tls` is what the channel speaks, None for plaintext), that
+    reason is the error at once (`modelwire.hosting.tls.explain`).
+
     Raises:
-        ServiceError: nothing listens there (`nothing is listening on ADDRESS`), or
-            no connection within `timeout` (`cannot reach ADDRESS: ...`).
+        ServiceError: nothing listens there (`nothing is listening on ADDRESS`), the
+            TLS handshake fails (`cannot reach ADDRESS: the server's certificate ...`),
+            or no connection within `timeout` (`cannot reach ADDRESS: ...`).
     """
     started = time.monotonic()
     refused = _refused(address, min(timeout, 2.0))
@@ -90,11 +98,32 @@ def wait_ready(channel: grpc.Channel, address: str, timeout: float) -> None:
         f"/{HEALTH_SERVICE}/Check"
     )
     try:
+        check(b"", timeout=max(0.0, min(5.0, timeout - (time.monotonic() - started))))
+        return
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        if (
+            code is not grpc.StatusCode.UNAVAILABLE
+            and code is not grpc.StatusCode.DEADLINE_EXCEEDED
+        ):
+            return  # any answer, even UNIMPLEMENTED, proves the server is there
+        details = (exc.details() if isinstance(exc, grpc.Call) else "") or ""
+        _raise_tls_problem(address, tls, details)
+    try:
         check(b"", timeout=max(0.0, timeout - (time.monotonic() - started)), wait_for_ready=True)
     except grpc.RpcError as exc:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
             raise rpc_error(address, "Check", exc, waited=timeout) from None
+
+
+def _raise_tls_problem(address: str, tls: ClientTls | None, details: str) -> None:
+    """Raise the ServiceError saying why the TLS handshake failed, if TLS is why."""
+    why = explain(address, tls, details)
+    if why is not None:
+        raise ServiceError(
+            f"cannot reach {address}: {why}", target=address, status="UNAVAILABLE", details=details
+        )
 
 
 def _refused(address: str, timeout: float) -> ServiceError | None:
@@ -138,9 +167,12 @@ def _port_hint(address: str) -> str:
     return f" ({problem})" if problem else ""
 
 
-def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
-    """The health of a service: SERVING, NOT_SERVING, ... (ServiceError if unreachable)."""
-    with grpc.insecure_channel(address) as channel:
+def health_status(
+    address: str, service: str = "", timeout: float = 5.0, *, tls: ClientTls | None = None
+) -> str:
+    """The health of a service: SERVING, NOT_SERVING, ... (ServiceError if unreachable,
+    saying why when TLS is why)."""
+    with open_channel(address, tls) as channel:
         check: grpc.UnaryUnaryMultiCallable[Any, Any] = channel.unary_unary(
             f"/{HEALTH_SERVICE}/Check",
             request_serializer=lambda m: m.SerializeToString(),
@@ -152,6 +184,8 @@ def health_status(address: str, service: str = "", timeout: float = 5.0) -> str:
             if service and isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.NOT_FOUND:
                 hint = f"no service {service!r} there; leave out --service for the whole server"
                 raise rpc_error(address, "Check", exc, hint=hint) from None
+            if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                _raise_tls_problem(address, tls, exc.details() or "")
             raise rpc_error(address, "Check", exc) from None
     name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     return name
@@ -236,6 +270,7 @@ def wait_serving(
     alive: Callable[[], str | None] | None = None,
     what: str = "",
     interval: float = 0.05,
+    tls: ClientTls | None = None,
 ) -> str:
     """Poll grpc.health.v1 until the server at `address` reports SERVING.
 
@@ -250,6 +285,7 @@ def wait_serving(
             lives, else why it is gone -- the wait then fails at once with that reason.
         what: how the error names the server (default: its address).
         interval: seconds between polls.
+        tls: how to reach a TLS server; None: plaintext.
 
     Returns:
         The address that reported SERVING.
@@ -272,7 +308,7 @@ def wait_serving(
         if target is not None:
             try:
                 status = health_status(
-                    target, timeout=max(0.1, min(1.0, deadline - time.monotonic()))
+                    target, timeout=max(0.1, min(1.0, deadline - time.monotonic())), tls=tls
                 )
             except ModelwireError as exc:
                 last = str(exc)

@@ -15,10 +15,11 @@ import grpc
 from modelwire.codegen.descriptors import message_classes, schema_from_descriptor
 from modelwire.codegen.schema import ModelSchema
 from modelwire.codegen.values import DecodeError, MethodCodec, ValueCodec
-from modelwire.config import parse_address
+from modelwire.config import ClientTls, parse_address
 from modelwire.errors import ServiceError
 from modelwire.hosting.info import INFO_SERVICE
 from modelwire.hosting.remote import fetch_info, reflect, rpc_error, wait_ready
+from modelwire.hosting.tls import open_channel
 
 __all__ = ["RemoteMethod", "RemoteModel", "connect"]
 
@@ -123,6 +124,7 @@ def connect(
     timeout: float | None = None,
     max_message_mb: int = 256,
     channel: grpc.Channel | None = None,
+    tls: ClientTls | bool | None = None,
 ) -> RemoteModel:
     """Connect to a model service and return a client whose methods are the model's.
 
@@ -131,30 +133,33 @@ def connect(
         service: the full service name, when the server runs more than one.
         timeout: deadline in seconds for each call (None: no deadline).
         max_message_mb: the largest request or reply accepted, in MiB.
-        channel: an existing channel to use instead of an insecure one to `address`.
+        channel: an existing channel to use instead of one made here.
+        tls: connect with TLS: True trusts the system's CAs; a `ClientTls` names the CA
+            file, the client's certificate (mutual TLS) and the server's name. None or
+            False: plaintext.
 
     Raises:
-        ConfigError: `address` is not HOST:PORT (or a gRPC target URI); nothing is dialled.
-        ServiceError: nothing listens there, the service cannot be reached, or it has
-            no usable schema.
+        ConfigError: `address` is not HOST:PORT (or a gRPC target URI), or a TLS file
+            does not load; nothing is dialled.
+        ServiceError: nothing listens there, the service cannot be reached (a failed TLS
+            handshake says why), or it has no usable schema.
 
     Example:
         >>> iris = connect("localhost:50051")  # doctest: +SKIP
         >>> iris.classify(IrisInput([5.1], [3.5], [1.4], [0.2]))  # doctest: +SKIP
         ClassifyResponse(iris_type=[0])
     """
+    settings = ClientTls() if tls is True else (tls or None)
     if channel is None:
         parse_address(address)
         size = max_message_mb * 1024 * 1024
-        channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_send_message_length", size),
-                ("grpc.max_receive_message_length", size),
-            ],
-        )
+        options = [
+            ("grpc.max_send_message_length", size),
+            ("grpc.max_receive_message_length", size),
+        ]
+        channel = open_channel(address, settings, options)
     try:
-        wait_ready(channel, address, timeout or 10)
+        wait_ready(channel, address, timeout or 10, tls=settings)
     except ServiceError:
         channel.close()
         raise

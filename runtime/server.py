@@ -39,6 +39,7 @@ from modelwire.hosting.http_face import HttpFace
 from modelwire.hosting.http_host import AioHttpListener, HttpListen, HttpListener
 from modelwire.hosting.metrics import Metrics
 from modelwire.hosting.process import tune_malloc
+from modelwire.hosting.tls import tls_note
 from modelwire.runtime.http_handlers import async_unary_handlers, unary_handlers
 from modelwire.runtime.service import ModelService
 
@@ -73,7 +74,13 @@ def _host_spec(
         listening=LISTENING,
         services=(Service(service.service_name, service.generic_handler(aio=aio), service.file),),
         listen=Listen(
-            config.host, config.port, config.max_message_bytes, reuse_port, config.threads, also
+            config.host,
+            config.port,
+            config.max_message_bytes,
+            reuse_port,
+            config.threads,
+            also,
+            config.tls,
         ),
         info=Info(m.name, m.version, dict(m.raw)),
         metrics=metrics.exposition,
@@ -110,7 +117,7 @@ def _http_face(
         access_log=config.access_log,
     )
     listen = HttpListen(
-        config.host, config.http_port, reuse_port, config.grace_seconds, HTTP_LISTENING
+        config.host, config.http_port, reuse_port, config.grace_seconds, HTTP_LISTENING, config.tls
     )
     return app, listen
 
@@ -243,13 +250,14 @@ async def start_aio(
 
 def _describe(loaded: LoadedModel, config: RuntimeConfig, port: int, service: ModelService) -> None:
     logger.info(
-        "serving %s %s (%s) on %s:%d with the %s server",
+        "serving %s %s (%s) on %s:%d with the %s server%s",
         loaded.manifest.name,
         loaded.manifest.version,
         ", ".join(m.name for m in loaded.schema.methods),
         config.host,
         port,
         config.server,
+        tls_note(config.tls),
         extra={"bundle": str(loaded.path)},
     )
     for name, policy in service.batching.items():

@@ -165,7 +165,9 @@ def supervise(
         try:
             if metrics is not None and config.metrics_port is not None:
                 # bound first: a busy port fails before any spawn
-                metrics_server = MetricsServer(config.host, config.metrics_port, metrics.exposition)
+                metrics_server = MetricsServer(
+                    config.host, config.metrics_port, metrics.exposition, tls=config.tls
+                )
             names = [str(i) for i in range(config.workers)]
             for name in names:
                 workers.spawn(name)

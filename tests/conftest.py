@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 
 from modelwire.cli import main
 from tests.servers import TEST_ENV, ServeProcess, serve_in_process
+from tests.tls_pki import Pki, make_pki
 
 # the `docker` marker: skip without an engine, but fail a CI run that skipped (STYLE.md §11)
 pytest_plugins = ["tests.docker.engine"]
@@ -92,3 +93,9 @@ def cli() -> Callable[..., Result]:
         return runner.invoke(main, list(args), env=env, input=input, prog_name="modelwire")
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA with server and client certificates (tests/tls_pki.py)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from modelwire.bundle import dump, load
 from modelwire.bundle.model import Model
-from modelwire.config import RuntimeConfig
+from modelwire.config import ClientTls, RuntimeConfig
 from modelwire.errors import ServiceError
 from modelwire.hosting.remote import wait_serving
 from modelwire.runtime.server import LISTENING, RunningServer, start
@@ -109,10 +109,13 @@ class ModelwireProcess:
         serving: bool = False,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         """`listening`: the prefix of the line that announces the address; `what`: the command
-        as failure messages name it (`serve`, `run`, `catalog serve`)."""
+        as failure messages name it (`serve`, `run`, `catalog serve`); `tls`: how health
+        reaches a TLS server."""
         self.what = what
+        self.tls = tls
         self.proc = modelwire_popen(*args, env=env, cwd=cwd)
         self.argv: list[str] = self.proc.args  # type: ignore[assignment]
         self.stderr_lines: list[str] = []
@@ -171,7 +174,7 @@ class ModelwireProcess:
             return None if code is None else f"{self.what} exited with {code} before SERVING"
 
         try:
-            wait_serving(self.address, timeout, alive=gone, what=self.what)
+            wait_serving(self.address, timeout, alive=gone, what=self.what, tls=self.tls)
         except ServiceError as exc:
             self.drained.wait(5)  # its last words, before they are quoted
             raise AssertionError(f"{exc}:\n{self.stderr}") from None
@@ -210,7 +213,12 @@ class ServeProcess(ModelwireProcess):
     """
 
     def __init__(
-        self, bundle: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+        self,
+        bundle: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        tls: ClientTls | None = None,
     ) -> None:
         super().__init__(
             "serve",
@@ -227,4 +235,5 @@ class ServeProcess(ModelwireProcess):
             timeout=timeout,
             serving=True,
             env={**os.environ, **(env or {})},
+            tls=tls,
         )

@@ -27,7 +27,7 @@ from modelwire.broker.metrics import BrokerMetrics
 from modelwire.broker.service import RunningSolution, start_solution
 from modelwire.bundle.model import Model
 from modelwire.codegen.descriptors import file_descriptor, message_classes
-from modelwire.config import BrokerConfig
+from modelwire.config import BrokerConfig, ClientTls
 from modelwire.hosting.host import HostSpec, Info, Listen, Service, ServiceHost
 from tests.servers import ModelwireProcess
 
@@ -187,6 +187,8 @@ class BrokerProcess(ModelwireProcess):
         *args: str,
         timeout: float = 60.0,
         env: dict[str, str] | None = None,
+        serving: bool = False,
+        tls: ClientTls | None = None,
     ) -> None:
         super().__init__(
             "run",
@@ -202,6 +204,8 @@ class BrokerProcess(ModelwireProcess):
             what="run",
             timeout=timeout,
             env={**os.environ, **(env or {})},
+            serving=serving,
+            tls=tls,
         )
 
     def signal(self, signum: int, timeout: float = 30.0) -> int | None:

@@ -21,7 +21,7 @@ import grpc
 from modelwire.catalog.api import CATALOG_SERVICE, catalog_classes
 from modelwire.catalog.client import CatalogClient
 from modelwire.catalog.server import LISTENING, RunningCatalog, start
-from modelwire.config import CatalogConfig, CatalogSettings
+from modelwire.config import CatalogConfig, CatalogSettings, ClientTls
 from tests.servers import ModelwireProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +71,7 @@ class CatalogProcess(ModelwireProcess):
         *args: str,
         timeout: float = 30.0,
         env: dict[str, str] | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         validate = () if "--validate" in args else ("--validate", "off")
         super().__init__(
@@ -90,6 +91,7 @@ class CatalogProcess(ModelwireProcess):
             serving=True,
             cwd=ROOT,
             env=None if env is None else {**os.environ, **env},
+            tls=tls,
         )
 
     def terminate(self, timeout: float = 20.0) -> int:

@@ -68,14 +68,15 @@ def test_each_command_has_the_shared_options_it_should():
         *supervision,
         *logging,
     }
+    tls = {"tls-cert", "tls-key", "tls-client-ca"}
     found = {path: set(_shared_options(command)) for path, command in _commands()}
     assert {path: concepts for path, concepts in found.items() if concepts} == {
         "build": logging,
-        "catalog serve": {"host", "catalog-port", "grace", *logging},
+        "catalog serve": {"host", "catalog-port", "grace", *tls, *logging},
         "dump": logging,
         "export": {"port", "http-port"},
-        "run": {*serving, "startup-timeout"},
-        "serve": serving,
+        "run": {*serving, *tls, "startup-timeout"},
+        "serve": {*serving, *tls},
         "validate": logging,
     }
 
@@ -109,6 +110,9 @@ def _help_lines(command: str, flag: str) -> list[str]:
         ("--liveness-timeout", ["serve", "run"]),
         ("--log-level", ["serve", "run", "catalog serve", "dump", "build", "validate"]),
         ("--log-format", ["serve", "run", "catalog serve", "dump", "build", "validate"]),
+        ("--tls-cert", ["serve", "run", "catalog serve"]),
+        ("--tls-key", ["serve", "run", "catalog serve"]),
+        ("--tls-client-ca", ["serve", "run", "catalog serve"]),
     ],
 )
 def test_help_says_the_same_with_the_env_var_everywhere(flag, commands):
