@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelwire.config import ClientTls
 from modelwire.diagnostics import Location
 
 __all__ = ["INPUT", "Autoscale", "Blueprint", "ModelRef", "Ref", "SolutionMethod", "Step"]
@@ -58,6 +59,7 @@ class ModelRef:
     autoscale: Autoscale | None = None  # opt-in bounds for the Kubernetes export
     fuse: bool | None = None  # `fuse:` of the model: None when it says nothing
     isolate: bool = False  # `isolate: true`: always a process of its own, never fused
+    tls: ClientTls | None = None  # `tls:` of an address model: how the broker dials it
 
 
 @dataclass(frozen=True, slots=True)

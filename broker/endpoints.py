@@ -26,10 +26,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import grpc
-
 from modelwire.broker.discovery import Discovery, is_dns_target
+from modelwire.broker.model_endpoints import Endpoint, ModelEndpoints
+from modelwire.config import ClientTls
 from modelwire.hosting.probe import HealthProbe, Probed
+from modelwire.hosting.tls import open_aio_channel
 
 __all__ = ["Endpoint", "Endpoints", "ModelEndpoints"]
 
@@ -51,118 +52,6 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     ]
 
 
-class Endpoint:
-    """One running copy of a model: its address, channel and health."""
-
-    def __init__(
-        self,
-        model: str,
-        address: str,
-        channel: grpc.aio.Channel,
-        health: Probed,
-        replica: str = "1",
-    ):
-        self.model = model
-        self.address = address
-        # the `replica` label of its metrics: its number for a replica the runner
-        # started (its address changes when it restarts), its address for one found
-        # by resolving a `dns:///` name
-        self.replica = replica
-        self.channel = channel
-        self.health = health
-        self.probe: HealthProbe | None = None
-        self.served = False  # it has answered SERVING once (or was SERVING when added)
-        self._calls: dict[str, Any] = {}
-
-    def call(self, path: str) -> Any:
-        """The unary multicallable of rpc `path` (raw bytes in and out), made once."""
-        call = self._calls.get(path)
-        if call is None:
-            call = self._calls[path] = self.channel.unary_unary(path)
-        return call
-
-    @property
-    def usable(self) -> bool:
-        """Worth a call: SERVING, not probed yet, or refusing (which fails at once)."""
-        return self.health in (Probed.SERVING, Probed.UNKNOWN, Probed.UNREACHABLE)
-
-    def describe(self) -> str:
-        """Why a call is not sent here, e.g. `at 127.0.0.1:4242 is not answering`."""
-        if self.health is Probed.UNRESPONSIVE:
-            return f"at {self.address} is not answering its health checks"
-        if self.health is Probed.NOT_SERVING:
-            return f"at {self.address} reports NOT_SERVING"
-        return f"at {self.address} is {self.health.value}"
-
-
-class ModelEndpoints:
-    """The endpoints of one model, one slot per replica, and why a slot is empty.
-
-    A model the runner starts has a fixed number of replicas (slots); a replica that is
-    down has no endpoint, and `downs` says why. A model at a `dns:///` address has one
-    endpoint per address its name resolves to (`modelwire.broker.discovery`), and no
-    fixed slots.
-    """
-
-    def __init__(self, name: str, replicas: int = 1) -> None:
-        self.name = name
-        self.slots: list[Endpoint | None] = [None] * replicas
-        # why each slot is empty: "is restarting (...)", "has failed (...)"
-        self.downs: list[str] = [""] * replicas
-        self.down = ""  # why a discovered model has no endpoint (its name resolves to none)
-        self._next = 0  # where the round robin goes on
-
-    @property
-    def endpoints(self) -> list[Endpoint]:
-        """The endpoints that exist now, in replica order."""
-        return [e for e in self.slots if e is not None]
-
-    def pick(self) -> Endpoint | None:
-        """The endpoint for a call, round robin over the SERVING ones (not probed yet
-        counts as SERVING); else one that refuses connections; None if none is worth a
-        call."""
-        slots = self.slots
-        n = len(slots)
-        fallback = None
-        for k in range(n):
-            i = (self._next + k) % n
-            e = slots[i]
-            if e is None:
-                continue
-            if e.health in (Probed.SERVING, Probed.UNKNOWN):
-                self._next = i + 1
-                return e
-            if e.usable and fallback is None:
-                fallback = e
-        return fallback
-
-    @property
-    def serving(self) -> bool:
-        """Whether a call can be served now: an endpoint is SERVING (or not probed yet)."""
-        return any(e.health in (Probed.SERVING, Probed.UNKNOWN) for e in self.endpoints)
-
-    def why_not(self) -> str:
-        """Why the model serves no call now, as in `model 'm' is restarting (...)`."""
-        if len(self.slots) == 1 and self.slots[0] is None:
-            return f"model {self.name!r} {self.downs[0] or self.down or 'is not running'}"
-        if len(self.slots) == 1:
-            e = self.slots[0]
-            assert e is not None
-            return f"model {self.name!r} {e.describe()}"
-        if not self.slots:
-            return f"model {self.name!r} {self.down or 'is not running'}"
-        parts = []
-        for i, e in enumerate(self.slots):
-            if e is None:
-                parts.append(f"{self.replica_name(i)} {self.downs[i] or 'is not running'}")
-            else:
-                parts.append(f"{self.replica_name(i)} {e.describe()}")
-        return f"model {self.name!r}: " + "; ".join(parts)
-
-    def replica_name(self, index: int) -> str:
-        return f"replica {index + 1}"
-
-
 class Endpoints:
     """Every model's endpoints, their channels and health probes.
 
@@ -176,6 +65,7 @@ class Endpoints:
             supervisor can kill it; None for models nobody supervises.
         probe: whether to probe at all (tests of the router alone may not).
         resolve_every: seconds between two resolutions of a `dns:///` name.
+        tls: how to reach the models served with TLS (a blueprint's `tls:`), by name.
     """
 
     def __init__(
@@ -187,6 +77,7 @@ class Endpoints:
         on_unresponsive: Callable[[str, str], None] | None = None,
         probe: bool = True,
         resolve_every: float = 1.0,
+        tls: Mapping[str, ClientTls] | None = None,
     ) -> None:
         self._initial = {
             name: [a] if isinstance(a, str) else list(a) for name, a in addresses.items()
@@ -199,6 +90,7 @@ class Endpoints:
             for name, a in self._initial.items()
         }
         self._options = channel_options(max_message_bytes)
+        self._tls = dict(tls or {})
         self.liveness = liveness
         self.on_unresponsive = on_unresponsive
         self._probe = probe
@@ -281,7 +173,7 @@ class Endpoints:
             listener()
 
     def _open(self, model: str, address: str, health: Probed, replica: str) -> Endpoint:
-        channel = grpc.aio.insecure_channel(address, options=self._options)
+        channel = open_aio_channel(address, self._tls.get(model), self._options)
         endpoint = Endpoint(model, address, channel, health, replica)
         if self._probe:
             endpoint.probe = HealthProbe(
@@ -289,6 +181,7 @@ class Endpoints:
                 on_change=lambda state: self._threadsafe(self._probed, endpoint, state),
                 on_unresponsive=lambda: self._unresponsive(endpoint),
                 liveness=self.liveness,
+                tls=self._tls.get(model),
             ).start()
         return endpoint
 
@@ -327,7 +220,9 @@ class Endpoints:
         # while the router's may sit in reconnect backoff (up to 2 s) failing every call
         # at once; a fresh channel reaches it now (calls on the old one finish or fail)
         old = endpoint.channel
-        endpoint.channel = grpc.aio.insecure_channel(endpoint.address, options=self._options)
+        endpoint.channel = open_aio_channel(
+            endpoint.address, self._tls.get(endpoint.model), self._options
+        )
         endpoint._calls.clear()
         task = asyncio.ensure_future(old.close(grace=_DRAIN_SECONDS))
         self._closing.add(task)

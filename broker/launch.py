@@ -38,8 +38,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-import grpc
-
 from modelwire.broker.blueprint import Blueprint
 from modelwire.broker.check import check_blueprint, read_blueprint
 from modelwire.broker.fused import FusedModel, load_fused
@@ -57,6 +55,7 @@ from modelwire.hosting.binding import check_port_free
 from modelwire.hosting.process import Interrupted, interrupt, signals_to, tune_malloc
 from modelwire.hosting.remote import wait_ready
 from modelwire.hosting.supervisor import Instance, RestartPolicy, Supervisor
+from modelwire.hosting.tls import open_channel, tls_note
 
 __all__ = ["LISTENING", "DockerModels", "LocalModels", "Models", "run"]
 
@@ -195,8 +194,8 @@ def wait_for_addresses(bp: Blueprint, seconds: float) -> None:
             remaining = deadline - time.monotonic()
             try:
                 # a new channel each time: no reconnect or DNS backoff carried over
-                with grpc.insecure_channel(m.value, options=_FAST_RECONNECT) as channel:
-                    wait_ready(channel, m.value, max(0.1, min(1.0, remaining)))
+                with open_channel(m.value, m.tls, _FAST_RECONNECT) as channel:
+                    wait_ready(channel, m.value, max(0.1, min(1.0, remaining)), tls=m.tls)
             except ServiceError:
                 if time.monotonic() >= deadline:
                     break
@@ -258,10 +257,11 @@ async def _serve(
         at = addresses[r.model]
         supervisor.adopt(key, instance, at[r.index] if isinstance(at, list) else at)
     logger.info(
-        "serving solution %s (%s) on %s",
+        "serving solution %s (%s) on %s%s",
         plan.schema.name,
         "; ".join(plan.summary()),
         running.address,
+        tls_note(config.tls),
     )
     try:
         await running.run(announce)

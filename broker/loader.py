@@ -51,12 +51,12 @@ class _Reader(NodeReader):
                 flag = self.flag(v, f"'{k}' of model {name!r}")
                 if flag is not None:
                     flags[k] = flag
-            elif k not in ("bundle", "catalog", "address", "replicas", "autoscale"):
+            elif k not in ("bundle", "catalog", "address", "replicas", "autoscale", "tls"):
                 self.error(
                     kn,
                     f"unknown key {k!r} in model {name!r}",
                     help="a model has exactly one of 'bundle', 'catalog' or 'address', "
-                    "and may have 'replicas', 'autoscale', 'fuse' and 'isolate'",
+                    "and may have 'replicas', 'autoscale', 'fuse', 'isolate' and 'tls'",
                 )
         if len(kinds) != 1:
             self.error(
@@ -78,7 +78,21 @@ class _Reader(NodeReader):
                 return None
         replicas = 1
         autoscale = None
+        tls = None
         for k, kn, rnode in items:
+            if k == "tls":
+                if kind != "address":
+                    self.error(
+                        kn,
+                        f"'tls' of model {name!r}: only 'address' models take it",
+                        help="modelwire reaches the models it starts on loopback or on a "
+                        "network of its own",
+                    )
+                    return None
+                got = self.tls(rnode, f"'tls' of model {name!r}")
+                if got is False:
+                    return None
+                tls = got
             if k == "replicas":
                 n = self.replicas(name, kind, kn, rnode)
                 if n is None:
@@ -107,7 +121,9 @@ class _Reader(NodeReader):
                 help="fusing loads a model from its bundle: use 'bundle:' or 'catalog:'",
             )
             fuse = None
-        return ModelRef(name, kind, value, self.loc(key), path, replicas, autoscale, fuse, isolate)
+        return ModelRef(
+            name, kind, value, self.loc(key), path, replicas, autoscale, fuse, isolate, tls
+        )
 
     def flag(self, node: yaml.Node, what: str) -> bool | None:
         text = self.scalar(node, what)

@@ -15,15 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
 from modelwire.broker.blueprint import Blueprint, ModelRef
 from modelwire.bundle import read_manifest
 from modelwire.codegen.descriptors import schema_from_descriptor
 from modelwire.codegen.schema import ModelSchema
+from modelwire.config import ClientTls
 from modelwire.diagnostics import Diagnostic
 from modelwire.errors import BundleError, ModelwireError, ServiceError
 from modelwire.hosting.remote import fetch_info, reflect, wait_ready
+from modelwire.hosting.tls import open_channel
 
 __all__ = ["CatalogBundle", "CatalogResolver", "Resolved", "resolve", "schema_at"]
 
@@ -58,14 +58,14 @@ class Resolved:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def schema_at(address: str, *, timeout: float = 5.0) -> ModelSchema:
-    """The schema of the service running at `address`, read over gRPC.
+def schema_at(address: str, *, timeout: float = 5.0, tls: ClientTls | None = None) -> ModelSchema:
+    """The schema of the service running at `address`, read over gRPC (TLS with `tls`).
 
     Raises:
         ServiceError: it cannot be reached or has no usable schema.
     """
-    with grpc.insecure_channel(address) as channel:
-        wait_ready(channel, address, timeout)
+    with open_channel(address, tls) as channel:
+        wait_ready(channel, address, timeout, tls=tls)
         found = reflect(channel, address)
         manifest = fetch_info(channel)
         if manifest is not None and manifest.get("service") == found.service:
@@ -85,7 +85,7 @@ def _one(m: ModelRef, catalog: CatalogResolver | None, out: Resolved) -> None:
 
     if m.kind == "address":
         try:
-            out.schemas[m.name] = schema_at(m.value)
+            out.schemas[m.name] = schema_at(m.value, tls=m.tls)
         except ModelwireError as exc:
             problem(str(exc), "start the service first, or use 'bundle:' to have it started")
             return

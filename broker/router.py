@@ -16,9 +16,8 @@ SERVING replicas (`modelwire.broker.endpoints`; a retry goes to the next one): w
 model is down or not answering its health checks, its steps fail at once with
 UNAVAILABLE (or retry, as `retry` says), never hang.
 
-Models are reached over gRPC (grpc.aio, raw bytes), except fused ones (`.fused`): run in
-this process with Python values between steps, the same plan, metrics and statuses.
-"""
+Models are reached over gRPC (grpc.aio, raw bytes; TLS as an address model's `tls:` says),
+except fused ones (`.fused`): in this process, with Python values between steps."""
 
 from __future__ import annotations
 
@@ -175,6 +174,7 @@ class Router:
             max_message_bytes=max_message_bytes,
             liveness=liveness,
             on_unresponsive=on_unresponsive,
+            tls={n: m.tls for n, m in plan.blueprint.models.items() if m.tls is not None},
         )
         self.metrics = metrics or BrokerMetrics(plan.schema.name)
         self._requests = {

@@ -1,7 +1,8 @@
 """Reading YAML nodes with their locations: the loader's primitives and its diagnostics.
 
 What every part of a blueprint is read with (`modelwire.broker.loader`): mappings with
-duplicate keys found, single values, whole numbers in a range, durations; each problem
+duplicate keys found, single values, whole numbers in a range, durations, TLS settings;
+each problem
 becomes a `Diagnostic` at the node's line and column (yaml marks are 0-based, printed
 1-based). Nothing here knows what a blueprint is.
 """
@@ -10,10 +11,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
+from modelwire.config import ClientTls
 from modelwire.diagnostics import Diagnostic, Location
+from modelwire.errors import ConfigError
 
 __all__ = ["NodeReader"]
 
@@ -83,3 +87,42 @@ class NodeReader:
             return None
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
         return float(m.group(1)) * scale
+
+    def tls(self, node: yaml.Node, what: str) -> ClientTls | Literal[False] | None:
+        """`tls: true` (the system's CAs) or `tls: {ca, cert, key, server_name}` (files
+        relative to the blueprint's folder); False after a problem."""
+        if isinstance(node, yaml.ScalarNode):
+            if node.value.lower() == "true":
+                return ClientTls()
+            if node.value.lower() == "false":
+                return None
+        items = self.mapping(node, f"{what} (true, or a mapping of ca, cert, key, server_name)")
+        if items is None:
+            return False
+        got: dict[str, str] = {}
+        for k, kn, v in items:
+            if k not in ("ca", "cert", "key", "server_name"):
+                self.error(
+                    kn,
+                    f"unknown key {k!r} in {what}",
+                    help="it has 'ca', 'cert', 'key', 'server_name'",
+                )
+                return False
+            text = self.scalar(v, f"{k!r} of {what}")
+            if not text:
+                if text == "":
+                    self.error(v, f"{k!r} of {what} is empty")
+                return False
+            if k == "server_name":
+                got[k] = text
+                continue
+            path = Path(text) if Path(text).is_absolute() else self.base / text
+            if not path.is_file():
+                self.error(v, f"{k!r} of {what}: no file {text!r} (from {self.base})")
+                return False
+            got[k] = str(path)
+        try:
+            return ClientTls(**got)
+        except ConfigError as exc:
+            self.error(node, f"{what}: {exc}")
+            return False
