@@ -5,6 +5,7 @@ and prints one JSON line (calls/s, latency percentiles).
     python bench/clients.py iris-aio   --target H:P --stubs DIR --conc N [--channels M]
                                    grpc.aio, N in flight over M channels (default 1),
                                    each channel its own TCP connection
+                                   (both: --ca FILE connects with TLS, bench/tls.py)
     python bench/clients.py mw-echo    --target H:P     modelwire.connect(...).echo(array)
     python bench/clients.py raw-echo   --target H:P     4 MB bytes, identity serializers
     python bench/clients.py numpy-copy                  numpy.copy of the array, in-process
@@ -61,12 +62,23 @@ def _iris_request(pb: Any) -> Any:
     )
 
 
+def _channel(grpc_module: Any, a: argparse.Namespace, options: Any = None) -> Any:
+    """A channel to --target: TLS trusting --ca when given (bench/tls.py), else plaintext."""
+    if not a.ca:
+        return grpc_module.insecure_channel(a.target, options=options)
+    import grpc
+
+    with open(a.ca, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    return grpc_module.secure_channel(a.target, creds, options=options)
+
+
 def iris_seq(a: argparse.Namespace) -> dict[str, Any]:
     import grpc
 
     pb, pbg, service = _stubs(a.stubs)
     req = _iris_request(pb)
-    with grpc.insecure_channel(a.target) as ch:
+    with _channel(grpc, a) as ch:
         grpc.channel_ready_future(ch).result(timeout=10)
         stub = getattr(pbg, f"{service}Stub")(ch)
         reply = stub.Classify(req)
@@ -84,7 +96,7 @@ async def _iris_aio(a: argparse.Namespace) -> dict[str, Any]:
     # SO_REUSEPORT balancing can spread them over `modelwire serve --workers N`.
     # Caller i uses channel i % channels.
     options = [("grpc.use_local_subchannel_pool", 1)] if a.channels > 1 else None
-    channels = [grpc.aio.insecure_channel(a.target, options=options) for _ in range(a.channels)]
+    channels = [_channel(grpc.aio, a, options) for _ in range(a.channels)]
     try:
         stubs = []
         for ch in channels:
@@ -285,6 +297,7 @@ def main() -> None:
     ap.add_argument("--url", help="acumos: http://host:port/model/methods/classify")
     ap.add_argument("--bundle", help="model-inproc, codec-inproc: the iris bundle")
     ap.add_argument("--model", help="acumos-inproc: the dumped acumos model directory")
+    ap.add_argument("--ca", help="iris-seq, iris-aio: connect with TLS, trusting this PEM CA")
     ap.add_argument("--conc", type=int, default=16)
     ap.add_argument("--channels", type=int, default=1, help="iris-aio: channels (connections)")
     ap.add_argument("--warmup", type=float, default=0.5)
