@@ -4,7 +4,9 @@ sent in plaintext beyond loopback, and `run` pulling `catalog:` models through T
 from __future__ import annotations
 
 import json
+import ssl
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,11 @@ def test_run_pulls_through_tls_and_serves_the_solution_on_tls(cli, pki, bundles,
         try:
             with connect(broker.address, tls=trust) as solution:
                 assert solution.summarize("the cat sat on the mat", 3) == "the cat sat (3 tokens)"
+            # the solution's HTTP face is HTTPS with the same certificate
+            ctx = ssl.create_default_context(cafile=str(pki.ca))
+            url = f"https://{broker.http_address}/readyz"
+            with urllib.request.urlopen(url, context=ctx, timeout=5) as reply:
+                assert reply.status == 200
         finally:
             broker.close()
     finally:
