@@ -72,3 +72,18 @@ def test_bad_tls_arguments_are_usage_errors(cli, bundles, pki, tmp_path):
     result = cli("health", "127.0.0.1:1", "--cert", str(pki.client.cert))
     assert result.exit_code == 1
     assert "a client certificate needs its key and the other way round: add --key" in result.output
+
+
+def test_workers_share_a_tls_port_and_the_supervisor_still_sees_their_health(bundles, pki):
+    """Each worker's own health port stays plaintext on loopback, for its supervisor; the
+    shared ports present the certificate."""
+    trust = ClientTls(ca=str(pki.ca))
+    tls = ("--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key))
+    proc = ServeProcess(str(bundles["echo"]), "--workers", "2", *tls, tls=trust)
+    try:
+        from modelwire import connect
+
+        with connect(proc.address, tls=trust) as model:
+            assert [model.add(i, 1) for i in range(4)] == [1, 2, 3, 4]
+    finally:
+        proc.kill()
