@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from modelwire import connect
 from modelwire.config import ClientTls
 from tests.servers import ServeProcess
 from tests.tls_pki import Pki
@@ -81,8 +82,6 @@ def test_workers_share_a_tls_port_and_the_supervisor_still_sees_their_health(bun
     tls = ("--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key))
     proc = ServeProcess(str(bundles["echo"]), "--workers", "2", *tls, tls=trust)
     try:
-        from modelwire import connect
-
         with connect(proc.address, tls=trust) as model:
             assert [model.add(i, 1) for i in range(4)] == [1, 2, 3, 4]
     finally:
