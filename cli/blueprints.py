@@ -22,7 +22,6 @@ from modelwire.cli.options import (
     http_options,
     http_port_of,
     logging_options,
-    server_tls_of,
     tls_server_options,
 )
 from modelwire.config import (
@@ -31,6 +30,7 @@ from modelwire.config import (
     ENV_TLS_CLIENT_CA,
     ENV_TLS_KEY,
     BrokerConfig,
+    ServerTls,
 )
 
 __all__ = ["check", "graph", "run"]
@@ -169,9 +169,7 @@ def run(
     fuse: bool,
     base: str | None,
     image_prefix: str,
-    tls_cert: str | None,
-    tls_key: str | None,
-    tls_client_ca: str | None,
+    tls: ServerTls | None,
     log_level: str,
     log_format: str | None,
 ) -> None:
@@ -211,7 +209,7 @@ def run(
         restart_backoff=restart_backoff,
         max_restarts=max_restarts,
         liveness_seconds=liveness_timeout,
-        tls=server_tls_of(tls_cert, tls_key, tls_client_ca),
+        tls=tls,
     )
     status = run_blueprint(
         blueprint,

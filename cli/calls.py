@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from modelwire.cli._kit import reports_errors
-from modelwire.cli.options import client_tls_of, tls_client_options
+from modelwire.cli.options import tls_client_options
 
 if TYPE_CHECKING:
     from modelwire.config import ClientTls
@@ -70,11 +70,7 @@ def call(
     request_json: str,
     timeout: float,
     over_http: bool,
-    tls: bool,
-    ca: str | None,
-    cert: str | None,
-    key: str | None,
-    server_name: str | None,
+    tls: ClientTls | None,
 ) -> None:
     """Call METHOD on the service at ADDRESS with a JSON request; print the JSON reply.
 
@@ -90,8 +86,7 @@ def call(
     else:
         _check_address(address)
     payload = _payload(sys.stdin.read() if request_json == "-" else request_json)
-    settings = client_tls_of(tls, ca, cert, key, server_name)
-    reply = (_call_http if over_http else _call_grpc)(address, method, payload, timeout, settings)
+    reply = (_call_http if over_http else _call_grpc)(address, method, payload, timeout, tls)
     click.echo(json.dumps(_reply_json(reply), indent=2))
 
 
@@ -219,11 +214,7 @@ def health(
     address: str,
     service: str,
     timeout: float,
-    tls: bool,
-    ca: str | None,
-    cert: str | None,
-    key: str | None,
-    server_name: str | None,
+    tls: ClientTls | None,
 ) -> None:
     """Exit 0 if the server at ADDRESS reports SERVING over grpc.health.v1, else 1.
 
@@ -232,7 +223,6 @@ def health(
     from modelwire.hosting.remote import health_status
 
     _check_address(address)
-    settings = client_tls_of(tls, ca, cert, key, server_name)
-    status = health_status(address, service, timeout=timeout, tls=settings)
+    status = health_status(address, service, timeout=timeout, tls=tls)
     click.echo(status)
     sys.exit(0 if status == "SERVING" else 1)

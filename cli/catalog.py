@@ -13,14 +13,11 @@ import click
 
 from modelwire.cli._kit import reports_errors
 from modelwire.cli.catalog_validation import render_validation
-from modelwire.cli.options import client_tls_of, tls_client_options
+from modelwire.cli.options import tls_client_options
 from modelwire.cli.progress import transfer
 from modelwire.config import ENV_CATALOG, ENV_CATALOG_INSECURE, ENV_TOKEN, CatalogSettings
 
 __all__ = ["publish", "pull", "push", "search", "show"]
-
-
-_TLS_PARAMS = ("tls", "ca", "cert", "key", "server_name", "insecure")
 
 
 def _catalog_options(fn: Callable[..., object]) -> Callable[..., object]:
@@ -30,7 +27,7 @@ def _catalog_options(fn: Callable[..., object]) -> Callable[..., object]:
     @functools.wraps(fn)
     def command(*args: Any, **kwargs: Any) -> object:
         ctx = click.get_current_context()
-        ctx.meta["catalog_tls"] = {k: kwargs.pop(k) for k in _TLS_PARAMS}
+        ctx.meta["catalog_tls"] = (kwargs.pop("tls"), kwargs.pop("insecure"))
         return fn(*args, **kwargs)
 
     wrapped: Callable[..., object] = click.option(
@@ -54,13 +51,8 @@ def _catalog_options(fn: Callable[..., object]) -> Callable[..., object]:
 def _client(address: str | None, token: str | None) -> object:
     from modelwire.catalog.client import CatalogClient
 
-    options = click.get_current_context().meta["catalog_tls"]
-    tls = client_tls_of(
-        options["tls"], options["ca"], options["cert"], options["key"], options["server_name"]
-    )
-    return CatalogClient(
-        CatalogSettings.resolve(address, token, tls=tls, insecure=options["insecure"])
-    )
+    tls, insecure = click.get_current_context().meta["catalog_tls"]
+    return CatalogClient(CatalogSettings.resolve(address, token, tls=tls, insecure=insecure))
 
 
 def _checked_ref(ref: str, hint: str, *, need_version: bool = False) -> str:

@@ -15,9 +15,9 @@ from modelwire.cli.options import (
     GRACE,
     HOST,
     logging_options,
-    server_tls_of,
     tls_server_options,
 )
+from modelwire.config import ServerTls
 
 __all__ = ["catalog"]
 
@@ -72,9 +72,7 @@ def catalog_serve(
     port: int,
     max_upload_mb: int,
     grace: float,
-    tls_cert: str | None,
-    tls_key: str | None,
-    tls_client_ca: str | None,
+    tls: ServerTls | None,
     log_level: str,
     log_format: str | None,
 ) -> None:
@@ -92,7 +90,7 @@ def catalog_serve(
         grace_seconds=grace,
         init=init,
         validation=validation_config(),
-        tls=server_tls_of(tls_cert, tls_key, tls_client_ca),
+        tls=tls,
     )
     sys.exit(serve(config, announce=click.echo))
 

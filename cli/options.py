@@ -9,6 +9,7 @@ tests/cli/test_options.py walks every command and fails on a copy written by han
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from modelwire.cli._kit import reports_errors
 from modelwire.config import (
     DEFAULT_CATALOG_PORT,
     DEFAULT_HTTP_PORT,
@@ -72,11 +74,9 @@ __all__ = [
     "EnvOption",
     "SharedOption",
     "SharedOptionSpec",
-    "client_tls_of",
     "http_options",
     "http_port_of",
     "logging_options",
-    "server_tls_of",
     "tls_client_options",
     "tls_server_options",
 ]
@@ -331,20 +331,35 @@ def logging_options(fn: F) -> F:
 
 def tls_server_options(fn: F) -> F:
     """`--tls-cert`, `--tls-key` and `--tls-client-ca`, as every command that serves takes
-    them."""
-    return TLS_CERT(TLS_KEY(TLS_CLIENT_CA(fn)))
+    them; the command gets them as one `tls` argument (a `ServerTls`, None: plaintext)."""
 
+    @functools.wraps(fn)
+    def command(
+        *args: Any, tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, **kw: Any
+    ) -> Any:
+        return fn(*args, tls=ServerTls.from_options(tls_cert, tls_key, tls_client_ca), **kw)
 
-def server_tls_of(
-    tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None
-) -> ServerTls | None:
-    """The server's TLS settings of those options; None: plaintext."""
-    return ServerTls.from_options(tls_cert, tls_key, tls_client_ca)
+    return TLS_CERT(TLS_KEY(TLS_CLIENT_CA(reports_errors(command))))  # type: ignore[return-value]
 
 
 def tls_client_options(fn: F) -> F:
     """`--tls`, `--ca`, `--cert`, `--key` and `--server-name`, as every client command
-    takes them; `client_tls_of` adds their variables and the config file's `[tls]`."""
+    takes them; the command gets them as one `tls` argument (a `ClientTls`, None:
+    plaintext): these flags, else MODELWIRE_TLS_*, else the config file's `[tls]` table."""
+
+    @functools.wraps(fn)
+    def command(
+        *args: Any,
+        tls: bool,
+        ca: str | None,
+        cert: str | None,
+        key: str | None,
+        server_name: str | None,
+        **kw: Any,
+    ) -> Any:
+        settings = ClientTls.resolve(tls, ca=ca, cert=cert, key=key, server_name=server_name)
+        return fn(*args, tls=settings, **kw)
+
     options = [
         click.option(
             "--tls",
@@ -377,14 +392,7 @@ def tls_client_options(fn: F) -> F:
             f"dialled [env {ENV_TLS_SERVER_NAME}].",
         ),
     ]
+    wrapped: Any = reports_errors(command)
     for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def client_tls_of(
-    tls: bool, ca: str | None, cert: str | None, key: str | None, server_name: str | None
-) -> ClientTls | None:
-    """A client's TLS settings: these flags, else MODELWIRE_TLS_*, else the config file's
-    `[tls]` table; None: plaintext."""
-    return ClientTls.resolve(tls, ca=ca, cert=cert, key=key, server_name=server_name)
+        wrapped = option(wrapped)
+    return wrapped  # type: ignore[no-any-return]

@@ -20,10 +20,9 @@ from modelwire.cli.options import (
     http_options,
     http_port_of,
     logging_options,
-    server_tls_of,
     tls_server_options,
 )
-from modelwire.config import ENV_SERVER, ENV_WORKERS, RuntimeConfig
+from modelwire.config import ENV_SERVER, ENV_WORKERS, RuntimeConfig, ServerTls
 
 __all__ = ["serve"]
 
@@ -89,9 +88,7 @@ def serve(
     max_restarts: int,
     liveness_timeout: float,
     access_log: bool,
-    tls_cert: str | None,
-    tls_key: str | None,
-    tls_client_ca: str | None,
+    tls: ServerTls | None,
     log_level: str,
     log_format: str | None,
 ) -> None:
@@ -125,6 +122,6 @@ def serve(
         restart_backoff=restart_backoff,
         max_restarts=max_restarts,
         liveness_seconds=liveness_timeout,
-        tls=server_tls_of(tls_cert, tls_key, tls_client_ca),
+        tls=tls,
     )
     sys.exit(run(bundle, config, announce=click.echo))

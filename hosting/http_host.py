@@ -22,8 +22,8 @@ Example:
 from __future__ import annotations
 
 import logging
-import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from modelwire.config import ServerTls
 from modelwire.hosting.binding import connect_host, format_host
@@ -56,8 +56,16 @@ class HttpListen:
     listening: str = ""
     tls: ServerTls | None = None
 
-    def ssl_context(self) -> ssl.SSLContext | None:
-        return server_certs(self.tls).ssl_context() if self.tls is not None else None
+    def server_options(self) -> dict[str, Any]:
+        """The keyword arguments of `HttpServer` and `AioHttpServer` for this listen."""
+        context = server_certs(self.tls).ssl_context() if self.tls is not None else None
+        return {
+            "host": self.host,
+            "port": self.port,
+            "reuse_port": self.reuse_port,
+            "grace": self.grace,
+            "ssl_context": context,
+        }
 
 
 class _Listener:
@@ -100,15 +108,7 @@ class HttpListener(_Listener):
 
     def start(self) -> None:
         """Bind and serve (ConfigError `http_port=...` if the port cannot be bound)."""
-        listen = self.listen
-        self.server = HttpServer(
-            self.app,
-            listen.host,
-            listen.port,
-            reuse_port=listen.reuse_port,
-            grace=listen.grace,
-            ssl_context=listen.ssl_context(),
-        )
+        self.server = HttpServer(self.app, **self.listen.server_options())
         self.port = self.server.port
 
     def set_serving(self, serving: bool) -> None:
@@ -134,15 +134,7 @@ class AioHttpListener(_Listener):
         self.server: AioHttpServer | None = None
 
     async def start(self) -> None:
-        listen = self.listen
-        server = AioHttpServer(
-            self.app,
-            listen.host,
-            listen.port,
-            reuse_port=listen.reuse_port,
-            grace=listen.grace,
-            ssl_context=listen.ssl_context(),
-        )
+        server = AioHttpServer(self.app, **self.listen.server_options())
         await server.start()
         self.server = server
         self.port = server.port
