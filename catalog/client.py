@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,7 @@ def push(
     description: str | None = None,
     tags: Sequence[str] = (),
     requirements: Sequence[str] | None = None,
+    examples: Mapping[str, Sequence[Any]] | None = None,
     allow_breaking: bool = False,
 ) -> ModelInfo:
     """Package `model` and push it to a catalog, private to you until published.
@@ -280,7 +281,9 @@ def push(
         catalog: the catalog's HOST:PORT; default MODELWIRE_CATALOG, then the
             config file (see `modelwire.config.CatalogSettings`).
         token: your bearer token; default MODELWIRE_TOKEN, then the config file.
-        description, tags, requirements: as for `modelwire.dump`.
+        description, tags, requirements, examples: as for `modelwire.dump` (the
+            examples recorded with the model's answers, which the catalog's validation
+            replays).
         allow_breaking: accept a version whose types break the previous one's clients.
 
     Returns:
@@ -309,6 +312,7 @@ def push(
         description=description,
         tags=tags,
         requirements=requirements,
+        examples=examples,
     )
     with _zipped(files) as zipped, CatalogClient(settings) as client:
         info, _ = client.push_bytes(zipped, name, version, allow_breaking=allow_breaking)

@@ -36,6 +36,20 @@ CATEGORY = "nlp"
 TAGS = ("sentiment", "text", "reviews", "onnx")
 
 
+# what the bundle records with the model's answers at dump, and what the catalog's
+# validation sends again: one request of three sentences, one plainly positive, one plainly
+# negative, one mixed
+EXAMPLES = {
+    "score": [
+        [
+            "a moving, funny and beautifully acted film",
+            "dull, overlong and badly written",
+            "the plot drags, but the ending is worth the wait",
+        ]
+    ]
+}
+
+
 def encode(encoder: MiniLMEncoder, texts: list[str], what: str) -> np.ndarray:
     """Embeddings of `texts` with a progress bar; prints the throughput."""
     start = time.perf_counter()
@@ -107,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.bundle is not None:
-        modelwire.dump(model, NAME, args.bundle, version=VERSION, description=DESCRIPTION)
+        modelwire.dump(
+            model,
+            NAME,
+            args.bundle,
+            version=VERSION,
+            description=DESCRIPTION,
+            tags=TAGS,
+            examples=EXAMPLES,
+        )
         print(f"dumped {NAME}:{VERSION} to {args.bundle}")
     if args.catalog is not None:
         from modelwire.errors import ModelwireError
@@ -121,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 token=args.token,
                 description=DESCRIPTION,
                 tags=TAGS,
+                examples=EXAMPLES,
             )
         except ModelwireError as exc:
             print(f"error: push to {args.catalog} failed: {exc}", file=sys.stderr)

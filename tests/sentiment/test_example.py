@@ -77,6 +77,15 @@ def test_the_bundle_needs_what_serving_needs_and_ships_its_module(local: Run):
     assert (local.bundle() / "code" / "sentiment_model.py").is_file()
 
 
+def test_the_bundle_records_its_examples_with_the_models_answers(local: Run):
+    from modelwire import load
+
+    (example,) = load(local.bundle()).examples["score"]
+    assert len(example.request) == 3
+    positive, negative, _ = example.response
+    assert positive > 0.5 > negative
+
+
 def test_she_trains_her_own_on_three_sizes_with_every_draw(local: Run):
     own = local.results["own"]
     assert [point["n"] for point in own] == [100, 200, 400]
