@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelwire.addresses import DEFAULT_CATALOG_PORT, parse_address
+from modelwire.config_file import ENV_CONFIG, config_path, config_table
 from modelwire.errors import ConfigError
 from modelwire.tls_config import ClientTls
 
@@ -14,7 +15,6 @@ __all__ = ["ENV_CATALOG", "ENV_CATALOG_INSECURE", "ENV_CONFIG", "ENV_TOKEN", "Ca
 
 ENV_CATALOG = "MODELWIRE_CATALOG"
 ENV_TOKEN = "MODELWIRE_TOKEN"
-ENV_CONFIG = "MODELWIRE_CONFIG"
 ENV_CATALOG_INSECURE = "MODELWIRE_CATALOG_INSECURE"
 
 
@@ -54,9 +54,6 @@ class CatalogSettings:
                 config file is not valid TOML.
         """
         import os
-        from pathlib import Path
-
-        import tomllib
 
         env = os.environ if environ is None else environ
         source = "flag" if address else ""
@@ -64,25 +61,10 @@ class CatalogSettings:
         if address and not source:
             source = "env"
         token = token or env.get(ENV_TOKEN) or None
+        path = config_path(env)
         if not address or not token:
-            path = Path(
-                env.get(ENV_CONFIG) or Path.home() / ".config" / "modelwire" / "config.toml"
-            )
-            if path.is_file():
-                try:
-                    data = tomllib.loads(path.read_text())
-                except (tomllib.TOMLDecodeError, OSError) as exc:
-                    raise ConfigError(
-                        str(path), None, f"not a valid config file ({exc})", source="file"
-                    ) from exc
-                section = data.get("catalog", {})
-                if not isinstance(section, dict):
-                    raise ConfigError(
-                        str(path),
-                        None,
-                        f"catalog must be a [catalog] table, got {section!r}",
-                        source="file",
-                    )
+            section = config_table(env, "catalog")
+            if section:
                 for key in ("address", "token"):
                     if not isinstance(section.get(key, ""), str):
                         raise ConfigError(

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from modelwire.config_file import config_table
 from modelwire.errors import ConfigError
 
 __all__ = [
@@ -153,7 +153,7 @@ class ClientTls:
             "server_name": server_name or env.get(ENV_TLS_SERVER_NAME) or None,
         }
         on = tls or flag in ("1", "true", "yes")
-        table = _config_table(env, "tls")
+        table = config_table(env, "tls")
         for name, value in values.items():
             if value is None and name in table:
                 values[name] = _string(table, name)
@@ -164,28 +164,6 @@ class ClientTls:
         if not on and not any(values.values()):
             return None
         return cls(**values)
-
-
-def _config_table(env: Mapping[str, str], name: str) -> dict[str, Any]:
-    """A table of the client config file (MODELWIRE_CONFIG, else
-    ~/.config/modelwire/config.toml); {} without one."""
-    import tomllib
-
-    from modelwire.client_config import ENV_CONFIG
-
-    path = Path(env.get(ENV_CONFIG) or Path.home() / ".config" / "modelwire" / "config.toml")
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise ConfigError(
-            str(path), None, f"not a valid config file ({exc})", source="file"
-        ) from exc
-    table = data.get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(str(path), None, f"{name} must be a [{name}] table", source="file")
-    return table
 
 
 def _string(table: Mapping[str, Any], key: str) -> str:

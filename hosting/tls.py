@@ -238,7 +238,7 @@ _CAUSES = (
     ("unable to get local issuer certificate", "ca"),
     ("self signed certificate", "ca"),
     ("self-signed certificate", "ca"),
-    ("WRONG_VERSION_NUMBER", "the server does not speak TLS (it serves plaintext): drop --tls"),
+    ("WRONG_VERSION_NUMBER", "plaintext"),
 )
 
 
@@ -259,7 +259,7 @@ def explain(address: str, tls: ClientTls | None, details: str, *, probe: bool = 
                     f"the server's certificate is not signed by {trusted}: give the CA that "
                     "signed it with --ca FILE"
                 )
-            return cause
+            return _PLAINTEXT if cause == "plaintext" else cause
     if probe and ("Socket closed" in details or "Connection reset" in details):
         return _probe(address, tls)
     return None
@@ -288,75 +288,64 @@ def _host(address: str) -> str | None:
         return None
 
 
+_ASKS_FOR_CERT = (
+    "the server asks for a client certificate (mutual TLS): give one with --cert FILE --key FILE"
+)
+_REFUSES_CERT = (
+    "the server does not accept this client's certificate (it is not signed by a CA the "
+    "server trusts)"
+)
+_PLAINTEXT = "the server does not speak TLS (it serves plaintext): drop --tls"
+
+
 def _probe(address: str, tls: ClientTls | None, timeout: float = 2.0) -> str | None:
-    """A TLS handshake of our own with `address`, to say why grpcio's connection closed."""
+    """A TLS handshake of our own with `address`, to say why grpcio's connection closed:
+    without `tls`, whether the server speaks TLS at all; with it, how the server judged
+    this client (grpcio's own checks of the server's certificate already passed)."""
     try:
         target = parse_address(address)
     except ConfigError:
         return None
     if target.host is None or target.port is None:
         return None
-    if tls is None:  # does the server speak TLS to a client that does not?
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        ctx.set_alpn_protocols(["h2"])
-        try:
-            with (
-                socket.create_connection((target.host, target.port), timeout=timeout) as raw,
-                ctx.wrap_socket(raw, server_hostname=target.host),
-            ):
-                pass
-        except (OSError, ssl.SSLError):
-            return None
-        return (
-            "the server speaks TLS and this client plaintext: connect with TLS (--tls, and "
-            "--ca FILE for a private CA)"
-        )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False  # grpcio's own check said nothing of the name
+    ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["h2"])
-    if tls.cert and tls.key:
+    if tls is not None and tls.cert and tls.key:
         try:
             ctx.load_cert_chain(tls.cert, tls.key)
         except (OSError, ssl.SSLError) as exc:
             return f"the client's certificate does not load: {exc}"
+    name = (tls.server_name if tls else None) or target.host
     try:
         with (
             socket.create_connection((target.host, target.port), timeout=timeout) as raw,
-            ctx.wrap_socket(raw, server_hostname=tls.server_name or target.host) as conn,
+            ctx.wrap_socket(raw, server_hostname=name) as conn,
         ):
             # TLS 1.3: the server judges the client's certificate after the handshake, then
             # sends an alert or just closes; a gRPC server that accepts sends SETTINGS
-            closed = conn.recv(1) == b""
+            closed = tls is not None and conn.recv(1) == b""
     except ssl.SSLError as exc:
+        if tls is None:
+            return None
         text = str(exc)
         if "CERTIFICATE_REQUIRED" in text or ("HANDSHAKE_FAILURE" in text and not tls.cert):
-            return (
-                "the server asks for a client certificate (mutual TLS): give one with "
-                "--cert FILE --key FILE"
-            )
+            return _ASKS_FOR_CERT
         if "UNKNOWN_CA" in text or "BAD_CERTIFICATE" in text or "DECRYPT_ERROR" in text:
-            return (
-                "the server does not accept this client's certificate (it is not signed by a "
-                "CA the server trusts)"
-            )
+            return _REFUSES_CERT
         if "CERTIFICATE_EXPIRED" in text:
             return "the server says this client's certificate has expired"
         if "WRONG_VERSION_NUMBER" in text:
-            return "the server does not speak TLS (it serves plaintext): drop --tls"
+            return _PLAINTEXT
         return f"the TLS handshake failed: {exc.reason or text}"
     except OSError:
         return None
+    if tls is None:  # the handshake worked: it speaks TLS to a client that does not
+        return (
+            "the server speaks TLS and this client plaintext: connect with TLS (--tls, and "
+            "--ca FILE for a private CA)"
+        )
     if not closed:
         return None
-    if not tls.cert:
-        return (
-            "the server asks for a client certificate (mutual TLS): give one with "
-            "--cert FILE --key FILE"
-        )
-    return (
-        "the server does not accept this client's certificate (it is not signed by a CA the "
-        "server trusts)"
-    )
+    return _REFUSES_CERT if tls.cert else _ASKS_FOR_CERT
